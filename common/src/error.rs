@@ -1,0 +1,90 @@
+use std::fmt;
+
+/// Everything that can go wrong between a workq client and Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Redis answered with an error, or the connection failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// No connection could be taken from the pool (Redis unreachable, or the pool is exhausted).
+    #[error("redis connection pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    /// The Redis URL or another setting is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A payload (input or output) is larger than the configured limit.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// What was too large ("input of kind 'x'", "output").
+        what: String,
+        /// Its encoded size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A value could not be encoded as MessagePack.
+    #[error("could not encode {what} as MessagePack: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The serializer's error.
+        source: rmp_serde::encode::Error,
+    },
+    /// Stored bytes could not be decoded into the requested type.
+    #[error("could not decode {what}: {source}")]
+    Decode {
+        /// What was being decoded.
+        what: &'static str,
+        /// The deserializer's error.
+        source: rmp_serde::decode::Error,
+    },
+    /// A stored record is not in workq's format.
+    #[error("invalid record: {0}")]
+    Record(String),
+    /// A work request was built with contradictory or out-of-range settings.
+    #[error("invalid work request: {0}")]
+    InvalidRequest(String),
+    /// A script answered in a shape this version does not understand.
+    #[error("unexpected reply from Redis: {0}")]
+    Protocol(String),
+}
+
+/// `Result` with workq's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<redis::ParsingError> for Error {
+    fn from(e: redis::ParsingError) -> Self {
+        Error::Protocol(e.to_string())
+    }
+}
+
+impl Error {
+    /// True when the failure is about reaching Redis (connection refused or dropped, a
+    /// timeout, Redis still loading its data set), so retrying later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Redis(e) => is_transient_redis(e),
+            Error::Pool(_) => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn protocol(what: impl fmt::Display) -> Self {
+        Error::Protocol(what.to_string())
+    }
+}
+
+fn is_transient_redis(e: &redis::RedisError) -> bool {
+    use redis::RetryMethod;
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.retry_method(),
+            RetryMethod::Reconnect
+                | RetryMethod::ReconnectFromInitialConnections
+                | RetryMethod::WaitAndRetry
+                | RetryMethod::RetryImmediately
+        )
+}

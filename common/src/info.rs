@@ -1,0 +1,75 @@
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+
+use crate::record::Record;
+use crate::{system_time, Data, Millis, Result, WorkId, WorkState};
+
+/// What a producer can learn about a unit of work (WorkManager's `WorkInfo`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkInfo {
+    /// The job's id.
+    pub id: WorkId,
+    /// Its kind.
+    pub kind: String,
+    /// The queue it lives in.
+    pub queue: String,
+    /// Its state.
+    pub state: WorkState,
+    /// Attempts started so far (WorkManager's `runAttemptCount`).
+    pub run_attempt_count: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The input it was enqueued with.
+    pub input: Data,
+    /// The output of a finished job, if its worker returned one.
+    pub output: Option<Data>,
+    /// The last error, or the stop reason of a cancelled job.
+    pub last_error: Option<String>,
+    /// When it was enqueued (Redis time).
+    pub enqueued_at: SystemTime,
+    /// When its latest attempt started.
+    pub started_at: Option<SystemTime>,
+    /// When it finished.
+    pub finished_at: Option<SystemTime>,
+    /// When it is due, while ENQUEUED.
+    pub next_due_at: Option<SystemTime>,
+    /// The worker holding its lease, while RUNNING.
+    pub worker: Option<String>,
+    /// True when cancellation was requested while it was running.
+    pub cancel_requested: bool,
+}
+
+impl WorkInfo {
+    /// Builds the info from a stored record and, for ENQUEUED jobs, the due score.
+    pub fn from_record(id: WorkId, queue: &str, rec: &Record, due_ms: Option<Millis>) -> Self {
+        let h = &rec.header;
+        WorkInfo {
+            id,
+            kind: h.kind.clone(),
+            queue: queue.to_owned(),
+            state: h.state,
+            run_attempt_count: h.attempts,
+            max_attempts: h.ext.max_attempts(),
+            tags: h.ext.tags.clone(),
+            input: Data::from_bytes(rec.input().to_vec()),
+            output: rec.output().map(|o| Data::from_bytes(o.to_vec())),
+            last_error: h.ext.error.clone(),
+            enqueued_at: system_time(h.enqueued_ms),
+            started_at: h.ext.started_ms.map(system_time),
+            finished_at: h.ext.finished_ms.map(system_time),
+            next_due_at: due_ms
+                .filter(|_| h.state == WorkState::Enqueued)
+                .map(system_time),
+            worker: h.ext.worker.clone(),
+            cancel_requested: h.ext.cancel_requested.unwrap_or(false),
+        }
+    }
+
+    /// Decodes the output as `T`; `None` when the job has no output.
+    pub fn output_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.output.as_ref().map(Data::decode).transpose()
+    }
+}

@@ -1,0 +1,51 @@
+//! The shared core of workq: the model ([`WorkState`], [`Backoff`], [`WorkInfo`]), the
+//! wire format of a stored job ([`record`]), the Redis key schema ([`keys`]), the Lua
+//! scripts that make every state change atomic ([`scripts`]) and the connection pool
+//! ([`connect`]).
+//!
+//! Producers (`workq-producer`) and workers (`workq-worker`) both build on this crate; a
+//! service that only defines job types depends on this crate alone:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use workq_common::Job;
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct SendEmail {
+//!     to: String,
+//! }
+//!
+//! impl Job for SendEmail {
+//!     const KIND: &'static str = "send_email";
+//! }
+//! ```
+
+pub mod connect;
+mod data;
+pub mod demo;
+mod error;
+mod id;
+mod info;
+pub mod keys;
+mod model;
+pub mod record;
+pub mod scripts;
+
+pub use connect::{connect, RedisConfig};
+pub use data::Data;
+pub use error::{Error, Result};
+pub use id::WorkId;
+pub use info::WorkInfo;
+pub use keys::QueueKeys;
+pub use model::{
+    Backoff, BackoffPolicy, Job, WorkState, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_QUEUE, MAX_ATTEMPTS_LIMIT,
+};
+
+/// Milliseconds since the Unix epoch, as stored in records and used as sorted-set scores.
+pub type Millis = u64;
+
+/// Converts stored milliseconds to a [`std::time::SystemTime`].
+pub fn system_time(ms: Millis) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}

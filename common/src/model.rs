@@ -1,0 +1,137 @@
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A type of work: its input type, and the name (`KIND`) that routes a stored job to the
+/// [`Worker`](https://docs.rs/workq-worker) registered for it. Producers and workers share
+/// these types, usually through a small crate of their own.
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The stable name stored with each job. Renaming it strands jobs already queued.
+    const KIND: &'static str;
+}
+
+/// Where a unit of work is in its life. Finished states are terminal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum WorkState {
+    /// Waiting for its due time, or due and waiting for a worker.
+    Enqueued,
+    /// Claimed by a worker that holds its lease.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished unsuccessfully: a terminal failure, or out of attempts.
+    Failed,
+    /// Cancelled before it could finish.
+    Cancelled,
+    /// Waiting for prerequisite work (chains). Reserved in the format.
+    Blocked,
+}
+
+impl WorkState {
+    /// Every state, in code order.
+    pub const ALL: [WorkState; 6] = [
+        WorkState::Enqueued,
+        WorkState::Running,
+        WorkState::Succeeded,
+        WorkState::Failed,
+        WorkState::Cancelled,
+        WorkState::Blocked,
+    ];
+
+    /// The number stored in records and scripts.
+    pub fn code(self) -> u8 {
+        match self {
+            WorkState::Enqueued => 0,
+            WorkState::Running => 1,
+            WorkState::Succeeded => 2,
+            WorkState::Failed => 3,
+            WorkState::Cancelled => 4,
+            WorkState::Blocked => 5,
+        }
+    }
+
+    /// The state stored as `code`, if there is one.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+
+    /// True for SUCCEEDED, FAILED and CANCELLED.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            WorkState::Succeeded | WorkState::Failed | WorkState::Cancelled
+        )
+    }
+
+    /// Upper-case name, as WorkManager prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkState::Enqueued => "ENQUEUED",
+            WorkState::Running => "RUNNING",
+            WorkState::Succeeded => "SUCCEEDED",
+            WorkState::Failed => "FAILED",
+            WorkState::Cancelled => "CANCELLED",
+            WorkState::Blocked => "BLOCKED",
+        }
+    }
+}
+
+impl fmt::Display for WorkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the delay before a retry grows with the number of attempts made (WorkManager's
+/// `BackoffPolicy`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum BackoffPolicy {
+    /// `initial * attempts`.
+    Linear,
+    /// `initial * 2^(attempts - 1)`.
+    Exponential,
+}
+
+/// Retry delay: a policy, the first delay, and a cap.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Backoff {
+    /// How the delay grows.
+    pub policy: BackoffPolicy,
+    /// The delay after the first failed attempt.
+    pub initial: Duration,
+    /// No delay is longer than this.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay before the next attempt once `attempts` attempts have failed (the same
+    /// formula the scripts apply; `attempts` counts from 1).
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let initial = self.initial.as_millis() as f64;
+        let n = f64::from(attempts.max(1));
+        let ms = match self.policy {
+            BackoffPolicy::Linear => initial * n,
+            BackoffPolicy::Exponential => initial * 2f64.powf((n - 1.0).min(61.0)),
+        };
+        Duration::from_millis(ms.min(self.max.as_millis() as f64) as u64)
+    }
+}
+
+/// WorkManager's default: exponential from 30 s, capped at 5 hours.
+pub const DEFAULT_BACKOFF: Backoff = Backoff {
+    policy: BackoffPolicy::Exponential,
+    initial: Duration::from_secs(30),
+    max: Duration::from_secs(5 * 3600),
+};
+
+/// Attempts a job gets unless its request says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// The largest `max_attempts` a request may ask for (attempt numbers are fencing tokens
+/// and must stay exact).
+pub const MAX_ATTEMPTS_LIMIT: u32 = 1_000_000;
+
+/// The queue used when a request names none.
+pub const DEFAULT_QUEUE: &str = "default";

@@ -1,0 +1,276 @@
+//! The stored form of a job (format version 1), specified in `docs/wire-format.md`.
+//!
+//! A record is the value of one field of the queue's `jobs` hash:
+//!
+//! ```text
+//! header (MessagePack array) ++ input (MessagePack) ++ output (MessagePack, once finished)
+//! header = [version, state, attempts, enqueued_ms, kind, ext?]
+//! ```
+//!
+//! Scripts rewrite only the header; the input and output bytes pass through untouched, so
+//! Lua never re-encodes user data. New records are written with `enqueued_ms` as a uint64
+//! placeholder at a fixed offset, which the enqueue script stamps with Redis time.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{Backoff, BackoffPolicy, Error, Millis, Result, WorkState};
+
+/// The record format this code reads and writes.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Byte offset of the `enqueued_ms` uint64 placeholder (after the array marker, version,
+/// state and attempts bytes) and its length including the 0xcf marker.
+pub const STAMP_OFFSET: usize = 4;
+/// See [`STAMP_OFFSET`].
+pub const STAMP_LEN: usize = 9;
+
+/// Optional and mutable header fields, a MessagePack map with one-letter keys so that a
+/// scheduled job stays small. Absent keys take defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ext {
+    /// Tags, for queries and cancel-by-tag.
+    #[serde(rename = "t", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Attempts allowed; default [`crate::DEFAULT_MAX_ATTEMPTS`].
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Backoff as `[policy (0 linear, 1 exponential), initial_ms, max_ms]`.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<(u8, u64, u64)>,
+    /// Execution timeout of one attempt, enforced by the worker.
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// When the latest attempt started (Redis time).
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<Millis>,
+    /// When the job finished (Redis time).
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<Millis>,
+    /// The last error, or the stop reason of a cancelled job.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Length of the output bytes at the end of the record.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub output_len: Option<u64>,
+    /// Cancellation was requested while the job ran.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested: Option<bool>,
+    /// The worker holding the lease.
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+impl Ext {
+    fn is_empty(&self) -> bool {
+        *self == Ext::default()
+    }
+
+    /// The backoff this job retries with.
+    pub fn backoff(&self) -> Backoff {
+        match self.backoff {
+            None => crate::DEFAULT_BACKOFF,
+            Some((policy, initial, max)) => Backoff {
+                policy: if policy == 0 {
+                    BackoffPolicy::Linear
+                } else {
+                    BackoffPolicy::Exponential
+                },
+                initial: std::time::Duration::from_millis(initial),
+                max: std::time::Duration::from_millis(max),
+            },
+        }
+    }
+
+    /// Attempts allowed.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts.unwrap_or(crate::DEFAULT_MAX_ATTEMPTS)
+    }
+}
+
+/// The decoded header of a record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    /// Current state.
+    pub state: WorkState,
+    /// Attempts started so far; the current attempt's number is its fencing token.
+    pub attempts: u32,
+    /// When the job was enqueued (Redis time).
+    pub enqueued_ms: Millis,
+    /// The job's kind ([`crate::Job::KIND`]).
+    pub kind: String,
+    /// Optional fields.
+    pub ext: Ext,
+}
+
+impl<'de> Deserialize<'de> for Header {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+        impl<'de> Visitor<'de> for HeaderVisitor {
+            type Value = Header;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a workq record header array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Header, A::Error> {
+                let missing = |what| de::Error::custom(format!("header has no {what}"));
+                let version: u8 = seq.next_element()?.ok_or_else(|| missing("version"))?;
+                if version != FORMAT_VERSION {
+                    return Err(de::Error::custom(format!(
+                        "record format version {version} (this build reads {FORMAT_VERSION})"
+                    )));
+                }
+                let code: u8 = seq.next_element()?.ok_or_else(|| missing("state"))?;
+                let state = WorkState::from_code(code)
+                    .ok_or_else(|| de::Error::custom(format!("unknown state code {code}")))?;
+                let attempts = seq.next_element()?.ok_or_else(|| missing("attempts"))?;
+                let enqueued_ms = seq.next_element()?.ok_or_else(|| missing("enqueued_ms"))?;
+                let kind = seq.next_element()?.ok_or_else(|| missing("kind"))?;
+                let ext = seq.next_element::<Ext>()?.unwrap_or_default();
+                // Fields a later format version may add are skipped, not rejected.
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Header {
+                    state,
+                    attempts,
+                    enqueued_ms,
+                    kind,
+                    ext,
+                })
+            }
+        }
+        d.deserialize_seq(HeaderVisitor)
+    }
+}
+
+/// Builds the record a producer stores for a new job: a header with the enqueued time
+/// left as a placeholder for the script to stamp, then the input bytes.
+pub fn encode_new(state: WorkState, kind: &str, ext: &Ext, input: &[u8]) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(24 + kind.len() + input.len());
+    let has_ext = !ext.is_empty();
+    buf.push(if has_ext { 0x96 } else { 0x95 });
+    buf.push(FORMAT_VERSION);
+    buf.push(state.code());
+    buf.push(0); // attempts
+    buf.push(0xcf); // uint64: fixed width so the script can stamp it in place
+    buf.extend_from_slice(&[0; 8]);
+    rmp::encode::write_str(&mut buf, kind).map_err(|e| Error::Record(e.to_string()))?;
+    if has_ext {
+        let mut ser = rmp_serde::Serializer::new(&mut buf).with_struct_map();
+        ext.serialize(&mut ser)
+            .map_err(|source| Error::Encode { what: "record header", source })?;
+    }
+    buf.extend_from_slice(input);
+    Ok(buf)
+}
+
+/// Reads only the attempt count (the fencing token) of a record, for a record whose full
+/// header cannot be decoded but which must still be failed under its current claim.
+pub fn peek_attempts(bytes: &[u8]) -> Option<u32> {
+    let mut rd = bytes;
+    if rmp::decode::read_array_len(&mut rd).ok()? < 5 {
+        return None;
+    }
+    let _version: u8 = rmp::decode::read_int(&mut rd).ok()?;
+    let _state: u8 = rmp::decode::read_int(&mut rd).ok()?;
+    rmp::decode::read_int(&mut rd).ok()
+}
+
+/// A decoded record: its header and where input and output sit in the bytes.
+#[derive(Clone, PartialEq)]
+pub struct Record {
+    /// The header.
+    pub header: Header,
+    bytes: Vec<u8>,
+    input: Range<usize>,
+    output: Range<usize>,
+}
+
+impl Record {
+    /// Decodes stored bytes.
+    pub fn decode(bytes: Vec<u8>) -> Result<Self> {
+        let mut rest: &[u8] = &bytes;
+        let header = Header::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
+            .map_err(|e| Error::Record(format!("header: {e}")))?;
+        let start = bytes.len() - rest.len();
+        let out_len = header.ext.output_len.unwrap_or(0) as usize;
+        if out_len > rest.len() {
+            return Err(Error::Record(format!(
+                "output length {out_len} exceeds the {} bytes after the header",
+                rest.len()
+            )));
+        }
+        let split = bytes.len() - out_len;
+        Ok(Record {
+            header,
+            input: start..split,
+            output: split..bytes.len(),
+            bytes,
+        })
+    }
+
+    /// The input bytes (MessagePack of the job's input type).
+    pub fn input(&self) -> &[u8] {
+        &self.bytes[self.input.clone()]
+    }
+
+    /// The output bytes, if the job finished with output.
+    pub fn output(&self) -> Option<&[u8]> {
+        (!self.output.is_empty()).then(|| &self.bytes[self.output.clone()])
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("header", &self.header)
+            .field("input_len", &self.input.len())
+            .field("output_len", &self.output.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_record_has_fixed_stamp_slot_and_round_trips() -> Result<()> {
+        let ext = Ext {
+            tags: vec!["a".into()],
+            max_attempts: Some(3),
+            ..Ext::default()
+        };
+        let input = rmp_serde::to_vec_named(&("x", 1)).map_err(|source| Error::Encode {
+            what: "test",
+            source,
+        })?;
+        let rec = encode_new(WorkState::Enqueued, "noop", &ext, &input)?;
+        assert_eq!(rec[STAMP_OFFSET], 0xcf);
+        let decoded = Record::decode(rec)?;
+        assert_eq!(decoded.header.kind, "noop");
+        assert_eq!(decoded.header.ext, ext);
+        assert_eq!(decoded.header.state, WorkState::Enqueued);
+        assert_eq!(decoded.input(), &input[..]);
+        assert_eq!(decoded.output(), None);
+        Ok(())
+    }
+
+    #[test]
+    fn default_options_keep_the_header_to_five_fields() -> Result<()> {
+        let rec = encode_new(WorkState::Enqueued, "mem", &Ext::default(), b"\x80")?;
+        assert_eq!(rec[0], 0x95);
+        assert_eq!(rec.len(), 1 + 1 + 1 + 1 + 9 + 4 + 1);
+        Ok(())
+    }
+
+    #[test]
+    fn other_versions_are_refused_with_the_number() {
+        let mut rec = encode_new(WorkState::Enqueued, "k", &Ext::default(), b"\x80")
+            .unwrap_or_default();
+        rec[1] = 7;
+        let err = Record::decode(rec).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("version 7"), "{err}");
+    }
+}

@@ -1,0 +1,407 @@
+//! The Lua scripts, one per state change, and typed wrappers around them.
+//!
+//! Every script starts with `prelude.lua` (shared helpers) preceded by constants taken
+//! from this crate, so defaults such as the backoff live in one place. Each call touches
+//! one queue (one Cluster slot) and handles a whole batch.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::{Script, Value};
+
+use crate::{Error, Millis, QueueKeys, Result, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS};
+
+/// Most jobs a single claim call hands out (the script caps it too).
+pub const MAX_CLAIM: usize = 1000;
+
+/// Entries kept in a queue's events stream (approximately: `XADD MAXLEN ~`).
+pub const EVENTS_MAXLEN: usize = 10_000;
+
+/// How long finished jobs stay queryable before they are pruned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// For SUCCEEDED jobs. Zero deletes them as they finish.
+    pub succeeded: Duration,
+    /// For FAILED and CANCELLED jobs.
+    pub failed: Duration,
+}
+
+impl Default for Retention {
+    /// One hour for successes, seven days for failures and cancellations.
+    fn default() -> Self {
+        Retention {
+            succeeded: Duration::from_secs(3600),
+            failed: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// The compiled scripts.
+#[derive(Debug)]
+pub struct Scripts {
+    enqueue: Script,
+    claim: Script,
+    ack: Script,
+    heartbeat: Script,
+    release: Script,
+    cancel: Script,
+}
+
+/// The scripts, built once per process.
+pub fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(|| {
+        let b = DEFAULT_BACKOFF;
+        let head = format!(
+            "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n{}",
+            DEFAULT_MAX_ATTEMPTS,
+            match b.policy {
+                crate::BackoffPolicy::Linear => 0,
+                crate::BackoffPolicy::Exponential => 1,
+            },
+            b.initial.as_millis(),
+            b.max.as_millis(),
+            EVENTS_MAXLEN,
+            include_str!("scripts/prelude.lua"),
+        );
+        let build = |body: &str| Script::new(&format!("{head}\n{body}"));
+        Scripts {
+            enqueue: build(include_str!("scripts/enqueue.lua")),
+            claim: build(include_str!("scripts/claim.lua")),
+            ack: build(include_str!("scripts/ack.lua")),
+            heartbeat: build(include_str!("scripts/heartbeat.lua")),
+            release: build(include_str!("scripts/release.lua")),
+            cancel: build(include_str!("scripts/cancel.lua")),
+        }
+    })
+}
+
+/// One job for [`Scripts::enqueue`].
+#[derive(Debug)]
+pub struct NewJob<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Due this long after Redis' now (ignored when `at_ms` is set).
+    pub delay_ms: Millis,
+    /// Due at this absolute time; 0 to use the delay.
+    pub at_ms: Millis,
+    /// The record from [`crate::record::encode_new`].
+    pub record: &'a [u8],
+    /// Its tags (also inside the record; here so the script can index them).
+    pub tags: &'a [String],
+}
+
+/// What enqueue did with one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnqueueStatus {
+    /// Stored.
+    Created,
+    /// A job with this id exists already; nothing changed.
+    Existed,
+}
+
+/// What claim returned.
+#[derive(Debug)]
+pub struct ClaimReply {
+    /// Redis' clock when the script ran.
+    pub now_ms: Millis,
+    /// The earliest due time left in the schedule.
+    pub next_due_ms: Option<Millis>,
+    /// The earliest lease end among running jobs.
+    pub next_lease_end_ms: Option<Millis>,
+    /// Claimed jobs (already marked RUNNING with their new attempt number).
+    pub jobs: Vec<ClaimedJob>,
+}
+
+/// One claimed job.
+#[derive(Debug)]
+pub struct ClaimedJob {
+    /// Its id.
+    pub id: String,
+    /// Its record.
+    pub record: Vec<u8>,
+    /// When it was due.
+    pub due_ms: Millis,
+}
+
+/// Arguments of [`Scripts::claim`].
+#[derive(Debug)]
+pub struct ClaimArgs<'a> {
+    /// Most jobs to claim (0 to only do maintenance).
+    pub limit: usize,
+    /// Lease length.
+    pub lease: Duration,
+    /// Who claims (stored with the job while it runs).
+    pub worker: &'a str,
+    /// Retention for jobs the reaper fails.
+    pub keep_failed: Duration,
+    /// Most expired leases and prunable jobs handled per call.
+    pub maintenance_limit: usize,
+}
+
+/// How an attempt ended, for [`Scripts::ack`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// SUCCEEDED.
+    Succeeded,
+    /// FAILED, no retry.
+    Failed,
+    /// Retry with backoff (or FAILED when out of attempts).
+    Retry,
+}
+
+/// One finished attempt.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    /// The job's id.
+    pub id: String,
+    /// The attempt number it was claimed with (the fencing token).
+    pub token: u32,
+    /// How it ended.
+    pub outcome: AckOutcome,
+    /// The error or stop reason; empty for none.
+    pub message: String,
+    /// Output bytes (MessagePack); empty for none.
+    pub output: Vec<u8>,
+}
+
+/// Heartbeat verdict for one held job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// The lease was extended.
+    Extended,
+    /// Extended, and cancellation was requested: stop the job.
+    CancelRequested,
+    /// The job is no longer ours (re-claimed after our lease ran out, or gone): abandon it.
+    Lost,
+}
+
+/// What cancel did with one id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelStatus {
+    /// No such job in this queue.
+    NotFound,
+    /// It was waiting and is now CANCELLED.
+    Cancelled,
+    /// It is running; its worker will stop it at the next heartbeat.
+    Requested,
+    /// It had already finished.
+    AlreadyFinished,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn int(v: &Value) -> Result<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(Error::protocol(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+fn array(v: Value) -> Result<Vec<Value>> {
+    match v {
+        Value::Array(items) => Ok(items),
+        other => Err(Error::protocol(format!("expected an array, got {other:?}"))),
+    }
+}
+
+fn ints(v: Value) -> Result<Vec<i64>> {
+    array(v)?.iter().map(int).collect()
+}
+
+fn opt_ms(v: &Value) -> Result<Option<Millis>> {
+    let i = int(v)?;
+    Ok(u64::try_from(i).ok())
+}
+
+fn bytes(v: Value) -> Result<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        other => Err(Error::protocol(format!("expected a string, got {other:?}"))),
+    }
+}
+
+impl Scripts {
+    /// Stores new jobs (idempotent by id) and wakes idle workers.
+    pub async fn enqueue<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        jobs: &[NewJob<'_>],
+    ) -> Result<(Millis, Vec<EnqueueStatus>)> {
+        let mut inv = self.enqueue.prepare_invoke();
+        inv.key(keys.prefix()).arg(jobs.len());
+        for j in jobs {
+            inv.arg(j.id)
+                .arg(j.delay_ms)
+                .arg(j.at_ms)
+                .arg(j.record)
+                .arg(j.tags.len());
+            for t in j.tags {
+                inv.arg(t.as_str());
+            }
+        }
+        let reply = ints(inv.invoke_async::<Value>(con).await?)?;
+        let (now, rest) = reply
+            .split_first()
+            .ok_or_else(|| Error::protocol("empty enqueue reply"))?;
+        let statuses = rest
+            .iter()
+            .zip(jobs)
+            .map(|(code, job)| match code {
+                1 => Ok(EnqueueStatus::Created),
+                0 => Ok(EnqueueStatus::Existed),
+                _ => Err(Error::Record(format!(
+                    "the script refused the record of job {} (not workq format v1)",
+                    job.id
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((u64::try_from(*now).unwrap_or(0), statuses))
+    }
+
+    /// Requeues expired leases, prunes finished jobs past retention, then claims up to
+    /// `limit` due jobs.
+    pub async fn claim<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        args: &ClaimArgs<'_>,
+    ) -> Result<ClaimReply> {
+        let reply: Value = self
+            .claim
+            .key(keys.prefix())
+            .arg(args.limit.min(MAX_CLAIM))
+            .arg(ms(args.lease).max(1))
+            .arg(args.worker)
+            .arg(ms(args.keep_failed))
+            .arg(args.maintenance_limit)
+            .invoke_async(con)
+            .await?;
+        let mut items = array(reply)?.into_iter();
+        let mut head = || items.next().ok_or_else(|| Error::protocol("short claim reply"));
+        let now_ms = opt_ms(&head()?)?.unwrap_or(0);
+        let next_due_ms = opt_ms(&head()?)?;
+        let next_lease_end_ms = opt_ms(&head()?)?;
+        let mut jobs = Vec::new();
+        while let Some(id) = items.next() {
+            let (Some(record), Some(due)) = (items.next(), items.next()) else {
+                return Err(Error::protocol("claim reply has an id without a record"));
+            };
+            jobs.push(ClaimedJob {
+                id: String::from_utf8(bytes(id)?)
+                    .map_err(|_| Error::protocol("job id is not UTF-8"))?,
+                record: bytes(record)?,
+                due_ms: opt_ms(&due)?.unwrap_or(0),
+            });
+        }
+        Ok(ClaimReply {
+            now_ms,
+            next_due_ms,
+            next_lease_end_ms,
+            jobs,
+        })
+    }
+
+    /// Records finished attempts; `false` for each one the fencing check refused.
+    pub async fn ack<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        retention: &Retention,
+        acks: &[Ack],
+    ) -> Result<Vec<bool>> {
+        let mut inv = self.ack.prepare_invoke();
+        inv.key(keys.prefix())
+            .arg(ms(retention.succeeded))
+            .arg(ms(retention.failed))
+            .arg(acks.len());
+        for a in acks {
+            let code = match a.outcome {
+                AckOutcome::Succeeded => "S",
+                AckOutcome::Failed => "F",
+                AckOutcome::Retry => "R",
+            };
+            inv.arg(a.id.as_str())
+                .arg(a.token)
+                .arg(code)
+                .arg(a.message.as_str())
+                .arg(a.output.as_slice());
+        }
+        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+            .into_iter()
+            .map(|c| c == 1)
+            .collect())
+    }
+
+    /// Extends the leases of `held` (id, token) jobs.
+    pub async fn heartbeat<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        lease: Duration,
+        held: &[(String, u32)],
+    ) -> Result<Vec<LeaseStatus>> {
+        let mut inv = self.heartbeat.prepare_invoke();
+        inv.key(keys.prefix()).arg(ms(lease).max(1));
+        for (id, token) in held {
+            inv.arg(id.as_str()).arg(*token);
+        }
+        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+            .into_iter()
+            .map(|c| match c {
+                1 => LeaseStatus::Extended,
+                2 => LeaseStatus::CancelRequested,
+                _ => LeaseStatus::Lost,
+            })
+            .collect())
+    }
+
+    /// Hands held jobs back to the schedule, due now.
+    pub async fn release<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        keep_failed: Duration,
+        reason: &str,
+        held: &[(String, u32)],
+    ) -> Result<Vec<bool>> {
+        let mut inv = self.release.prepare_invoke();
+        inv.key(keys.prefix()).arg(ms(keep_failed)).arg(reason);
+        for (id, token) in held {
+            inv.arg(id.as_str()).arg(*token);
+        }
+        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+            .into_iter()
+            .map(|c| c == 1)
+            .collect())
+    }
+
+    /// Cancels jobs by id.
+    pub async fn cancel<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        keep_failed: Duration,
+        reason: &str,
+        ids: &[String],
+    ) -> Result<Vec<CancelStatus>> {
+        let mut inv = self.cancel.prepare_invoke();
+        inv.key(keys.prefix()).arg(ms(keep_failed)).arg(reason);
+        for id in ids {
+            inv.arg(id.as_str());
+        }
+        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+            .into_iter()
+            .map(|c| match c {
+                1 => CancelStatus::Cancelled,
+                2 => CancelStatus::Requested,
+                3 => CancelStatus::AlreadyFinished,
+                _ => CancelStatus::NotFound,
+            })
+            .collect())
+    }
+}

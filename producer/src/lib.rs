@@ -1,0 +1,46 @@
+//! The workq producer API: enqueue work for a fleet of workers, then observe or cancel it.
+//! Work runs after the enqueuing process exits, survives worker crashes and Redis
+//! restarts, can be delayed, retried with backoff and tagged.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use serde::{Deserialize, Serialize};
+//! use workq_producer::{Job, OneTimeWorkRequest, WorkManager};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Count {
+//!     to: u32,
+//! }
+//! impl Job for Count {
+//!     const KIND: &'static str = "count";
+//! }
+//!
+//! # async fn run() -> Result<(), workq_producer::Error> {
+//! let wm = WorkManager::connect("redis://127.0.0.1:6379").await?;
+//! let req = OneTimeWorkRequest::builder(Count { to: 1000 })
+//!     .initial_delay(Duration::from_secs(60))
+//!     .tag("worker_test")
+//!     .build()?;
+//! let id = wm.enqueue(req).await?.id;
+//! let info = wm.get_work_info(id).await?;
+//! println!("{:?}", info.map(|i| i.state));
+//! # Ok(())
+//! # }
+//! ```
+
+mod manager;
+mod request;
+mod watch;
+
+pub use manager::{
+    CancelSummary, Enqueued, QueueStats, WorkManager, WorkManagerBuilder, DEFAULT_MAX_PAYLOAD,
+};
+pub use request::{OneTimeWorkRequest, OneTimeWorkRequestBuilder};
+pub use watch::{QueueWatch, WorkEvent};
+pub use workq_common::scripts::{CancelStatus, EnqueueStatus, Retention};
+pub use workq_common::{
+    Backoff, BackoffPolicy, Data, Error, Job, Result, WorkId, WorkInfo, WorkState,
+    DEFAULT_QUEUE,
+};

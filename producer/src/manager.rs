@@ -1,0 +1,434 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use deadpool_redis::Pool;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use redis::AsyncCommands;
+use workq_common::keys::QUEUES;
+use workq_common::record::{self, Record};
+use workq_common::scripts::{scripts, CancelStatus, EnqueueStatus, NewJob, Retention};
+use workq_common::{
+    Error, QueueKeys, RedisConfig, Result, WorkId, WorkInfo, WorkState,
+};
+
+use crate::watch::QueueWatch;
+use crate::OneTimeWorkRequest;
+
+/// Jobs per enqueue script call.
+const BATCH_JOBS: usize = 1000;
+/// Bytes of records per enqueue script call (a batch closes at whichever comes first).
+const BATCH_BYTES: usize = 4 << 20;
+/// Enqueue calls in flight at once on one multiplexed connection.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Ids per query or cancel call.
+const ID_CHUNK: usize = 500;
+
+/// The result of enqueueing one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The work's id.
+    pub id: WorkId,
+    /// [`EnqueueStatus::Existed`] when a job with this id was already there: nothing
+    /// changed, which makes retrying an enqueue safe.
+    pub status: EnqueueStatus,
+}
+
+/// Totals of a cancel-by-tag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CancelSummary {
+    /// Waiting jobs now CANCELLED.
+    pub cancelled: usize,
+    /// Running jobs whose workers were asked to stop.
+    pub requested: usize,
+    /// Jobs that had already finished.
+    pub already_finished: usize,
+}
+
+/// A queue's size and counters, for dashboards and the demo's summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// ENQUEUED jobs (due or not).
+    pub enqueued: u64,
+    /// RUNNING jobs.
+    pub running: u64,
+    /// Finished jobs still retained.
+    pub finished: u64,
+    /// Cumulative counters: enqueued, claimed, succeeded, failed, cancelled, retried,
+    /// lease_expired, released, pruned.
+    pub counters: HashMap<String, u64>,
+}
+
+/// Settings for [`WorkManager`].
+#[derive(Clone, Debug)]
+#[must_use = "call connect() to get the WorkManager"]
+pub struct WorkManagerBuilder {
+    redis: RedisConfig,
+    max_payload: usize,
+    retention: Retention,
+}
+
+impl WorkManagerBuilder {
+    /// Connections in the pool (default 8).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.redis.pool_size = n;
+        self
+    }
+
+    /// How long to wait for any Redis reply (default 5 s).
+    pub fn response_timeout(mut self, t: Duration) -> Self {
+        self.redis.response_timeout = t;
+        self
+    }
+
+    /// Largest encoded input accepted (default 512 KiB).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// How long jobs this client cancels stay queryable (default: 7 days).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Builds the pool and checks that Redis answers.
+    pub async fn connect(self) -> Result<WorkManager> {
+        let pool = workq_common::connect(&self.redis)?;
+        let mut con = pool.get().await?;
+        let _: () = redis::cmd("PING").query_async(&mut *con).await?;
+        Ok(WorkManager {
+            inner: Arc::new(Inner {
+                pool,
+                max_payload: self.max_payload,
+                retention: self.retention,
+                registered: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+}
+
+/// The producer's handle: enqueue, query and cancel work. Cheap to clone; clones share
+/// one connection pool.
+#[derive(Clone, Debug)]
+pub struct WorkManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool,
+    max_payload: usize,
+    retention: Retention,
+    /// Queues this process has already added to `workq:queues`.
+    registered: Mutex<HashSet<String>>,
+}
+
+/// Default largest encoded input.
+pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
+
+impl WorkManager {
+    /// Connects with default settings. `url` is `redis://[user:password@]host:port[/db]`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// Starts a configured connection.
+    pub fn builder(url: &str) -> WorkManagerBuilder {
+        WorkManagerBuilder {
+            redis: RedisConfig::new(url),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            retention: Retention::default(),
+        }
+    }
+
+    /// The connection pool, for callers that need raw Redis access (tools, tests).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Enqueues one request.
+    pub async fn enqueue(&self, req: OneTimeWorkRequest) -> Result<Enqueued> {
+        let mut out = self.enqueue_many(vec![req]).await?;
+        out.pop()
+            .ok_or_else(|| Error::Protocol("enqueue returned no result".into()))
+    }
+
+    /// Enqueues many requests, up to 1,000 per round trip, and returns their results in
+    /// order. Every request is checked before anything is sent. If the call fails part
+    /// way, some batches may be stored: calling again with the same requests (same ids) is
+    /// safe and stores only what is missing.
+    pub async fn enqueue_many(
+        &self,
+        reqs: impl IntoIterator<Item = OneTimeWorkRequest>,
+    ) -> Result<Vec<Enqueued>> {
+        let reqs: Vec<OneTimeWorkRequest> = reqs.into_iter().collect();
+        let mut records = Vec::with_capacity(reqs.len());
+        for r in &reqs {
+            let size = r.input.len();
+            if size > self.inner.max_payload {
+                return Err(Error::PayloadTooLarge {
+                    what: format!("input of job {} (kind '{}')", r.id, r.kind),
+                    size,
+                    limit: self.inner.max_payload,
+                });
+            }
+            records.push(record::encode_new(
+                WorkState::Enqueued,
+                &r.kind,
+                &r.ext,
+                r.input.as_bytes(),
+            )?);
+        }
+        let ids: Vec<String> = reqs.iter().map(|r| r.id.to_string()).collect();
+
+        // Batches never mix queues: a script call touches one queue (one Cluster slot).
+        let mut batches: Vec<(QueueKeys, Vec<usize>)> = Vec::new();
+        let mut open: HashMap<&str, (usize, usize)> = HashMap::new(); // queue -> (batch, bytes)
+        for (i, r) in reqs.iter().enumerate() {
+            let len = records[i].len();
+            let slot = open.get(r.queue.name()).copied().filter(|&(b, bytes)| {
+                batches[b].1.len() < BATCH_JOBS && bytes + len <= BATCH_BYTES
+            });
+            match slot {
+                Some((b, bytes)) => {
+                    batches[b].1.push(i);
+                    open.insert(r.queue.name(), (b, bytes + len));
+                }
+                None => {
+                    batches.push((r.queue.clone(), vec![i]));
+                    open.insert(r.queue.name(), (batches.len() - 1, len));
+                }
+            }
+        }
+        for (keys, _) in &batches {
+            self.register_queue(keys).await?;
+        }
+
+        let conn = self.inner.pool.get().await?;
+        let shared: redis::aio::MultiplexedConnection = (*conn).clone();
+        let mut statuses = vec![EnqueueStatus::Existed; reqs.len()];
+        let results: Vec<(Vec<usize>, Vec<EnqueueStatus>)> = stream::iter(batches)
+            .map(|(keys, idx)| {
+                let mut con = shared.clone();
+                let (ids, reqs, records) = (&ids, &reqs, &records);
+                async move {
+                    let jobs: Vec<NewJob<'_>> = idx
+                        .iter()
+                        .map(|&i| NewJob {
+                            id: &ids[i],
+                            delay_ms: u64::try_from(reqs[i].delay.as_millis())
+                                .unwrap_or(u64::MAX),
+                            at_ms: reqs[i]
+                                .at
+                                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                                .map_or(0, |d| {
+                                    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+                                }),
+                            record: &records[i],
+                            tags: &reqs[i].ext.tags,
+                        })
+                        .collect();
+                    let (_, st) = scripts().enqueue(&mut con, &keys, &jobs).await?;
+                    Ok::<_, Error>((idx, st))
+                }
+            })
+            .buffered(BATCHES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        for (idx, st) in results {
+            for (i, s) in idx.into_iter().zip(st) {
+                statuses[i] = s;
+            }
+        }
+        Ok(reqs
+            .iter()
+            .zip(statuses)
+            .map(|(r, status)| Enqueued { id: r.id, status })
+            .collect())
+    }
+
+    async fn register_queue(&self, keys: &QueueKeys) -> Result<()> {
+        let known = self
+            .inner
+            .registered
+            .lock()
+            .map(|set| set.contains(keys.name()))
+            .unwrap_or(false);
+        if !known {
+            let mut con = self.inner.pool.get().await?;
+            let _: () = con.sadd(QUEUES, keys.name()).await?;
+            if let Ok(mut set) = self.inner.registered.lock() {
+                set.insert(keys.name().to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the queues in use.
+    pub async fn queues(&self) -> Result<Vec<String>> {
+        let mut con = self.inner.pool.get().await?;
+        let mut names: Vec<String> = con.smembers(QUEUES).await?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// The work with this id, in whichever queue it lives.
+    pub async fn get_work_info(&self, id: WorkId) -> Result<Option<WorkInfo>> {
+        Ok(self.get_work_infos(&[id]).await?.pop().flatten())
+    }
+
+    /// Infos for many ids, in order (`None` for ids not found, or pruned after retention).
+    pub async fn get_work_infos(&self, ids: &[WorkId]) -> Result<Vec<Option<WorkInfo>>> {
+        let queues = self.queue_keys().await?;
+        let mut out = vec![None; ids.len()];
+        let mut con = self.inner.pool.get().await?;
+        for (c, chunk) in ids.chunks(ID_CHUNK).enumerate() {
+            let names: Vec<String> = chunk.iter().map(WorkId::to_string).collect();
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for q in &queues {
+                pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
+                pipe.cmd("ZMSCORE").arg(q.sched()).arg(&names);
+            }
+            let replies: Vec<redis::Value> = pipe.query_async(&mut *con).await?;
+            let mut replies = replies.into_iter();
+            for q in &queues {
+                let (Some(recs), Some(scores)) = (replies.next(), replies.next()) else {
+                    return Err(Error::Protocol("short query reply".into()));
+                };
+                let recs: Vec<Option<Vec<u8>>> = redis::from_redis_value(recs)?;
+                let scores: Vec<Option<f64>> = redis::from_redis_value(scores)?;
+                for (j, (rec, score)) in recs.into_iter().zip(scores).enumerate() {
+                    if let Some(rec) = rec {
+                        let rec = Record::decode(rec).map_err(|e| {
+                            Error::Record(format!("job {} in queue {}: {e}", chunk[j], q.name()))
+                        })?;
+                        out[c * ID_CHUNK + j] = Some(WorkInfo::from_record(
+                            chunk[j],
+                            q.name(),
+                            &rec,
+                            score.map(|s| s as u64),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// All retained work carrying `tag`, across queues, oldest first.
+    pub async fn get_work_infos_by_tag(&self, tag: &str) -> Result<Vec<WorkInfo>> {
+        let mut ids = Vec::new();
+        for q in self.queue_keys().await? {
+            ids.extend(self.tag_members(&q, tag).await?);
+        }
+        let ids: Vec<WorkId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
+        let mut infos: Vec<WorkInfo> = self.get_work_infos(&ids).await?.into_iter().flatten().collect();
+        infos.sort_by_key(|i| i.id);
+        Ok(infos)
+    }
+
+    /// Cancels one unit of work. Waiting work becomes CANCELLED at once; running work is
+    /// stopped by its worker within one heartbeat and ends CANCELLED with no retry.
+    pub async fn cancel_work_by_id(&self, id: WorkId) -> Result<CancelStatus> {
+        let Some(info) = self.get_work_info(id).await? else {
+            return Ok(CancelStatus::NotFound);
+        };
+        let keys = QueueKeys::new(&info.queue)?;
+        let mut con = self.inner.pool.get().await?;
+        let st = scripts()
+            .cancel(
+                &mut *con,
+                &keys,
+                self.inner.retention.failed,
+                "cancelled by request",
+                &[id.to_string()],
+            )
+            .await?;
+        Ok(st.first().copied().unwrap_or(CancelStatus::NotFound))
+    }
+
+    /// Cancels all work carrying `tag`, in every queue.
+    pub async fn cancel_all_work_by_tag(&self, tag: &str) -> Result<CancelSummary> {
+        let mut sum = CancelSummary::default();
+        let reason = format!("cancelled by tag '{tag}'");
+        for q in self.queue_keys().await? {
+            let ids = self.tag_members(&q, tag).await?;
+            let mut con = self.inner.pool.get().await?;
+            for chunk in ids.chunks(ID_CHUNK) {
+                for st in scripts()
+                    .cancel(&mut *con, &q, self.inner.retention.failed, &reason, chunk)
+                    .await?
+                {
+                    match st {
+                        CancelStatus::Cancelled => sum.cancelled += 1,
+                        CancelStatus::Requested => sum.requested += 1,
+                        CancelStatus::AlreadyFinished => sum.already_finished += 1,
+                        CancelStatus::NotFound => {}
+                    }
+                }
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Sizes and counters of one queue.
+    pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        let q = QueueKeys::new(queue)?;
+        let mut con = self.inner.pool.get().await?;
+        let (enqueued, running, finished, counters): (u64, u64, u64, HashMap<String, u64>) =
+            redis::pipe()
+                .atomic()
+                .zcard(q.sched())
+                .zcard(q.run())
+                .zcard(q.done())
+                .hgetall(q.stats())
+                .query_async(&mut *con)
+                .await?;
+        Ok(QueueStats {
+            enqueued,
+            running,
+            finished,
+            counters,
+        })
+    }
+
+    /// Starts watching a queue's state changes. Events that happen after this call returns
+    /// are delivered in order; see [`QueueWatch`].
+    pub async fn watch_queue(&self, queue: &str) -> Result<QueueWatch> {
+        QueueWatch::start(self.inner.pool.clone(), QueueKeys::new(queue)?).await
+    }
+
+    async fn queue_keys(&self) -> Result<Vec<QueueKeys>> {
+        self.queues()
+            .await?
+            .iter()
+            .filter_map(|n| QueueKeys::new(n).ok())
+            .map(Ok)
+            .collect()
+    }
+
+    /// Members of a tag set, deduplicated (SSCAN may repeat members).
+    async fn tag_members(&self, q: &QueueKeys, tag: &str) -> Result<Vec<String>> {
+        let mut con = self.inner.pool.get().await?;
+        let mut seen = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SSCAN")
+                .arg(q.tag(tag))
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(ID_CHUNK)
+                .query_async(&mut *con)
+                .await?;
+            seen.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(seen.into_iter().collect())
+    }
+}

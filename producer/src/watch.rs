@@ -1,0 +1,153 @@
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::{Connection, Pool};
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, FromRedisValue};
+use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
+
+/// How long the `watch` marker lives without a refresh; scripts write events only while
+/// it exists, so nobody pays for events nobody reads.
+const WATCH_TTL: Duration = Duration::from_secs(60);
+const WATCH_REFRESH: Duration = Duration::from_secs(15);
+const BLOCK: Duration = Duration::from_secs(1);
+
+/// One state change of one job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkEvent {
+    /// The job.
+    pub id: WorkId,
+    /// The state it entered.
+    pub state: WorkState,
+    /// Its attempt count at that moment.
+    pub attempt: u32,
+    /// The stream entry's id (Redis time in ms and a sequence number).
+    pub entry: String,
+}
+
+/// A queue's state changes, read from its capped events stream. Every change made after
+/// [`WorkManager::watch_queue`](crate::WorkManager::watch_queue) returned arrives in order.
+/// A dropped connection is re-established and reading resumes after the last entry seen,
+/// so a Redis restart loses no event unless the stream was trimmed past it meanwhile.
+pub struct QueueWatch {
+    pool: Pool,
+    keys: QueueKeys,
+    con: Option<Connection>,
+    last: String,
+    refreshed: Instant,
+    buf: VecDeque<WorkEvent>,
+}
+
+impl std::fmt::Debug for QueueWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueWatch")
+            .field("queue", &self.keys.name())
+            .field("last", &self.last)
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
+
+impl QueueWatch {
+    pub(crate) async fn start(pool: Pool, keys: QueueKeys) -> Result<Self> {
+        let mut con = pool.get().await?;
+        let (_, time): ((), (u64, u64)) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(keys.watch())
+            .arg(1)
+            .arg("PX")
+            .arg(WATCH_TTL.as_millis() as u64)
+            .cmd("TIME")
+            .query_async(&mut *con)
+            .await?;
+        let now_ms = time.0 * 1000 + time.1 / 1000;
+        Ok(QueueWatch {
+            pool,
+            keys,
+            con: Some(con),
+            last: format!("{now_ms}-0"),
+            refreshed: Instant::now(),
+            buf: VecDeque::new(),
+        })
+    }
+
+    /// The next event, waiting for one. Transient Redis failures are retried with backoff
+    /// (up to 2 s between tries); other errors are returned.
+    pub async fn next(&mut self) -> Result<WorkEvent> {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if let Some(ev) = self.buf.pop_front() {
+                return Ok(ev);
+            }
+            match self.read().await {
+                Ok(()) => delay = Duration::from_millis(50),
+                Err(e) if e.is_transient() => {
+                    self.con = None;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits for the first event matching `pred`, skipping the others.
+    pub async fn wait_for(&mut self, mut pred: impl FnMut(&WorkEvent) -> bool) -> Result<WorkEvent> {
+        loop {
+            let ev = self.next().await?;
+            if pred(&ev) {
+                return Ok(ev);
+            }
+        }
+    }
+
+    async fn read(&mut self) -> Result<()> {
+        let con = match &mut self.con {
+            Some(c) => c,
+            None => self.con.insert(self.pool.get().await?),
+        };
+        if self.refreshed.elapsed() >= WATCH_REFRESH {
+            let _: () = con
+                .pset_ex(self.keys.watch(), 1, WATCH_TTL.as_millis() as u64)
+                .await?;
+            self.refreshed = Instant::now();
+        }
+        let opts = StreamReadOptions::default()
+            .count(256)
+            .block(BLOCK.as_millis() as usize);
+        let reply: Option<StreamReadReply> = con
+            .xread_options(&[self.keys.events()], &[self.last.as_str()], &opts)
+            .await?;
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in key.ids {
+                let field = |name: &str| -> Result<String> {
+                    entry
+                        .map
+                        .get(name)
+                        .map(String::from_redis_value_ref)
+                        .transpose()?
+                        .ok_or_else(|| Error::Protocol(format!("event without '{name}'")))
+                };
+                let (ids, states, attempts) = (field("j")?, field("s")?, field("a")?);
+                for ((id, s), a) in ids.split(',').zip(states.split(',')).zip(attempts.split(',')) {
+                    let (Ok(id), Some(state), Ok(attempt)) = (
+                        id.parse::<WorkId>(),
+                        s.parse::<u8>().ok().and_then(WorkState::from_code),
+                        a.parse::<u32>(),
+                    ) else {
+                        continue; // a job with a foreign id: not ours to report
+                    };
+                    self.buf.push_back(WorkEvent {
+                        id,
+                        state,
+                        attempt,
+                        entry: entry.id.clone(),
+                    });
+                }
+                self.last = entry.id;
+            }
+        }
+        Ok(())
+    }
+}

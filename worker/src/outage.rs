@@ -1,0 +1,53 @@
+use std::time::{Duration, Instant};
+
+use workq_common::Error;
+
+const FIRST: Duration = Duration::from_millis(50);
+const CAP: Duration = Duration::from_secs(5);
+
+/// Tracks one loop's view of Redis availability: logs once when an outage starts and once
+/// when it ends, and hands out capped, jittered exponential backoff in between, so a
+/// missing Redis costs neither a hot loop nor a flood of log lines.
+#[derive(Debug)]
+pub(crate) struct Outage {
+    what: &'static str,
+    since: Option<Instant>,
+    delay: Duration,
+}
+
+impl Outage {
+    pub(crate) fn new(what: &'static str) -> Self {
+        Outage {
+            what,
+            since: None,
+            delay: FIRST,
+        }
+    }
+
+    /// Records a failure; returns how long to wait before trying again.
+    pub(crate) fn failed(&mut self, err: &Error) -> Duration {
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+            if err.is_transient() {
+                tracing::warn!(loop_ = self.what, error = %err, "Redis unavailable; retrying with backoff (up to {CAP:?})");
+            } else {
+                tracing::error!(loop_ = self.what, error = %err, "Redis call failed; retrying with backoff");
+            }
+        } else {
+            tracing::debug!(loop_ = self.what, error = %err, "still failing");
+        }
+        let d = self.delay;
+        self.delay = (self.delay * 2).min(CAP);
+        // Up to 25% jitter, so a fleet does not reconnect in lockstep.
+        let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id();
+        d + d.mul_f64(f64::from(nanos % 256) / 1024.0)
+    }
+
+    /// Records a success.
+    pub(crate) fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(loop_ = self.what, after = ?since.elapsed(), "Redis reachable again");
+        }
+        self.delay = FIRST;
+    }
+}

@@ -1,0 +1,555 @@
+//! The runtime: configuration, the shared state of one worker process, and the shutdown
+//! sequence. The loops live beside it: `claim.rs` (claiming and reaping), `attempt.rs`
+//! (running one attempt), `acks.rs`, `heartbeat.rs` and `wake.rs`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use deadpool_redis::Pool;
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::task::{AbortHandle, JoinHandle};
+use workq_common::scripts::{scripts, Ack, Retention, MAX_CLAIM};
+use workq_common::{keys, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
+use workq_common::Error;
+
+use crate::outage::Outage;
+use crate::registry::Registry;
+use crate::{Metrics, Worker};
+
+mod acks;
+mod attempt;
+mod claim;
+mod heartbeat;
+mod wake;
+
+/// Settings of a worker process.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) redis: RedisConfig,
+    pub(crate) concurrency: usize,
+    pub(crate) claim_batch: usize,
+    pub(crate) lease: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) retention: Retention,
+    pub(crate) max_output: usize,
+    pub(crate) idle_poll: Duration,
+    pub(crate) worker_id: String,
+}
+
+/// Builder for [`WorkerRuntime`].
+#[must_use = "call build() and run() to start working"]
+pub struct WorkerRuntimeBuilder {
+    cfg: Config,
+    queues: Vec<String>,
+    registry: Registry,
+    duplicates: Vec<String>,
+}
+
+impl std::fmt::Debug for WorkerRuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRuntimeBuilder")
+            .field("cfg", &self.cfg)
+            .field("queues", &self.queues)
+            .field("kinds", &self.registry.kinds())
+            .finish()
+    }
+}
+
+impl WorkerRuntimeBuilder {
+    /// Serves this queue (repeat for several). Default: `"default"`.
+    pub fn queue(mut self, name: impl Into<String>) -> Self {
+        self.queues.push(name.into());
+        self
+    }
+
+    /// Runs jobs of `W::Job::KIND` with `worker`.
+    pub fn register<W: Worker>(mut self, worker: W) -> Self {
+        if self.registry.register(worker).is_some() {
+            self.duplicates.push(<W::Job as workq_common::Job>::KIND.to_owned());
+        }
+        self
+    }
+
+    /// Attempts run at once in this process (default 64).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.cfg.concurrency = n;
+        self
+    }
+
+    /// Lease length (default 30 s). Heartbeats extend it every third of it; a crashed
+    /// worker's jobs run again once it ends.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.cfg.lease = lease;
+        self
+    }
+
+    /// On SIGTERM/SIGINT, how long running attempts may take to finish before they are
+    /// handed back (default 25 s, inside Kubernetes' default 30 s termination grace).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.cfg.grace = grace;
+        self
+    }
+
+    /// How long a cancelled attempt may take to return after its cancellation signal
+    /// fires, before it is dropped (default 5 s).
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cfg.cancel_grace = grace;
+        self
+    }
+
+    /// How long finished jobs stay queryable (default: 1 hour for successes, 7 days for
+    /// failures and cancellations).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.cfg.retention = retention;
+        self
+    }
+
+    /// Largest output an attempt may store (default 512 KiB); larger output fails the job
+    /// with a message giving both sizes.
+    pub fn max_output(mut self, bytes: usize) -> Self {
+        self.cfg.max_output = bytes;
+        self
+    }
+
+    /// Longest an idle worker waits between checks when no wake-up arrives (default 5 s).
+    /// Producers wake workers directly, so this only bounds pruning and recovery from a
+    /// lost wake-up.
+    pub fn idle_poll(mut self, every: Duration) -> Self {
+        self.cfg.idle_poll = every;
+        self
+    }
+
+    /// Connections to Redis (default: queues + 4).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.cfg.redis.pool_size = n;
+        self
+    }
+
+    /// This process' name in WorkInfo and logs (default `host:pid:random`).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.cfg.worker_id = id.into();
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(mut self) -> Result<WorkerRuntime> {
+        let invalid = |m: String| Err(Error::Config(m));
+        if self.registry.is_empty() {
+            return invalid("no workers registered".into());
+        }
+        if !self.duplicates.is_empty() {
+            return invalid(format!(
+                "kinds registered twice: {}",
+                self.duplicates.join(", ")
+            ));
+        }
+        if self.cfg.concurrency == 0 {
+            return invalid("concurrency must be at least 1".into());
+        }
+        if self.cfg.lease < Duration::from_millis(300) {
+            return invalid(format!(
+                "lease {:?} is too short (at least 300 ms)",
+                self.cfg.lease
+            ));
+        }
+        if self.cfg.idle_poll.is_zero() {
+            return invalid("idle_poll must be above zero".into());
+        }
+        if self.queues.is_empty() {
+            self.queues.push(DEFAULT_QUEUE.to_owned());
+        }
+        self.queues.dedup();
+        let queues = self
+            .queues
+            .iter()
+            .map(|q| QueueKeys::new(q))
+            .collect::<Result<Vec<_>>>()?;
+        if self.cfg.redis.pool_size == 0 {
+            self.cfg.redis.pool_size = queues.len() + 4;
+        }
+        self.cfg.claim_batch = self.cfg.concurrency.min(MAX_CLAIM);
+        Ok(WorkerRuntime {
+            cfg: self.cfg,
+            queues,
+            registry: self.registry,
+            metrics: Metrics::new(),
+        })
+    }
+}
+
+/// A worker process: claims due jobs from its queues and runs them with the registered
+/// workers until told to stop.
+pub struct WorkerRuntime {
+    cfg: Config,
+    queues: Vec<QueueKeys>,
+    registry: Registry,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for WorkerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRuntime")
+            .field("cfg", &self.cfg)
+            .field("queues", &self.queues)
+            .field("kinds", &self.registry.kinds())
+            .finish()
+    }
+}
+
+/// A job this process holds a lease on, from claim until its ack is settled.
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub(crate) token: u32,
+    pub(crate) cancel: watch::Sender<bool>,
+    pub(crate) abort: Option<AbortHandle>,
+    /// Conservative local estimate of when the lease ends in Redis.
+    pub(crate) lease_deadline: Instant,
+    /// The attempt returned; only its ack is outstanding.
+    pub(crate) finished: bool,
+}
+
+pub(crate) type HeldKey = (usize, String);
+
+#[derive(Debug)]
+pub(crate) struct PendingAck {
+    pub(crate) queue: usize,
+    pub(crate) ack: Ack,
+}
+
+/// State shared by the loops of one process.
+pub(crate) struct Shared {
+    pub(crate) cfg: Config,
+    pub(crate) queues: Vec<QueueKeys>,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Metrics,
+    pub(crate) pool: Pool,
+    pub(crate) permits: Arc<Semaphore>,
+    held: Mutex<HashMap<HeldKey, Held>>,
+    /// Per queue: a slot was freed (wakes a claim loop that had none).
+    pub(crate) slot_freed: Vec<Notify>,
+    /// Per queue: a producer published new work.
+    pub(crate) wake: Vec<Notify>,
+    acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
+}
+
+impl Shared {
+    /// The held-jobs table. A poisoned lock only means a panic elsewhere mid-update; the
+    /// table itself stays usable.
+    pub(crate) fn held(&self) -> MutexGuard<'_, HashMap<HeldKey, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn send_ack(&self, ack: PendingAck) {
+        let guard = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = guard.as_ref() {
+            // The receiver lives until shutdown has flushed it.
+            let _ = tx.send(ack);
+        }
+    }
+
+    pub(crate) fn notify_slot_freed(&self) {
+        for n in &self.slot_freed {
+            n.notify_one();
+        }
+    }
+}
+
+impl WorkerRuntime {
+    /// Starts a runtime for the Redis at `url`.
+    pub fn builder(url: &str) -> WorkerRuntimeBuilder {
+        let mut redis = RedisConfig::new(url);
+        redis.pool_size = 0; // chosen in build() from the number of queues
+        WorkerRuntimeBuilder {
+            cfg: Config {
+                redis,
+                concurrency: 64,
+                claim_batch: 64,
+                lease: Duration::from_secs(30),
+                grace: Duration::from_secs(25),
+                cancel_grace: Duration::from_secs(5),
+                retention: Retention::default(),
+                max_output: 512 * 1024,
+                idle_poll: Duration::from_secs(5),
+                worker_id: default_worker_id(),
+            },
+            queues: Vec::new(),
+            registry: Registry::default(),
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// The metrics this runtime keeps.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// This process' worker id.
+    pub fn worker_id(&self) -> &str {
+        &self.cfg.worker_id
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully: no new claims, running
+    /// attempts get the grace period, the rest are handed back at once. A second signal
+    /// cuts the grace period short.
+    pub async fn run(self) -> Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Config(format!("cannot listen for SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Config(format!("cannot listen for SIGINT: {e}")))?;
+        let (tx, rx) = watch::channel(0u32);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        let signals = |count: u32| {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|n| *n >= count).await;
+            }
+        };
+        self.run_inner(signals(1), signals(2)).await
+    }
+
+    /// Runs until `shutdown` resolves, then shuts down as [`run`](Self::run) does.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        self.run_inner(shutdown, std::future::pending()).await
+    }
+
+    async fn run_inner(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+        hurry: impl Future<Output = ()> + Send,
+    ) -> Result<()> {
+        let client = self.cfg.redis.client()?;
+        let pool = workq_common::connect(&self.cfg.redis)?;
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let n = self.queues.len();
+        let shared = Arc::new(Shared {
+            permits: Arc::new(Semaphore::new(self.cfg.concurrency)),
+            held: Mutex::new(HashMap::new()),
+            slot_freed: (0..n).map(|_| Notify::new()).collect(),
+            wake: (0..n).map(|_| Notify::new()).collect(),
+            acks: Mutex::new(Some(ack_tx)),
+            cfg: self.cfg,
+            queues: self.queues,
+            registry: self.registry,
+            metrics: self.metrics,
+            pool,
+        });
+        tracing::info!(
+            worker = %shared.cfg.worker_id,
+            queues = ?shared.queues.iter().map(QueueKeys::name).collect::<Vec<_>>(),
+            kinds = ?shared.registry.kinds(),
+            concurrency = shared.cfg.concurrency,
+            lease = ?shared.cfg.lease,
+            redis = %workq_common::connect::redact(&shared.cfg.redis.url),
+            "worker starting"
+        );
+
+        let (stop_claims, claims_rx) = watch::channel(false);
+        let (stop_bg, bg_rx) = watch::channel(false);
+        let startup = tokio::spawn(startup_checks(Arc::clone(&shared), bg_rx.clone()));
+        let wake = tokio::spawn(wake::wake_loop(Arc::clone(&shared), client, bg_rx.clone()));
+        let heartbeat = tokio::spawn(heartbeat::heartbeat_loop(Arc::clone(&shared), bg_rx));
+        let acks = tokio::spawn(acks::ack_loop(Arc::clone(&shared), ack_rx));
+        let claimers: Vec<JoinHandle<()>> = (0..n)
+            .map(|q| tokio::spawn(claim::claim_loop(Arc::clone(&shared), q, claims_rx.clone())))
+            .collect();
+
+        shutdown.await;
+        let running = shared.held().values().filter(|h| !h.finished).count();
+        tracing::info!(running, grace = ?shared.cfg.grace, "shutting down: no new claims");
+        let _ = stop_claims.send(true);
+        for c in claimers {
+            let _ = c.await;
+        }
+
+        // Let running attempts finish: all permits back means none is running.
+        let all = u32::try_from(shared.cfg.concurrency).unwrap_or(u32::MAX);
+        tokio::select! {
+            _ = tokio::time::timeout(shared.cfg.grace, shared.permits.acquire_many(all)) => {}
+            _ = hurry => tracing::info!("second signal: skipping the rest of the grace period"),
+        }
+
+        hand_back(&shared).await;
+
+        // No attempt runs any more: close the ack channel and let the ack loop drain it.
+        shared
+            .acks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let _ = acks.await;
+        let _ = stop_bg.send(true);
+        let _ = heartbeat.await;
+        let _ = wake.await;
+        startup.abort();
+        tracing::info!(worker = %shared.cfg.worker_id, "worker stopped");
+        Ok(())
+    }
+}
+
+/// Aborts attempts still running after the grace period and returns their jobs to the
+/// schedule at once, retrying through a Redis outage until their leases would end anyway.
+async fn hand_back(shared: &Shared) {
+    let mut left: Vec<(usize, String, u32, Instant)> = Vec::new();
+    {
+        let mut held = shared.held();
+        held.retain(|(q, id), h| {
+            if h.finished {
+                return true;
+            }
+            if let Some(a) = &h.abort {
+                a.abort();
+            }
+            left.push((*q, id.clone(), h.token, h.lease_deadline));
+            false
+        });
+    }
+    if left.is_empty() {
+        return;
+    }
+    tracing::info!(jobs = left.len(), "handing unfinished jobs back");
+    let mut outage = Outage::new("hand-back");
+    for (q, keys) in shared.queues.iter().enumerate() {
+        let mine: Vec<(String, u32)> = left
+            .iter()
+            .filter(|(lq, ..)| *lq == q)
+            .map(|(_, id, t, _)| (id.clone(), *t))
+            .collect();
+        let deadline = left
+            .iter()
+            .filter(|(lq, ..)| *lq == q)
+            .map(|l| l.3)
+            .min();
+        let (Some(deadline), false) = (deadline, mine.is_empty()) else {
+            continue;
+        };
+        loop {
+            let res = async {
+                let mut con = shared.pool.get().await?;
+                scripts()
+                    .release(
+                        &mut *con,
+                        keys,
+                        shared.cfg.retention.failed,
+                        "handed back: worker shutting down",
+                        &mine,
+                    )
+                    .await
+            }
+            .await;
+            match res {
+                Ok(_) => {
+                    outage.recovered();
+                    break;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    shared.metrics.redis_errors.with_label_values(&["release"]).inc();
+                    tokio::time::sleep(outage.failed(&e)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = mine.len(), "could not hand jobs back; they run again when their leases end");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Registers the queues and warns about Redis settings that can lose jobs. Retries until
+/// Redis answers; the loops do not wait for it.
+async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut outage = Outage::new("startup");
+    loop {
+        let res: Result<String> = async {
+            let mut con = shared.pool.get().await?;
+            let names: Vec<&str> = shared.queues.iter().map(QueueKeys::name).collect();
+            let (_, info): ((), String) = redis::pipe()
+                .cmd("SADD")
+                .arg(keys::QUEUES)
+                .arg(&names)
+                .cmd("INFO")
+                .query_async(&mut *con)
+                .await?;
+            Ok(info)
+        }
+        .await;
+        match res {
+            Ok(info) => {
+                outage.recovered();
+                warn_about_durability(&info);
+                return;
+            }
+            Err(e) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(outage.failed(&e)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+fn warn_about_durability(info: &str) {
+    for w in durability_warnings(info) {
+        tracing::warn!("{w}");
+    }
+}
+
+/// What in `INFO` output can lose jobs.
+fn durability_warnings(info: &str) -> Vec<String> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let mut out = Vec::new();
+    let policy = field("maxmemory_policy").unwrap_or("noeviction");
+    if policy != "noeviction" {
+        out.push(format!(
+            "Redis has maxmemory-policy {policy}: under memory pressure it evicts keys, which drops jobs; set maxmemory-policy noeviction"
+        ));
+    }
+    if field("aof_enabled") == Some("0") {
+        out.push(
+            "Redis has AOF off: a Redis crash loses jobs written since its last snapshot; run it with appendonly yes and appendfsync everysec".to_owned(),
+        );
+    }
+    out
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".to_owned());
+    let nonce = workq_common::WorkId::new().to_string();
+    format!("{host}:{}:{}", std::process::id(), &nonce[nonce.len() - 6..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviction_and_missing_aof_are_warned_about() {
+        let risky = "# Memory\r\nmaxmemory:100\r\nmaxmemory_policy:allkeys-lru\r\n# Persistence\r\naof_enabled:0\r\n";
+        let w = durability_warnings(risky);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("allkeys-lru"));
+        let safe = "maxmemory_policy:noeviction\r\naof_enabled:1\r\n";
+        assert!(durability_warnings(safe).is_empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! The ack loop: records finished attempts in batches (one script call per queue with
+//! whatever has accumulated while the previous call was in flight). Through a Redis outage
+//! it keeps retrying each ack until that job's lease would have ended; after that the
+//! reaper will run the job again anyway.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use deadpool_redis::Connection;
+use tokio::sync::mpsc;
+use workq_common::scripts::{scripts, Ack};
+use workq_common::Result;
+
+use super::{PendingAck, Shared};
+use crate::outage::Outage;
+
+const BATCH: usize = 1000;
+
+pub(super) async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<PendingAck>) {
+    let mut pending: Vec<(PendingAck, bool)> = Vec::new(); // (ack, already tried)
+    let mut con: Option<Connection> = None;
+    let mut outage = Outage::new("ack");
+    loop {
+        if pending.is_empty() {
+            match rx.recv().await {
+                Some(a) => pending.push((a, false)),
+                None => return,
+            }
+        }
+        while pending.len() < BATCH {
+            match rx.try_recv() {
+                Ok(a) => pending.push((a, false)),
+                Err(_) => break,
+            }
+        }
+        give_up_on_expired(&shared, &mut pending);
+        if pending.is_empty() {
+            continue;
+        }
+        match send(&shared, &mut con, &mut pending).await {
+            Ok(()) => outage.recovered(),
+            Err(e) => {
+                con = None;
+                shared.metrics.redis_errors.with_label_values(&["ack"]).inc();
+                for p in &mut pending {
+                    p.1 = true;
+                }
+                tokio::time::sleep(outage.failed(&e)).await;
+            }
+        }
+    }
+}
+
+/// Sends the acks queue by queue, removing each batch from `pending` once Redis took it.
+async fn send(
+    shared: &Shared,
+    con: &mut Option<Connection>,
+    pending: &mut Vec<(PendingAck, bool)>,
+) -> Result<()> {
+    let con = match con {
+        Some(c) => c,
+        None => con.insert(shared.pool.get().await?),
+    };
+    while let Some(q) = pending.first().map(|p| p.0.queue) {
+        let (batch, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|p| p.0.queue == q);
+        *pending = rest;
+        let acks: Vec<Ack> = batch.iter().map(|p| p.0.ack.clone()).collect();
+        let applied = match scripts()
+            .ack(&mut **con, &shared.queues[q], &shared.cfg.retention, &acks)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                pending.extend(batch);
+                return Err(e);
+            }
+        };
+        let mut held = shared.held();
+        for ((p, retried), ok) in batch.into_iter().zip(applied) {
+            let key = (q, p.ack.id);
+            if held.get(&key).is_some_and(|h| h.token == p.ack.token) {
+                held.remove(&key);
+            }
+            if !ok {
+                shared
+                    .metrics
+                    .acks_refused
+                    .with_label_values(&[shared.queues[q].name()])
+                    .inc();
+                if retried {
+                    // A reply lost to a timeout may have been applied the first time.
+                    tracing::debug!(id = %key.1, "retried ack refused (likely applied before)");
+                } else {
+                    tracing::warn!(id = %key.1, token = p.ack.token, "ack refused: the job was taken over after this worker's lease ran out");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
+    let now = Instant::now();
+    let mut held = shared.held();
+    pending.retain(|(p, _)| {
+        let key = (p.queue, p.ack.id.clone());
+        let expired = held
+            .get(&key)
+            .is_none_or(|h| h.token != p.ack.token || h.lease_deadline <= now);
+        if expired {
+            if held.get(&key).is_some_and(|h| h.token == p.ack.token) {
+                held.remove(&key);
+            }
+            tracing::warn!(id = %key.1, "gave up recording an outcome: the lease ended during a Redis outage; the job will run again");
+        }
+        !expired
+    });
+}

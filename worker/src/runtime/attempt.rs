@@ -1,0 +1,309 @@
+//! One attempt: decode the input, find the worker, run it under the timeout, the
+//! cancellation signal and a panic guard, and turn whatever happened into an ack.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tracing::Instrument;
+use workq_common::record::Record;
+use workq_common::scripts::{Ack, AckOutcome};
+use workq_common::{system_time, WorkId};
+
+use super::{PendingAck, Shared};
+use crate::registry::JobFuture;
+use crate::{WorkContext, WorkResult};
+
+/// Frees the slot when the attempt ends, including when it is aborted.
+struct Slot {
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.metrics.running.dec();
+        self.shared.notify_slot_freed();
+    }
+}
+
+struct Outcome {
+    ack: AckOutcome,
+    message: String,
+    output: Vec<u8>,
+    label: &'static str,
+}
+
+impl Outcome {
+    fn new(ack: AckOutcome, label: &'static str, message: String) -> Self {
+        Outcome {
+            ack,
+            message,
+            output: Vec::new(),
+            label,
+        }
+    }
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    q: usize,
+    id: String,
+    rec: Record,
+    permit: OwnedSemaphorePermit,
+    cancel: watch::Receiver<bool>,
+) {
+    shared.metrics.running.inc();
+    let slot = Slot {
+        shared: Arc::clone(&shared),
+        _permit: permit,
+    };
+    let h = &rec.header;
+    let queue = shared.queues[q].name();
+    let span = tracing::info_span!("job", queue, %id, kind = %h.kind, attempt = h.attempts);
+    async {
+        let started = Instant::now();
+        let outcome = attempt(&shared, q, &id, &rec, cancel).await;
+        drop(slot);
+        let kind = if shared.registry.get(&h.kind).is_some() {
+            h.kind.as_str()
+        } else {
+            "unknown"
+        };
+        shared
+            .metrics
+            .finished
+            .with_label_values(&[queue, kind, outcome.label])
+            .inc();
+        shared
+            .metrics
+            .duration
+            .with_label_values(&[queue, kind])
+            .observe(started.elapsed().as_secs_f64());
+        match outcome.ack {
+            AckOutcome::Succeeded => tracing::debug!("attempt succeeded"),
+            _ => tracing::info!(outcome = outcome.label, message = %outcome.message, "attempt did not succeed"),
+        }
+        finish(
+            &shared,
+            q,
+            PendingAck {
+                queue: q,
+                ack: Ack {
+                    id: id.clone(),
+                    token: h.attempts,
+                    outcome: outcome.ack,
+                    message: outcome.message,
+                    output: outcome.output,
+                },
+            },
+        );
+    }
+    .instrument(span)
+    .await
+}
+
+/// Marks the job's attempt as returned and queues its ack.
+pub(super) fn finish(shared: &Shared, q: usize, ack: PendingAck) {
+    if let Some(h) = shared.held().get_mut(&(q, ack.ack.id.clone())) {
+        if h.token == ack.ack.token {
+            h.finished = true;
+        }
+    }
+    shared.send_ack(ack);
+}
+
+async fn attempt(
+    shared: &Shared,
+    q: usize,
+    id: &str,
+    rec: &Record,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let h = &rec.header;
+    let Ok(work_id) = id.parse::<WorkId>() else {
+        return Outcome::new(
+            AckOutcome::Failed,
+            "undecodable",
+            format!("job id '{id}' is not a ULID"),
+        );
+    };
+    let Some(worker) = shared.registry.get(&h.kind) else {
+        return Outcome::new(
+            AckOutcome::Failed,
+            "unknown_kind",
+            format!(
+                "unknown work kind '{}': no worker registered for it (this worker runs: {})",
+                h.kind,
+                shared.registry.kinds().join(", ")
+            ),
+        );
+    };
+    let ctx = WorkContext {
+        id: work_id,
+        queue: shared.queues[q].name().to_owned(),
+        kind: h.kind.clone(),
+        attempt: h.attempts,
+        tags: h.ext.tags.clone(),
+        enqueued_at: system_time(h.enqueued_ms),
+        cancel: cancel.clone(),
+    };
+    let fut = match worker.start(ctx, rec.input()) {
+        Ok(f) => f,
+        Err(msg) => return Outcome::new(AckOutcome::Failed, "undecodable", msg),
+    };
+    let timeout = h.ext.timeout_ms.map(Duration::from_millis);
+    let mut outcome = execute(fut, timeout, cancel, shared.cfg.cancel_grace).await;
+    if outcome.output.len() > shared.cfg.max_output {
+        outcome = Outcome::new(
+            AckOutcome::Failed,
+            "failed",
+            format!(
+                "output is {} bytes, over the limit of {} bytes",
+                outcome.output.len(),
+                shared.cfg.max_output
+            ),
+        );
+    }
+    outcome
+}
+
+async fn execute(
+    fut: JobFuture,
+    timeout: Option<Duration>,
+    mut cancel: watch::Receiver<bool>,
+    cancel_grace: Duration,
+) -> Outcome {
+    let guarded = AssertUnwindSafe(fut).catch_unwind();
+    let run = async {
+        match timeout {
+            Some(t) => tokio::time::timeout(t, guarded).await.map_err(|_| t),
+            None => Ok(guarded.await),
+        }
+    };
+    let cancelled = async {
+        if cancel.wait_for(|c| *c).await.is_err() {
+            // The runtime dropped the sender: it is aborting this task itself.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(cancel_grace).await;
+    };
+    tokio::select! {
+        r = run => match r {
+            Ok(Ok(Ok(result))) => from_result(result),
+            Ok(Ok(Err(e))) => Outcome::new(AckOutcome::Retry, "error", error_chain(&*e)),
+            Ok(Err(panic)) => Outcome::new(
+                AckOutcome::Retry,
+                "panic",
+                format!("panicked: {}", panic_message(&*panic)),
+            ),
+            Err(t) => Outcome::new(AckOutcome::Retry, "timeout", format!("timed out after {t:?}")),
+        },
+        () = cancelled => Outcome::new(
+            AckOutcome::Retry,
+            "cancelled",
+            format!("cancelled; the attempt did not return within {cancel_grace:?}"),
+        ),
+    }
+}
+
+fn from_result(result: WorkResult) -> Outcome {
+    match result {
+        WorkResult::Success(output) => Outcome {
+            ack: AckOutcome::Succeeded,
+            message: String::new(),
+            output: output.map(|d| d.as_bytes().to_vec()).unwrap_or_default(),
+            label: "succeeded",
+        },
+        WorkResult::Failure { reason, output } => Outcome {
+            ack: AckOutcome::Failed,
+            message: reason,
+            output: output.map(|d| d.as_bytes().to_vec()).unwrap_or_default(),
+            label: "failed",
+        },
+        WorkResult::Retry => Outcome::new(
+            AckOutcome::Retry,
+            "retry",
+            "the worker asked to retry".to_owned(),
+        ),
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WorkError;
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_retry_with_its_message() {
+        let (_tx, rx) = watch::channel(false);
+        let fut: JobFuture = Box::pin(async { panic!("boom {}", 7) });
+        let o = execute(fut, None, rx, Duration::from_secs(1)).await;
+        assert_eq!(o.ack, AckOutcome::Retry);
+        assert_eq!(o.message, "panicked: boom 7");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_past_its_timeout_is_retried() {
+        let (_tx, rx) = watch::channel(false);
+        let fut: JobFuture = Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            WorkResult::success()
+        });
+        let o = execute(fut, Some(Duration::from_secs(2)), rx, Duration::from_secs(1)).await;
+        assert_eq!((o.ack, o.label), (AckOutcome::Retry, "timeout"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_attempt_that_ignores_the_signal_is_dropped_after_the_grace() {
+        let (tx, rx) = watch::channel(false);
+        let fut: JobFuture = Box::pin(async {
+            std::future::pending::<()>().await;
+            WorkResult::success()
+        });
+        let run = tokio::spawn(execute(fut, None, rx, Duration::from_secs(3)));
+        tx.send_replace(true);
+        let o = run.await.expect("join");
+        assert_eq!(o.label, "cancelled");
+    }
+
+    #[test]
+    fn error_messages_include_their_sources() {
+        let inner = std::io::Error::other("disk full");
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("saving report")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e: WorkError = Box::new(Outer(inner));
+        assert_eq!(error_chain(&*e), "saving report: disk full");
+    }
+}

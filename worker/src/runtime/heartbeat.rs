@@ -1,0 +1,91 @@
+//! Heartbeats: every third of the lease, one script call per queue extends every lease
+//! this process holds. The reply says which jobs were cancelled (their signal fires) and
+//! which were lost to another worker (they are abandoned at once: their completion would
+//! be refused anyway).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use deadpool_redis::Connection;
+use tokio::sync::watch;
+use workq_common::scripts::{scripts, LeaseStatus, MAX_CLAIM};
+use workq_common::Result;
+
+use super::Shared;
+use crate::outage::Outage;
+
+pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let every = shared.cfg.lease / 3;
+    let mut con: Option<Connection> = None;
+    let mut outage = Outage::new("heartbeat");
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match beat(&shared, &mut con).await {
+            Ok(()) => outage.recovered(),
+            Err(e) => {
+                con = None;
+                shared.metrics.redis_errors.with_label_values(&["heartbeat"]).inc();
+                // The next tick is the retry; the backoff only decides how loud to be.
+                let _ = outage.failed(&e);
+            }
+        }
+    }
+}
+
+async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
+    let mut by_queue: HashMap<usize, Vec<(String, u32)>> = HashMap::new();
+    for ((q, id), h) in shared.held().iter() {
+        by_queue.entry(*q).or_default().push((id.clone(), h.token));
+    }
+    if by_queue.is_empty() {
+        return Ok(());
+    }
+    let con = match con {
+        Some(c) => c,
+        None => con.insert(shared.pool.get().await?),
+    };
+    for (q, jobs) in by_queue {
+        for chunk in jobs.chunks(MAX_CLAIM) {
+            let sent = Instant::now();
+            let statuses = scripts()
+                .heartbeat(&mut **con, &shared.queues[q], shared.cfg.lease, chunk)
+                .await?;
+            let mut held = shared.held();
+            for ((id, token), st) in chunk.iter().zip(statuses) {
+                let key = (q, id.clone());
+                let Some(h) = held.get_mut(&key).filter(|h| h.token == *token) else {
+                    continue;
+                };
+                match st {
+                    LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
+                    LeaseStatus::CancelRequested => {
+                        h.lease_deadline = sent + shared.cfg.lease;
+                        if !*h.cancel.borrow() {
+                            tracing::info!(%id, "cancellation requested; signalling the attempt");
+                            h.cancel.send_replace(true);
+                        }
+                    }
+                    LeaseStatus::Lost => {
+                        if !h.finished {
+                            tracing::warn!(%id, token, "lost the lease to another worker; abandoning the attempt");
+                            if let Some(a) = &h.abort {
+                                a.abort();
+                            }
+                        }
+                        shared
+                            .metrics
+                            .leases_lost
+                            .with_label_values(&[shared.queues[q].name()])
+                            .inc();
+                        held.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
