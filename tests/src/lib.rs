@@ -1,1 +1,388 @@
-//! placeholder
+//! Test support: real `redis-server` processes on free ports, and real worker processes
+//! whose stdout lines the tests wait on. Nothing here is mocked.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Every wait in the tests is for an event; this only turns a hang into a failure.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Installs a log subscriber once (RUST_LOG-style filter from `WORKQ_TEST_LOG`).
+pub fn init_logs() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let filter: tracing_subscriber::filter::Targets = std::env::var("WORKQ_TEST_LOG")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| "warn".parse().expect("filter"));
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_test_writer())
+            .with(filter)
+            .try_init();
+    });
+}
+
+/// AOF settings for a test server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// Nothing on disk.
+    None,
+    /// `appendonly yes` with `appendfsync always`: every acknowledged write survives a
+    /// SIGKILL of Redis.
+    AofAlways,
+}
+
+/// A private `redis-server` in its own temp dir, killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    persistence: Persistence,
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "workq-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl RedisServer {
+    /// Starts a server with nothing on disk.
+    pub fn start() -> Self {
+        Self::start_with(Persistence::None)
+    }
+
+    /// Starts a server with the given persistence, retrying on another port if the one
+    /// picked was taken meanwhile.
+    pub fn start_with(persistence: Persistence) -> Self {
+        let dir = temp_dir("redis");
+        for _ in 0..5 {
+            let mut s = RedisServer {
+                port: free_port(),
+                dir: dir.clone(),
+                persistence,
+                child: None,
+                log: Arc::default(),
+            };
+            if s.spawn() {
+                return s;
+            }
+        }
+        panic!("redis-server did not start; is it installed? (tests/run.sh installs it)");
+    }
+
+    /// Starts redis-server and waits for "Ready to accept connections" on its log.
+    fn spawn(&mut self) -> bool {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--save")
+            .arg("")
+            .arg("--logfile")
+            .arg("")
+            .arg("--daemonize")
+            .arg("no");
+        match self.persistence {
+            Persistence::None => {
+                cmd.args(["--appendonly", "no"]);
+            }
+            Persistence::AofAlways => {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+            }
+        }
+        let mut child = match cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("cannot run redis-server ({e}); tests/run.sh installs it"),
+        };
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::clone(&self.log);
+        std::thread::spawn(move || {
+            let mut ready = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+        self.child = Some(child);
+        if rx.recv_timeout(HANG).is_ok() {
+            return true;
+        }
+        self.kill();
+        false
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILLs the server (no shutdown save).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory (so an AOF is reloaded).
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+    }
+
+    /// A blocking client, for inspecting keys.
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A worker process (the `test-worker` binary) whose stdout lines can be awaited.
+#[derive(Debug)]
+pub struct WorkerProcess {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl WorkerProcess {
+    /// Spawns `bin` with `args`; `prefix` runs it under another program (e.g. faketime).
+    pub fn spawn(bin: &Path, args: &[String], prefix: &[String]) -> Self {
+        let mut cmd = match prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        WorkerProcess {
+            child: Some(child),
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the next stdout line starting with `prefix` and returns it.
+    pub fn wait_line(&mut self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(HANG) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no line starting with {prefix:?} ({e}); lines so far: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends a signal (e.g. "KILL", "TERM").
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit and returns its exit code (None if killed).
+    pub fn wait(&mut self) -> Option<i32> {
+        let c = self.child.take()?;
+        let out = c.wait_with_output().expect("wait");
+        // Keep reading what it printed before it exited.
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        out.status.code()
+    }
+
+    /// Every line seen so far.
+    pub fn lines_seen(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Job types and workers used by the tests, shared by the in-process tests and the
+/// `test-worker` binary.
+pub mod jobs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+    use workq_worker::{Job, WorkContext, WorkError, WorkResult, Worker};
+
+    /// Prints `START <id> <attempt> <pid>`, then sleeps `ms` (or until cancelled), then
+    /// succeeds with its output.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Sleep {
+        /// How long.
+        pub ms: u64,
+    }
+    impl Job for Sleep {
+        const KIND: &'static str = "sleep";
+    }
+
+    /// What [`Sleep`] returns.
+    #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Slept {
+        /// The attempt that finished.
+        pub attempt: u32,
+        /// The process that ran it.
+        pub pid: u32,
+    }
+
+    /// Runs [`Sleep`].
+    #[derive(Debug)]
+    pub struct SleepWorker;
+    impl Worker for SleepWorker {
+        type Job = Sleep;
+        async fn do_work(&self, ctx: &WorkContext, job: Sleep) -> Result<WorkResult, WorkError> {
+            println!("START {} {} {}", ctx.id(), ctx.attempt(), std::process::id());
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(job.ms)) => {}
+                _ = ctx.cancelled() => {
+                    println!("CANCELLED {} {}", ctx.id(), ctx.attempt());
+                    return WorkResult::failure("stopped on cancel");
+                }
+            }
+            println!("DONE {} {}", ctx.id(), ctx.attempt());
+            WorkResult::success_with(&Slept {
+                attempt: ctx.attempt(),
+                pid: std::process::id(),
+            })
+        }
+    }
+
+    /// Fails the way `mode` says: "error" (Err), "panic", "failure" (terminal), "retry".
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Fail {
+        /// How to fail.
+        pub mode: String,
+    }
+    impl Job for Fail {
+        const KIND: &'static str = "fail";
+    }
+
+    /// Runs [`Fail`].
+    #[derive(Debug)]
+    pub struct FailWorker;
+    impl Worker for FailWorker {
+        type Job = Fail;
+        async fn do_work(&self, ctx: &WorkContext, job: Fail) -> Result<WorkResult, WorkError> {
+            match job.mode.as_str() {
+                "error" => Err(format!("attempt {} broke", ctx.attempt()).into()),
+                "panic" => panic!("attempt {} panicked on purpose", ctx.attempt()),
+                "failure" => WorkResult::failure(format!("gave up at attempt {}", ctx.attempt())),
+                _ => WorkResult::retry(),
+            }
+        }
+    }
+
+    /// Does nothing.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Nop {
+        /// A number.
+        pub i: u64,
+    }
+    impl Job for Nop {
+        const KIND: &'static str = "nop";
+    }
+
+    /// Runs [`Nop`].
+    #[derive(Debug)]
+    pub struct NopWorker;
+    impl Worker for NopWorker {
+        type Job = Nop;
+        async fn do_work(&self, _: &WorkContext, _: Nop) -> Result<WorkResult, WorkError> {
+            WorkResult::success()
+        }
+    }
+}

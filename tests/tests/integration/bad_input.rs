@@ -1,0 +1,77 @@
+use redis::AsyncCommands;
+use workq_producer::{Data, OneTimeWorkRequest, WorkState};
+use workq_tests::jobs::Sleep;
+use workq_tests::RedisServer;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_poison_payload_and_an_unknown_kind_fail_alone_with_reasons() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    // 0xc1 is never valid MessagePack.
+    let poison = OneTimeWorkRequest::builder_raw("sleep", Data::from_bytes(vec![0xc1, 0xc1]))
+        .max_attempts(5)
+        .build()
+        .unwrap();
+    let unknown = OneTimeWorkRequest::builder_raw("teleport", Data::encode(&1).unwrap())
+        .max_attempts(5)
+        .build()
+        .unwrap();
+    let good = OneTimeWorkRequest::builder(Sleep { ms: 1 }).build().unwrap();
+    // Enqueued together before any worker runs, so one claim takes them as a batch.
+    wm.enqueue_many(vec![poison.clone(), unknown.clone(), good.clone()])
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b.concurrency(8));
+
+    let good = finished(&wm, &mut watch, good.id()).await;
+    assert_eq!(good.state, WorkState::Succeeded);
+    let poison = finished(&wm, &mut watch, poison.id()).await;
+    assert_eq!(poison.state, WorkState::Failed);
+    assert_eq!(poison.run_attempt_count, 1, "a poison payload must not loop");
+    let reason = poison.last_error.unwrap();
+    assert!(reason.contains("undecodable input for kind 'sleep'"), "{reason}");
+    let unknown = finished(&wm, &mut watch, unknown.id()).await;
+    assert_eq!(unknown.state, WorkState::Failed);
+    assert_eq!(unknown.run_attempt_count, 1);
+    let reason = unknown.last_error.unwrap();
+    assert!(reason.contains("unknown work kind 'teleport'"), "{reason}");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_record_that_is_not_workq_format_fails_alone() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let good = OneTimeWorkRequest::builder(Sleep { ms: 1 }).build().unwrap();
+    wm.enqueue(good.clone()).await.unwrap();
+    // Another program wrote garbage straight into the queue's keys.
+    let garbage_id = workq_producer::WorkId::new();
+    {
+        let mut con = wm.pool().get().await.unwrap();
+        let _: () = con
+            .hset("workq:{default}:jobs", garbage_id.to_string(), b"\xc1not msgpack".as_slice())
+            .await
+            .unwrap();
+        let _: () = con
+            .zadd("workq:{default}:sched", garbage_id.to_string(), 0)
+            .await
+            .unwrap();
+    }
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let good = finished(&wm, &mut watch, good.id()).await;
+    assert_eq!(good.state, WorkState::Succeeded);
+    let bad = finished(&wm, &mut watch, garbage_id).await;
+    assert_eq!(bad.state, WorkState::Failed);
+    assert!(
+        bad.last_error.as_deref().unwrap().contains("undecodable record header"),
+        "{:?}",
+        bad.last_error
+    );
+    // The original bytes are kept for inspection.
+    assert_eq!(bad.input.as_bytes(), b"\xc1not msgpack");
+    worker.stop().await;
+}

@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use workq_common::record::peek_attempts;
+use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, LeaseStatus, Retention};
+use workq_common::QueueKeys;
+use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
+use workq_tests::jobs::Sleep;
+use workq_tests::RedisServer;
+
+use crate::support::*;
+
+async fn claim_as(wm: &WorkManager, worker: &str, lease: Duration) -> (Option<ClaimedJob>, u64, u64) {
+    let mut con = wm.pool().get().await.unwrap();
+    let r = scripts()
+        .claim(
+            &mut *con,
+            &QueueKeys::new("default").unwrap(),
+            &ClaimArgs {
+                limit: 1,
+                lease,
+                worker,
+                keep_failed: Duration::from_secs(60),
+                maintenance_limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let next = r.next_due_ms.or(r.next_lease_end_ms).unwrap_or(r.now_ms + 1);
+    (r.jobs.into_iter().next(), r.now_ms, next)
+}
+
+#[tokio::test]
+async fn fenced_attempts_ignore_stale_workers() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let keys = QueueKeys::new("default").unwrap();
+    let req = OneTimeWorkRequest::builder(Sleep { ms: 1 })
+        .backoff(BackoffPolicy::Linear, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    wm.enqueue(req.clone()).await.unwrap();
+    let id = req.id().to_string();
+
+    // Worker A claims with a short lease, then stalls past it.
+    let (a, ..) = claim_as(&wm, "A", Duration::from_millis(300)).await;
+    let a = a.expect("A claims the job");
+    let a_token = peek_attempts(&a.record).unwrap();
+    assert_eq!(a_token, 1);
+
+    // Worker B keeps looking; once A's lease has run out, B's claim requeues and takes it.
+    let b = loop {
+        let (job, now, next) = claim_as(&wm, "B", Duration::from_secs(30)).await;
+        if let Some(j) = job {
+            break j;
+        }
+        tokio::time::sleep(Duration::from_millis(next.saturating_sub(now).max(1))).await;
+    };
+    let b_token = peek_attempts(&b.record).unwrap();
+    assert_eq!(b_token, 2);
+
+    let mut con = wm.pool().get().await.unwrap();
+    // A's heartbeat is refused...
+    let hb = scripts()
+        .heartbeat(&mut *con, &keys, Duration::from_secs(30), &[(id.clone(), a_token)])
+        .await
+        .unwrap();
+    assert_eq!(hb, [LeaseStatus::Lost]);
+    // ...and so is its completion.
+    let ack = |token: u32, output: &[u8]| Ack {
+        id: id.clone(),
+        token,
+        outcome: AckOutcome::Succeeded,
+        message: String::new(),
+        output: output.to_vec(),
+    };
+    let refused = scripts()
+        .ack(&mut *con, &keys, &Retention::default(), &[ack(a_token, b"\xa1A")])
+        .await
+        .unwrap();
+    assert_eq!(refused, [false]);
+    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    assert_eq!((info.state, info.run_attempt_count), (WorkState::Running, 2));
+    assert_eq!(info.worker.as_deref(), Some("B"));
+
+    // B's heartbeat and completion go through, and the output is B's.
+    let hb = scripts()
+        .heartbeat(&mut *con, &keys, Duration::from_secs(30), &[(id.clone(), b_token)])
+        .await
+        .unwrap();
+    assert_eq!(hb, [LeaseStatus::Extended]);
+    let applied = scripts()
+        .ack(&mut *con, &keys, &Retention::default(), &[ack(b_token, b"\xa1B")])
+        .await
+        .unwrap();
+    assert_eq!(applied, [true]);
+    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    assert_eq!(info.state, WorkState::Succeeded);
+    assert_eq!(info.output.unwrap().decode::<String>().unwrap(), "B");
+    assert!(info.last_error.unwrap().contains("lease expired: worker A lost during attempt 1"));
+}

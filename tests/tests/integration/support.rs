@@ -1,0 +1,95 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use workq_producer::{WorkId, WorkInfo, WorkManager, WorkState};
+use workq_tests::jobs::{FailWorker, NopWorker, SleepWorker};
+use workq_tests::HANG;
+use workq_worker::WorkerRuntime;
+
+/// A worker runtime running inside the test process.
+pub(crate) struct InProcess {
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<workq_worker::Result<()>>>,
+}
+
+impl InProcess {
+    pub(crate) fn start(url: &str, queue: &str, configure: impl FnOnce(workq_worker::WorkerRuntimeBuilder) -> workq_worker::WorkerRuntimeBuilder) -> Self {
+        workq_tests::init_logs();
+        let b = WorkerRuntime::builder(url)
+            .queue(queue)
+            .register(SleepWorker)
+            .register(FailWorker)
+            .register(NopWorker);
+        let rt = configure(b).build().expect("runtime");
+        let (tx, rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(rt.run_until(async {
+            let _ = rx.await;
+        }));
+        InProcess {
+            stop: Some(tx),
+            join: Some(join),
+        }
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(j) = self.join.take() {
+            j.await.expect("runtime task").expect("runtime");
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(j) = &self.join {
+            j.abort();
+        }
+    }
+}
+
+pub(crate) async fn manager(url: &str) -> WorkManager {
+    WorkManager::connect(url).await.expect("connect")
+}
+
+/// Waits (on the queue's event stream) until `id` reaches a finished state, then returns
+/// its info. `watch` must have been started before the work could finish.
+pub(crate) async fn finished(
+    wm: &WorkManager,
+    watch: &mut workq_producer::QueueWatch,
+    id: WorkId,
+) -> WorkInfo {
+    let info = wm.get_work_info(id).await.expect("info");
+    if let Some(i) = info.filter(|i| i.state.is_finished()) {
+        return i;
+    }
+    tokio::time::timeout(HANG, watch.wait_for(|e| e.id == id && e.state.is_finished()))
+        .await
+        .expect("job did not finish")
+        .expect("watch");
+    wm.get_work_info(id).await.expect("info").expect("job exists")
+}
+
+/// Waits for `id` to enter `state`.
+pub(crate) async fn reaches(watch: &mut workq_producer::QueueWatch, id: WorkId, state: WorkState) -> u32 {
+    tokio::time::timeout(HANG, watch.wait_for(|e| e.id == id && e.state == state))
+        .await
+        .unwrap_or_else(|_| panic!("job {id} never reached {state}"))
+        .expect("watch")
+        .attempt
+}
+
+pub(crate) fn ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Redis' clock, in ms.
+pub(crate) async fn redis_now(wm: &WorkManager) -> u64 {
+    let mut con = wm.pool().get().await.unwrap();
+    let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut *con).await.unwrap();
+    s * 1000 + us / 1000
+}
+
+
