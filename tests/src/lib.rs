@@ -303,8 +303,18 @@ pub mod jobs {
     /// succeeds with its output.
     #[derive(Clone, Debug, Serialize, Deserialize)]
     pub struct Sleep {
-        /// How long.
+        /// How long the first attempt sleeps.
         pub ms: u64,
+        /// How long later attempts sleep (default: `ms`).
+        #[serde(default)]
+        pub retry_ms: Option<u64>,
+    }
+
+    impl Sleep {
+        /// Sleeps `ms` on every attempt.
+        pub fn ms(ms: u64) -> Self {
+            Sleep { ms, retry_ms: None }
+        }
     }
     impl Job for Sleep {
         const KIND: &'static str = "sleep";
@@ -327,7 +337,9 @@ pub mod jobs {
         async fn do_work(&self, ctx: &WorkContext, job: Sleep) -> Result<WorkResult, WorkError> {
             println!("START {} {} {}", ctx.id(), ctx.attempt(), std::process::id());
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(job.ms)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(
+                    if ctx.attempt() > 1 { job.retry_ms.unwrap_or(job.ms) } else { job.ms },
+                )) => {}
                 _ = ctx.cancelled() => {
                     println!("CANCELLED {} {}", ctx.id(), ctx.attempt());
                     return WorkResult::failure("stopped on cancel");

@@ -27,7 +27,7 @@ for j = 1, tonumber(ARGV[3]) do
     else
       if msg ~= '' then x.e = msg end
       if code == 'R' then
-        retry_or_fail(id, h, rest, now, keep_failed, sched_pairs)
+        retry_or_fail(id, h, rest, now, keep_failed, sched_pairs, false)
       else
         if #output > 0 then
           x.o = #output

@@ -11,7 +11,8 @@ local keep_failed = tonumber(ARGV[4])
 local maint = tonumber(ARGV[5])
 local sched_pairs = {}
 
--- 1. Leases that ran out: the worker is gone or stalled. The attempt counts.
+-- 1. Leases that ran out: the worker is gone or stalled. The attempt counts (so a job
+--    that keeps killing its workers ends FAILED), but the job is due again at once.
 local lost = redis.call('ZRANGEBYSCORE', K_RUN, '-inf', now, 'LIMIT', 0, maint)
 for _, id in ipairs(lost) do
   redis.call('ZREM', K_RUN, id)
@@ -27,7 +28,7 @@ for _, id in ipairs(lost) do
         finish(id, h, rest, CANCELLED, now, keep_failed)
       else
         x.e = 'lease expired: worker ' .. (x.w or '?') .. ' lost during attempt ' .. h[3]
-        retry_or_fail(id, h, rest, now, keep_failed, sched_pairs)
+        retry_or_fail(id, h, rest, now, keep_failed, sched_pairs, true)
       end
     end
   end

@@ -139,15 +139,19 @@ local function finish(id, h, rest, state, now, keep_ms)
   end
 end
 
--- After a failed attempt: back to the schedule with backoff, or FAILED past max attempts.
-local function retry_or_fail(id, h, rest, now, keep_failed, pairs)
+-- After a failed attempt: back to the schedule, or FAILED past max attempts. A failure
+-- waits out the backoff; a lost worker (immediate = true) is not the job's fault, so its
+-- job is due again at once.
+local function retry_or_fail(id, h, rest, now, keep_failed, pairs, immediate)
   if h[3] >= max_attempts(h) then
     finish(id, h, rest, FAILED, now, keep_failed)
   else
     h[2] = ENQUEUED
     ext(h).w = nil
     redis.call('HSET', K_JOBS, id, cmsgpack.pack(h) .. rest)
-    schedule(id, now + backoff_ms(h, h[3]), pairs)
+    local due = now
+    if not immediate then due = now + backoff_ms(h, h[3]) end
+    schedule(id, due, pairs)
     bump('retried')
     note(id, ENQUEUED, h[3])
   end

@@ -1,14 +1,51 @@
 //! A worker process for the fault tests: serves one queue with the test workers.
 //! Usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS [GRACE_MS]
+//!    or: test-worker enqueue REDIS_URL COUNT DELAY_MS SLEEP_MS   (a producer process)
+//! It prints `WORKER <pid> <worker id> <its clock in ms>` once started.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use workq_tests::jobs::{FailWorker, NopWorker, SleepWorker};
+use workq_producer::{OneTimeWorkRequest, WorkManager};
+use workq_tests::jobs::{FailWorker, NopWorker, Sleep, SleepWorker};
 use workq_worker::WorkerRuntime;
+
+fn clock_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// Enqueues COUNT sleep jobs and prints `ENQUEUED <id>` for each, then `CLOCK <ms>`.
+async fn enqueue(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let [url, count, delay_ms, sleep_ms] = args else {
+        return Err("usage: test-worker enqueue REDIS_URL COUNT DELAY_MS SLEEP_MS".into());
+    };
+    let wm = WorkManager::connect(url).await?;
+    let reqs = (0..count.parse::<usize>()?)
+        .map(|_| {
+            OneTimeWorkRequest::builder(Sleep::ms(sleep_ms.parse()?))
+                .initial_delay(Duration::from_millis(delay_ms.parse()?))
+                .build()
+                .map_err(Into::into)
+        })
+        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
+    for e in wm.enqueue_many(reqs).await? {
+        println!("ENQUEUED {}", e.id);
+    }
+    println!("CLOCK {}", clock_ms());
+    Ok(())
+}
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("enqueue") {
+        if let Err(e) = enqueue(&args[1..]).await {
+            eprintln!("test-worker enqueue: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let [url, queue, concurrency, lease_ms, rest @ ..] = args.as_slice() else {
         eprintln!("usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS [GRACE_MS]");
         std::process::exit(2);
@@ -47,7 +84,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    println!("WORKER {} {}", std::process::id(), rt.worker_id());
+    println!("WORKER {} {} {}", std::process::id(), rt.worker_id(), clock_ms());
     if let Err(e) = rt.run().await {
         eprintln!("test-worker: {e}");
         std::process::exit(1);

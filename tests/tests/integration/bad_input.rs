@@ -19,7 +19,7 @@ async fn a_poison_payload_and_an_unknown_kind_fail_alone_with_reasons() {
         .max_attempts(5)
         .build()
         .unwrap();
-    let good = OneTimeWorkRequest::builder(Sleep { ms: 1 }).build().unwrap();
+    let good = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
     // Enqueued together before any worker runs, so one claim takes them as a batch.
     wm.enqueue_many(vec![poison.clone(), unknown.clone(), good.clone()])
         .await
@@ -46,7 +46,7 @@ async fn a_record_that_is_not_workq_format_fails_alone() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let good = OneTimeWorkRequest::builder(Sleep { ms: 1 }).build().unwrap();
+    let good = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
     wm.enqueue(good.clone()).await.unwrap();
     // Another program wrote garbage straight into the queue's keys.
     let garbage_id = workq_producer::WorkId::new();

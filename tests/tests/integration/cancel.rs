@@ -10,7 +10,7 @@ use crate::support::*;
 async fn cancelling_an_enqueued_job_cancels_it_at_once() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
-    let req = OneTimeWorkRequest::builder(Sleep { ms: 1 })
+    let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
@@ -42,7 +42,7 @@ async fn cancelling_a_running_job_fires_its_signal_and_ends_it_cancelled_without
     let mut watch = wm.watch_queue("default").await.unwrap();
     // A short lease means frequent heartbeats, which carry the cancellation.
     let worker = InProcess::start(&redis.url(), "default", |b| b.lease(Duration::from_millis(900)));
-    let req = OneTimeWorkRequest::builder(Sleep { ms: 600_000 })
+    let req = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .max_attempts(5)
         .build()
         .unwrap();
@@ -68,7 +68,7 @@ async fn cancelling_by_tag_cancels_waiting_and_running_work_with_the_tag_only() 
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
     let worker = InProcess::start(&redis.url(), "default", |b| b.lease(Duration::from_millis(900)));
-    let running = OneTimeWorkRequest::builder(Sleep { ms: 600_000 })
+    let running = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .tag("batch-7")
         .build()
         .unwrap();
@@ -76,14 +76,14 @@ async fn cancelling_by_tag_cancels_waiting_and_running_work_with_the_tag_only() 
     reaches(&mut watch, running.id(), WorkState::Running).await;
     let waiting: Vec<_> = (0..3)
         .map(|_| {
-            OneTimeWorkRequest::builder(Sleep { ms: 1 })
+            OneTimeWorkRequest::builder(Sleep::ms(1))
                 .tag("batch-7")
                 .initial_delay(Duration::from_secs(3600))
                 .build()
                 .unwrap()
         })
         .collect();
-    let other = OneTimeWorkRequest::builder(Sleep { ms: 1 })
+    let other = OneTimeWorkRequest::builder(Sleep::ms(1))
         .tag("batch-8")
         .initial_delay(Duration::from_secs(3600))
         .build()

@@ -16,7 +16,7 @@ async fn a_delayed_job_starts_at_its_due_time_not_before_and_not_at_the_next_pol
     let wm = manager(&redis.url()).await;
     let worker = InProcess::start(&redis.url(), "default", |b| b.idle_poll(IDLE_POLL));
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let req = OneTimeWorkRequest::builder(Sleep { ms: 1 })
+    let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_millis(1500))
         .build()
         .unwrap();
@@ -40,12 +40,12 @@ async fn a_worker_already_sleeping_for_a_later_job_is_woken_for_an_earlier_one()
     let wm = manager(&redis.url()).await;
     let worker = InProcess::start(&redis.url(), "default", |b| b.idle_poll(IDLE_POLL));
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let late = OneTimeWorkRequest::builder(Sleep { ms: 1 })
+    let late = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
     wm.enqueue(late.clone()).await.unwrap();
-    let now = OneTimeWorkRequest::builder(Sleep { ms: 1 }).build().unwrap();
+    let now = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
     wm.enqueue(now.clone()).await.unwrap();
     let info = finished(&wm, &mut watch, now.id()).await;
     assert_eq!(info.state, WorkState::Succeeded);

@@ -76,7 +76,7 @@ async fn many_requests_across_queues_enqueue_in_order_and_query_by_tag() {
     let wm = manager(&redis.url()).await;
     let reqs: Vec<_> = (0..2500)
         .map(|i| {
-            OneTimeWorkRequest::builder(Sleep { ms: 1 })
+            OneTimeWorkRequest::builder(Sleep::ms(1))
                 .queue(if i % 2 == 0 { "even" } else { "odd" })
                 .tag(if i % 5 == 0 { "fives" } else { "rest" })
                 .initial_delay(Duration::from_secs(600))

@@ -34,7 +34,7 @@ async fn fenced_attempts_ignore_stale_workers() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let keys = QueueKeys::new("default").unwrap();
-    let req = OneTimeWorkRequest::builder(Sleep { ms: 1 })
+    let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .backoff(BackoffPolicy::Linear, Duration::from_millis(1))
         .build()
         .unwrap();

@@ -6,6 +6,7 @@
 mod bad_input;
 mod backoff;
 mod cancel;
+mod crash;
 mod delays;
 mod enqueue;
 mod fencing;

@@ -93,3 +93,32 @@ pub(crate) async fn redis_now(wm: &WorkManager) -> u64 {
 }
 
 
+
+/// A `test-worker` process serving `queue`; returns it with its worker id, once it runs.
+pub(crate) fn spawn_worker(
+    url: &str,
+    queue: &str,
+    concurrency: usize,
+    lease_ms: u64,
+    grace_ms: u64,
+    prefix: &[&str],
+) -> (workq_tests::WorkerProcess, String, u64) {
+    let args = [
+        url.to_owned(),
+        queue.to_owned(),
+        concurrency.to_string(),
+        lease_ms.to_string(),
+        grace_ms.to_string(),
+    ];
+    let prefix: Vec<String> = prefix.iter().map(|s| (*s).to_owned()).collect();
+    let mut p = workq_tests::WorkerProcess::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_test-worker")),
+        &args,
+        &prefix,
+    );
+    let line = p.wait_line("WORKER ");
+    let mut parts = line.split_whitespace().skip(2);
+    let id = parts.next().expect("worker id").to_owned();
+    let clock = parts.next().and_then(|c| c.parse().ok()).expect("worker clock");
+    (p, id, clock)
+}

@@ -67,7 +67,6 @@ pub(super) async fn run(
     async {
         let started = Instant::now();
         let outcome = attempt(&shared, q, &id, &rec, cancel).await;
-        drop(slot);
         let kind = if shared.registry.get(&h.kind).is_some() {
             h.kind.as_str()
         } else {
@@ -101,6 +100,9 @@ pub(super) async fn run(
                 },
             },
         );
+        // Only now free the slot: shutdown waits for all slots, then closes the ack
+        // channel, so the ack must be queued first.
+        drop(slot);
     }
     .instrument(span)
     .await
