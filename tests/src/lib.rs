@@ -188,6 +188,24 @@ impl Drop for RedisServer {
     }
 }
 
+/// Environment that makes a process see its clock shifted by `offset` (libfaketime syntax,
+/// e.g. "-600s"), preloading libfaketime into the process itself so that killing the
+/// process kills what runs the code.
+pub fn faketime_env(offset: &str) -> Vec<(String, String)> {
+    let lib = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime is missing; tests/run.sh installs it (Debian package faketime)");
+    vec![
+        ("LD_PRELOAD".into(), lib.display().to_string()),
+        ("FAKETIME".into(), offset.into()),
+        ("FAKETIME_DONT_RESET".into(), "1".into()),
+    ]
+}
+
 /// A worker process (the `test-worker` binary) whose stdout lines can be awaited.
 #[derive(Debug)]
 pub struct WorkerProcess {
@@ -197,18 +215,11 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Spawns `bin` with `args`; `prefix` runs it under another program (e.g. faketime).
-    pub fn spawn(bin: &Path, args: &[String], prefix: &[String]) -> Self {
-        let mut cmd = match prefix.split_first() {
-            Some((p, rest)) => {
-                let mut c = Command::new(p);
-                c.args(rest).arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        let mut child = cmd
+    /// Spawns `bin` with `args` and extra environment variables.
+    pub fn spawn(bin: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        let mut child = Command::new(bin)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -59,7 +59,7 @@ async fn main() {
     let filter: tracing_subscriber::filter::Targets = std::env::var("WORKQ_LOG")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN));
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR));
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::registry()

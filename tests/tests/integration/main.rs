@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bad_input;
+mod burst;
+mod clock;
 mod backoff;
 mod cancel;
 mod crash;
 mod delays;
 mod enqueue;
 mod fencing;
+mod restart;
 mod support;

@@ -101,7 +101,7 @@ pub(crate) fn spawn_worker(
     concurrency: usize,
     lease_ms: u64,
     grace_ms: u64,
-    prefix: &[&str],
+    env: &[(String, String)],
 ) -> (workq_tests::WorkerProcess, String, u64) {
     let args = [
         url.to_owned(),
@@ -110,11 +110,10 @@ pub(crate) fn spawn_worker(
         lease_ms.to_string(),
         grace_ms.to_string(),
     ];
-    let prefix: Vec<String> = prefix.iter().map(|s| (*s).to_owned()).collect();
     let mut p = workq_tests::WorkerProcess::spawn(
         std::path::Path::new(env!("CARGO_BIN_EXE_test-worker")),
         &args,
-        &prefix,
+        env,
     );
     let line = p.wait_line("WORKER ");
     let mut parts = line.split_whitespace().skip(2);
