@@ -81,7 +81,10 @@ mod tests {
 
     #[test]
     fn tls_urls_get_a_clear_error() {
-        let err = RedisConfig::new("rediss://h:1").client().map(|_| ()).unwrap_err();
+        let err = RedisConfig::new("rediss://h:1")
+            .client()
+            .map(|_| ())
+            .unwrap_err();
         assert!(err.to_string().contains("rediss://"), "{err}");
     }
 }

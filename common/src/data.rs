@@ -16,12 +16,18 @@ impl Data {
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
         rmp_serde::to_vec_named(value)
             .map(Data)
-            .map_err(|source| Error::Encode { what: "data", source })
+            .map_err(|source| Error::Encode {
+                what: "data",
+                source,
+            })
     }
 
     /// Decodes into `T`.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        rmp_serde::from_slice(&self.0).map_err(|source| Error::Decode { what: "data", source })
+        rmp_serde::from_slice(&self.0).map_err(|source| Error::Decode {
+            what: "data",
+            source,
+        })
     }
 
     /// Wraps bytes that already are MessagePack.

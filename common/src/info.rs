@@ -36,16 +36,26 @@ pub struct WorkInfo {
     pub finished_at: Option<SystemTime>,
     /// When it is due, while ENQUEUED.
     pub next_due_at: Option<SystemTime>,
-    /// The worker holding its lease, while RUNNING.
+    /// The worker holding its lease while RUNNING; afterwards, the worker of its latest
+    /// attempt.
     pub worker: Option<String>,
     /// True when cancellation was requested while it was running.
     pub cancel_requested: bool,
 }
 
 impl WorkInfo {
-    /// Builds the info from a stored record and, for ENQUEUED jobs, the due score.
-    pub fn from_record(id: WorkId, queue: &str, rec: &Record, due_ms: Option<Millis>) -> Self {
+    /// Builds the info from a stored record, its due time (while ENQUEUED) and, for a
+    /// RUNNING job asked to stop, the stop reason.
+    pub fn from_record(
+        id: WorkId,
+        queue: &str,
+        rec: &Record,
+        due_ms: Option<Millis>,
+        cancel_reason: Option<String>,
+    ) -> Self {
         let h = &rec.header;
+        let attempt = rec.attempt.as_ref();
+        let cancel_reason = cancel_reason.filter(|_| h.state == WorkState::Running);
         WorkInfo {
             id,
             kind: h.kind.clone(),
@@ -56,15 +66,20 @@ impl WorkInfo {
             tags: h.ext.tags.clone(),
             input: Data::from_bytes(rec.input().to_vec()),
             output: rec.output().map(|o| Data::from_bytes(o.to_vec())),
-            last_error: h.ext.error.clone(),
+            cancel_requested: cancel_reason.is_some(),
+            last_error: cancel_reason.or_else(|| h.ext.error.clone()),
             enqueued_at: system_time(h.enqueued_ms),
-            started_at: h.ext.started_ms.map(system_time),
+            started_at: attempt
+                .map(|a| a.started_ms)
+                .or(h.ext.started_ms)
+                .map(system_time),
             finished_at: h.ext.finished_ms.map(system_time),
             next_due_at: due_ms
                 .filter(|_| h.state == WorkState::Enqueued)
                 .map(system_time),
-            worker: h.ext.worker.clone(),
-            cancel_requested: h.ext.cancel_requested.unwrap_or(false),
+            worker: attempt
+                .map(|a| a.worker.clone())
+                .or_else(|| h.ext.worker.clone()),
         }
     }
 

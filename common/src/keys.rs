@@ -4,8 +4,10 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `workq:{q}:jobs` | hash | id → record (see [`crate::record`]) |
-//! | `workq:{q}:sched` | sorted set | ENQUEUED ids, score = due time (ms) |
-//! | `workq:{q}:run` | sorted set | RUNNING ids, score = lease end (ms) |
+//! | `workq:{q}:due` | sorted set | ENQUEUED ids, score = due time (ms) |
+//! | `workq:{q}:leases` | sorted set | worker id, score = end of its lease (ms); one lease covers every job the worker holds |
+//! | `workq:{q}:held:<worker>` | set | ids of the RUNNING jobs the worker holds |
+//! | `workq:{q}:cancel` | hash | id → stop reason, for RUNNING jobs asked to stop |
 //! | `workq:{q}:done` | sorted set | finished ids, score = when they may be pruned (ms) |
 //! | `workq:{q}:tag:<tag>` | set | ids carrying the tag |
 //! | `workq:{q}:stats` | hash | counters (enqueued, claimed, succeeded, ...) |
@@ -60,12 +62,20 @@ impl QueueKeys {
         self.key("jobs")
     }
     /// ENQUEUED ids by due time.
-    pub fn sched(&self) -> String {
-        self.key("sched")
+    pub fn due(&self) -> String {
+        self.key("due")
     }
-    /// RUNNING ids by lease end.
-    pub fn run(&self) -> String {
-        self.key("run")
+    /// Workers by lease end.
+    pub fn leases(&self) -> String {
+        self.key("leases")
+    }
+    /// Ids of the RUNNING jobs `worker` holds.
+    pub fn held(&self, worker: &str) -> String {
+        self.key(&format!("held:{worker}"))
+    }
+    /// Stop reasons of RUNNING jobs asked to stop.
+    pub fn cancel(&self) -> String {
+        self.key("cancel")
     }
     /// Finished ids by prune time.
     pub fn done(&self) -> String {

@@ -38,8 +38,8 @@ pub use id::WorkId;
 pub use info::WorkInfo;
 pub use keys::QueueKeys;
 pub use model::{
-    Backoff, BackoffPolicy, Job, WorkState, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_QUEUE, MAX_ATTEMPTS_LIMIT,
+    Backoff, BackoffPolicy, Job, WorkState, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
+    MAX_ATTEMPTS_LIMIT,
 };
 
 /// Milliseconds since the Unix epoch, as stored in records and used as sorted-set scores.

@@ -7,6 +7,9 @@
 //! header = [version, state, attempts, enqueued_ms, kind, ext?]
 //! ```
 //!
+//! While RUNNING, a record also ends with a trailer written by the claim: MessagePack
+//! `[started_ms, worker]` followed by one byte giving the trailer's length.
+//!
 //! Scripts rewrite only the header; the input and output bytes pass through untouched, so
 //! Lua never re-encodes user data. New records are written with `enqueued_ms` as a uint64
 //! placeholder at a fixed offset, which the enqueue script stamps with Redis time.
@@ -44,7 +47,7 @@ pub struct Ext {
     /// Execution timeout of one attempt, enforced by the worker.
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
-    /// When the latest attempt started (Redis time).
+    /// When the latest attempt started (Redis time; copied from its lease when it ended).
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<Millis>,
     /// When the job finished (Redis time).
@@ -56,10 +59,7 @@ pub struct Ext {
     /// Length of the output bytes at the end of the record.
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub output_len: Option<u64>,
-    /// Cancellation was requested while the job ran.
-    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    pub cancel_requested: Option<bool>,
-    /// The worker holding the lease.
+    /// The worker of the latest attempt (copied from its lease when the attempt ended).
     #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
 }
@@ -158,8 +158,10 @@ pub fn encode_new(state: WorkState, kind: &str, ext: &Ext, input: &[u8]) -> Resu
     rmp::encode::write_str(&mut buf, kind).map_err(|e| Error::Record(e.to_string()))?;
     if has_ext {
         let mut ser = rmp_serde::Serializer::new(&mut buf).with_struct_map();
-        ext.serialize(&mut ser)
-            .map_err(|source| Error::Encode { what: "record header", source })?;
+        ext.serialize(&mut ser).map_err(|source| Error::Encode {
+            what: "record header",
+            source,
+        })?;
     }
     buf.extend_from_slice(input);
     Ok(buf)
@@ -177,11 +179,22 @@ pub fn peek_attempts(bytes: &[u8]) -> Option<u32> {
     rmp::decode::read_int(&mut rd).ok()
 }
 
+/// The attempt in progress, from a RUNNING record's trailer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Attempt {
+    /// When it started (Redis time).
+    pub started_ms: Millis,
+    /// The worker running it.
+    pub worker: String,
+}
+
 /// A decoded record: its header and where input and output sit in the bytes.
 #[derive(Clone, PartialEq)]
 pub struct Record {
     /// The header.
     pub header: Header,
+    /// The attempt in progress, for a RUNNING record.
+    pub attempt: Option<Attempt>,
     bytes: Vec<u8>,
     input: Range<usize>,
     output: Range<usize>,
@@ -194,18 +207,37 @@ impl Record {
         let header = Header::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
             .map_err(|e| Error::Record(format!("header: {e}")))?;
         let start = bytes.len() - rest.len();
+        let mut end = bytes.len();
+        let mut attempt = None;
+        if header.state == WorkState::Running {
+            let len =
+                usize::from(*rest.last().ok_or_else(|| {
+                    Error::Record("a RUNNING record has no attempt trailer".into())
+                })?);
+            if len + 1 > rest.len() {
+                return Err(Error::Record(format!(
+                    "attempt trailer of {len} bytes exceeds the record"
+                )));
+            }
+            end -= len + 1;
+            attempt = Some(
+                rmp_serde::from_slice::<Attempt>(&bytes[end..bytes.len() - 1])
+                    .map_err(|e| Error::Record(format!("attempt trailer: {e}")))?,
+            );
+        }
         let out_len = header.ext.output_len.unwrap_or(0) as usize;
-        if out_len > rest.len() {
+        if out_len > end - start {
             return Err(Error::Record(format!(
                 "output length {out_len} exceeds the {} bytes after the header",
-                rest.len()
+                end - start
             )));
         }
-        let split = bytes.len() - out_len;
+        let split = end - out_len;
         Ok(Record {
             header,
+            attempt,
             input: start..split,
-            output: split..bytes.len(),
+            output: split..end,
             bytes,
         })
     }
@@ -267,8 +299,8 @@ mod tests {
 
     #[test]
     fn other_versions_are_refused_with_the_number() {
-        let mut rec = encode_new(WorkState::Enqueued, "k", &Ext::default(), b"\x80")
-            .unwrap_or_default();
+        let mut rec =
+            encode_new(WorkState::Enqueued, "k", &Ext::default(), b"\x80").unwrap_or_default();
         rec[1] = 7;
         let err = Record::decode(rec).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("version 7"), "{err}");

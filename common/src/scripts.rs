@@ -106,10 +106,9 @@ pub enum EnqueueStatus {
 pub struct ClaimReply {
     /// Redis' clock when the script ran.
     pub now_ms: Millis,
-    /// The earliest due time left in the schedule.
+    /// When to look again: the next due time, or the end of another worker's lease
+    /// (whose jobs are taken over then), whichever is first.
     pub next_due_ms: Option<Millis>,
-    /// The earliest lease end among running jobs.
-    pub next_lease_end_ms: Option<Millis>,
     /// Claimed jobs (already marked RUNNING with their new attempt number).
     pub jobs: Vec<ClaimedJob>,
 }
@@ -169,9 +168,9 @@ pub struct Ack {
 /// Heartbeat verdict for one held job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseStatus {
-    /// The lease was extended.
+    /// Still held (the worker's lease was extended).
     Extended,
-    /// Extended, and cancellation was requested: stop the job.
+    /// Held, and cancellation was requested: stop the job.
     CancelRequested,
     /// The job is no longer ours (re-claimed after our lease ran out, or gone): abandon it.
     Lost,
@@ -197,7 +196,9 @@ fn ms(d: Duration) -> u64 {
 fn int(v: &Value) -> Result<i64> {
     match v {
         Value::Int(i) => Ok(*i),
-        other => Err(Error::protocol(format!("expected an integer, got {other:?}"))),
+        other => Err(Error::protocol(format!(
+            "expected an integer, got {other:?}"
+        ))),
     }
 }
 
@@ -235,13 +236,18 @@ impl Scripts {
         let mut inv = self.enqueue.prepare_invoke();
         inv.key(keys.prefix()).arg(jobs.len());
         for j in jobs {
-            inv.arg(j.id)
-                .arg(j.delay_ms)
-                .arg(j.at_ms)
-                .arg(j.record)
-                .arg(j.tags.len());
+            // One number for both forms: positive is an absolute time, zero or negative a
+            // delay (absolute times are at least 1 ms after the epoch).
+            let due = if j.at_ms > 0 {
+                i64::try_from(j.at_ms).unwrap_or(i64::MAX)
+            } else {
+                -i64::try_from(j.delay_ms).unwrap_or(i64::MAX)
+            };
+            inv.arg(j.id).arg(due).arg(j.record);
+        }
+        for (n, j) in jobs.iter().enumerate() {
             for t in j.tags {
-                inv.arg(t.as_str());
+                inv.arg(n + 1).arg(t.as_str());
             }
         }
         let reply = ints(inv.invoke_async::<Value>(con).await?)?;
@@ -263,8 +269,8 @@ impl Scripts {
         Ok((u64::try_from(*now).unwrap_or(0), statuses))
     }
 
-    /// Requeues expired leases, prunes finished jobs past retention, then claims up to
-    /// `limit` due jobs.
+    /// Claims up to `limit` due jobs (including jobs whose lease ran out, which count a lost
+    /// attempt), and prunes finished jobs past retention.
     pub async fn claim<C: ConnectionLike>(
         &self,
         con: &mut C,
@@ -282,10 +288,13 @@ impl Scripts {
             .invoke_async(con)
             .await?;
         let mut items = array(reply)?.into_iter();
-        let mut head = || items.next().ok_or_else(|| Error::protocol("short claim reply"));
+        let mut head = || {
+            items
+                .next()
+                .ok_or_else(|| Error::protocol("short claim reply"))
+        };
         let now_ms = opt_ms(&head()?)?.unwrap_or(0);
         let next_due_ms = opt_ms(&head()?)?;
-        let next_lease_end_ms = opt_ms(&head()?)?;
         let mut jobs = Vec::new();
         while let Some(id) = items.next() {
             let (Some(record), Some(due)) = (items.next(), items.next()) else {
@@ -301,21 +310,23 @@ impl Scripts {
         Ok(ClaimReply {
             now_ms,
             next_due_ms,
-            next_lease_end_ms,
             jobs,
         })
     }
 
-    /// Records finished attempts; `false` for each one the fencing check refused.
+    /// Records finished attempts of `worker`; `false` for each one the fencing check
+    /// refused.
     pub async fn ack<C: ConnectionLike>(
         &self,
         con: &mut C,
         keys: &QueueKeys,
+        worker: &str,
         retention: &Retention,
         acks: &[Ack],
     ) -> Result<Vec<bool>> {
         let mut inv = self.ack.prepare_invoke();
         inv.key(keys.prefix())
+            .arg(worker)
             .arg(ms(retention.succeeded))
             .arg(ms(retention.failed))
             .arg(acks.len());
@@ -337,16 +348,17 @@ impl Scripts {
             .collect())
     }
 
-    /// Extends the leases of `held` (id, token) jobs.
+    /// Extends `worker`'s lease and checks the (id, token) jobs it believes it holds.
     pub async fn heartbeat<C: ConnectionLike>(
         &self,
         con: &mut C,
         keys: &QueueKeys,
+        worker: &str,
         lease: Duration,
         held: &[(String, u32)],
     ) -> Result<Vec<LeaseStatus>> {
         let mut inv = self.heartbeat.prepare_invoke();
-        inv.key(keys.prefix()).arg(ms(lease).max(1));
+        inv.key(keys.prefix()).arg(worker).arg(ms(lease).max(1));
         for (id, token) in held {
             inv.arg(id.as_str()).arg(*token);
         }
@@ -360,17 +372,21 @@ impl Scripts {
             .collect())
     }
 
-    /// Hands held jobs back to the schedule, due now.
+    /// Hands jobs `worker` holds back, due now.
     pub async fn release<C: ConnectionLike>(
         &self,
         con: &mut C,
         keys: &QueueKeys,
+        worker: &str,
         keep_failed: Duration,
         reason: &str,
         held: &[(String, u32)],
     ) -> Result<Vec<bool>> {
         let mut inv = self.release.prepare_invoke();
-        inv.key(keys.prefix()).arg(ms(keep_failed)).arg(reason);
+        inv.key(keys.prefix())
+            .arg(worker)
+            .arg(ms(keep_failed))
+            .arg(reason);
         for (id, token) in held {
             inv.arg(id.as_str()).arg(*token);
         }

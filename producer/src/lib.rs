@@ -41,6 +41,5 @@ pub use request::{OneTimeWorkRequest, OneTimeWorkRequestBuilder};
 pub use watch::{QueueWatch, WorkEvent};
 pub use workq_common::scripts::{CancelStatus, EnqueueStatus, Retention};
 pub use workq_common::{
-    Backoff, BackoffPolicy, Data, Error, Job, Result, WorkId, WorkInfo, WorkState,
-    DEFAULT_QUEUE,
+    Backoff, BackoffPolicy, Data, Error, Job, Result, WorkId, WorkInfo, WorkState, DEFAULT_QUEUE,
 };

@@ -4,19 +4,18 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use deadpool_redis::Pool;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use workq_common::keys::QUEUES;
 use workq_common::record::{self, Record};
 use workq_common::scripts::{scripts, CancelStatus, EnqueueStatus, NewJob, Retention};
-use workq_common::{
-    Error, QueueKeys, RedisConfig, Result, WorkId, WorkInfo, WorkState,
-};
+use workq_common::{Error, QueueKeys, RedisConfig, Result, WorkId, WorkInfo, WorkState};
 
 use crate::watch::QueueWatch;
 use crate::OneTimeWorkRequest;
 
 /// Jobs per enqueue script call.
-const BATCH_JOBS: usize = 1000;
+const BATCH_JOBS: usize = 250;
 /// Bytes of records per enqueue script call (a batch closes at whichever comes first).
 const BATCH_BYTES: usize = 4 << 20;
 /// Enqueue calls in flight at once on one multiplexed connection.
@@ -101,6 +100,7 @@ impl WorkManagerBuilder {
         Ok(WorkManager {
             inner: Arc::new(Inner {
                 pool,
+                cached: Mutex::new(Some(con)),
                 max_payload: self.max_payload,
                 retention: self.retention,
                 registered: Mutex::new(HashSet::new()),
@@ -116,13 +116,26 @@ pub struct WorkManager {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     pool: Pool,
+    /// A pooled connection kept checked out: it multiplexes every call of this client, and
+    /// keeping it skips the pool's health-check PING on each call. Dropped after a
+    /// connection error, so the next call takes a fresh one from the pool.
+    cached: Mutex<Option<deadpool_redis::Connection>>,
     max_payload: usize,
     retention: Retention,
     /// Queues this process has already added to `workq:queues`.
     registered: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("pool", &self.pool.status())
+            .field("max_payload", &self.max_payload)
+            .field("retention", &self.retention)
+            .finish()
+    }
 }
 
 /// Default largest encoded input.
@@ -148,6 +161,31 @@ impl WorkManager {
         &self.inner.pool
     }
 
+    /// A connection for one call (a clone of the cached multiplexed connection).
+    async fn con(&self) -> Result<MultiplexedConnection> {
+        if let Some(c) = self.cached().as_ref() {
+            return Ok((**c).clone());
+        }
+        let obj = self.inner.pool.get().await?;
+        let con = (*obj).clone();
+        *self.cached() = Some(obj);
+        Ok(con)
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, Option<deadpool_redis::Connection>> {
+        self.inner.cached.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Passes `r` through; after a connection error, forgets the cached connection.
+    fn checked<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if e.is_transient() {
+                self.cached().take();
+            }
+        }
+        r
+    }
+
     /// Enqueues one request.
     pub async fn enqueue(&self, req: OneTimeWorkRequest) -> Result<Enqueued> {
         let mut out = self.enqueue_many(vec![req]).await?;
@@ -163,8 +201,11 @@ impl WorkManager {
         &self,
         reqs: impl IntoIterator<Item = OneTimeWorkRequest>,
     ) -> Result<Vec<Enqueued>> {
-        let reqs: Vec<OneTimeWorkRequest> = reqs.into_iter().collect();
-        let mut records = Vec::with_capacity(reqs.len());
+        let r = self.try_enqueue_many(reqs.into_iter().collect()).await;
+        self.checked(r)
+    }
+
+    async fn try_enqueue_many(&self, reqs: Vec<OneTimeWorkRequest>) -> Result<Vec<Enqueued>> {
         for r in &reqs {
             let size = r.input.len();
             if size > self.inner.max_payload {
@@ -174,20 +215,18 @@ impl WorkManager {
                     limit: self.inner.max_payload,
                 });
             }
-            records.push(record::encode_new(
-                WorkState::Enqueued,
-                &r.kind,
-                &r.ext,
-                r.input.as_bytes(),
-            )?);
         }
-        let ids: Vec<String> = reqs.iter().map(|r| r.id.to_string()).collect();
 
-        // Batches never mix queues: a script call touches one queue (one Cluster slot).
+        // Batches never mix queues (a script call touches one queue, one Cluster slot) and
+        // never repeat an id (a repeat is reported as existing, like any other).
         let mut batches: Vec<(QueueKeys, Vec<usize>)> = Vec::new();
         let mut open: HashMap<&str, (usize, usize)> = HashMap::new(); // queue -> (batch, bytes)
+        let mut seen: HashSet<WorkId> = HashSet::with_capacity(reqs.len());
         for (i, r) in reqs.iter().enumerate() {
-            let len = records[i].len();
+            if !seen.insert(r.id) {
+                continue;
+            }
+            let len = r.input.len() + r.kind.len() + 32;
             let slot = open.get(r.queue.name()).copied().filter(|&(b, bytes)| {
                 batches[b].1.len() < BATCH_JOBS && bytes + len <= BATCH_BYTES
             });
@@ -206,27 +245,41 @@ impl WorkManager {
             self.register_queue(keys).await?;
         }
 
-        let conn = self.inner.pool.get().await?;
-        let shared: redis::aio::MultiplexedConnection = (*conn).clone();
+        let shared = self.con().await?;
         let mut statuses = vec![EnqueueStatus::Existed; reqs.len()];
+        // Each batch is encoded only when its turn comes, so Redis starts on the first
+        // while the next ones are being prepared.
         let results: Vec<(Vec<usize>, Vec<EnqueueStatus>)> = stream::iter(batches)
             .map(|(keys, idx)| {
                 let mut con = shared.clone();
-                let (ids, reqs, records) = (&ids, &reqs, &records);
+                let reqs = &reqs;
                 async move {
+                    let ids: Vec<String> = idx.iter().map(|&i| reqs[i].id.to_string()).collect();
+                    let records = idx
+                        .iter()
+                        .map(|&i| {
+                            let r = &reqs[i];
+                            record::encode_new(
+                                WorkState::Enqueued,
+                                &r.kind,
+                                &r.ext,
+                                r.input.as_bytes(),
+                            )
+                        })
+                        .collect::<Result<Vec<_>>>()?;
                     let jobs: Vec<NewJob<'_>> = idx
                         .iter()
-                        .map(|&i| NewJob {
-                            id: &ids[i],
-                            delay_ms: u64::try_from(reqs[i].delay.as_millis())
-                                .unwrap_or(u64::MAX),
+                        .zip(ids.iter().zip(&records))
+                        .map(|(&i, (id, record))| NewJob {
+                            id,
+                            delay_ms: u64::try_from(reqs[i].delay.as_millis()).unwrap_or(u64::MAX),
                             at_ms: reqs[i]
                                 .at
                                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                                 .map_or(0, |d| {
                                     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
                                 }),
-                            record: &records[i],
+                            record,
                             tags: &reqs[i].ext.tags,
                         })
                         .collect();
@@ -257,7 +310,7 @@ impl WorkManager {
             .map(|set| set.contains(keys.name()))
             .unwrap_or(false);
         if !known {
-            let mut con = self.inner.pool.get().await?;
+            let mut con = self.con().await?;
             let _: () = con.sadd(QUEUES, keys.name()).await?;
             if let Ok(mut set) = self.inner.registered.lock() {
                 set.insert(keys.name().to_owned());
@@ -268,8 +321,9 @@ impl WorkManager {
 
     /// Names of the queues in use.
     pub async fn queues(&self) -> Result<Vec<String>> {
-        let mut con = self.inner.pool.get().await?;
-        let mut names: Vec<String> = con.smembers(QUEUES).await?;
+        let mut con = self.con().await?;
+        let names: Result<Vec<String>> = con.smembers(QUEUES).await.map_err(Into::into);
+        let mut names = self.checked(names)?;
         names.sort();
         Ok(names)
     }
@@ -281,37 +335,48 @@ impl WorkManager {
 
     /// Infos for many ids, in order (`None` for ids not found, or pruned after retention).
     pub async fn get_work_infos(&self, ids: &[WorkId]) -> Result<Vec<Option<WorkInfo>>> {
+        let r = self.try_get_work_infos(ids).await;
+        self.checked(r)
+    }
+
+    async fn try_get_work_infos(&self, ids: &[WorkId]) -> Result<Vec<Option<WorkInfo>>> {
         let queues = self.queue_keys().await?;
         let mut out = vec![None; ids.len()];
-        let mut con = self.inner.pool.get().await?;
+        let mut con = self.con().await?;
         for (c, chunk) in ids.chunks(ID_CHUNK).enumerate() {
             let names: Vec<String> = chunk.iter().map(WorkId::to_string).collect();
             let mut pipe = redis::pipe();
             pipe.atomic();
             for q in &queues {
                 pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
-                pipe.cmd("ZMSCORE").arg(q.sched()).arg(&names);
+                pipe.cmd("ZMSCORE").arg(q.due()).arg(&names);
+                pipe.cmd("HMGET").arg(q.cancel()).arg(&names);
             }
-            let replies: Vec<redis::Value> = pipe.query_async(&mut *con).await?;
+            let replies: Vec<redis::Value> = pipe.query_async(&mut con).await?;
             let mut replies = replies.into_iter();
             for q in &queues {
-                let (Some(recs), Some(scores)) = (replies.next(), replies.next()) else {
+                let (Some(recs), Some(scores), Some(cancels)) =
+                    (replies.next(), replies.next(), replies.next())
+                else {
                     return Err(Error::Protocol("short query reply".into()));
                 };
                 let recs: Vec<Option<Vec<u8>>> = redis::from_redis_value(recs)?;
                 let scores: Vec<Option<f64>> = redis::from_redis_value(scores)?;
-                for (j, (rec, score)) in recs.into_iter().zip(scores).enumerate() {
-                    if let Some(rec) = rec {
-                        let rec = Record::decode(rec).map_err(|e| {
-                            Error::Record(format!("job {} in queue {}: {e}", chunk[j], q.name()))
-                        })?;
-                        out[c * ID_CHUNK + j] = Some(WorkInfo::from_record(
-                            chunk[j],
-                            q.name(),
-                            &rec,
-                            score.map(|s| s as u64),
-                        ));
-                    }
+                let cancels: Vec<Option<String>> = redis::from_redis_value(cancels)?;
+                for (j, ((rec, score), cancel)) in
+                    recs.into_iter().zip(scores).zip(cancels).enumerate()
+                {
+                    let Some(rec) = rec else { continue };
+                    let rec = Record::decode(rec).map_err(|e| {
+                        Error::Record(format!("job {} in queue {}: {e}", chunk[j], q.name()))
+                    })?;
+                    out[c * ID_CHUNK + j] = Some(WorkInfo::from_record(
+                        chunk[j],
+                        q.name(),
+                        &rec,
+                        score.map(|s| s as u64),
+                        cancel,
+                    ));
                 }
             }
         }
@@ -325,7 +390,12 @@ impl WorkManager {
             ids.extend(self.tag_members(&q, tag).await?);
         }
         let ids: Vec<WorkId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
-        let mut infos: Vec<WorkInfo> = self.get_work_infos(&ids).await?.into_iter().flatten().collect();
+        let mut infos: Vec<WorkInfo> = self
+            .get_work_infos(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         infos.sort_by_key(|i| i.id);
         Ok(infos)
     }
@@ -337,17 +407,21 @@ impl WorkManager {
             return Ok(CancelStatus::NotFound);
         };
         let keys = QueueKeys::new(&info.queue)?;
-        let mut con = self.inner.pool.get().await?;
+        let mut con = self.con().await?;
         let st = scripts()
             .cancel(
-                &mut *con,
+                &mut con,
                 &keys,
                 self.inner.retention.failed,
                 "cancelled by request",
                 &[id.to_string()],
             )
-            .await?;
-        Ok(st.first().copied().unwrap_or(CancelStatus::NotFound))
+            .await;
+        Ok(self
+            .checked(st)?
+            .first()
+            .copied()
+            .unwrap_or(CancelStatus::NotFound))
     }
 
     /// Cancels all work carrying `tag`, in every queue.
@@ -356,12 +430,12 @@ impl WorkManager {
         let reason = format!("cancelled by tag '{tag}'");
         for q in self.queue_keys().await? {
             let ids = self.tag_members(&q, tag).await?;
-            let mut con = self.inner.pool.get().await?;
+            let mut con = self.con().await?;
             for chunk in ids.chunks(ID_CHUNK) {
-                for st in scripts()
-                    .cancel(&mut *con, &q, self.inner.retention.failed, &reason, chunk)
-                    .await?
-                {
+                let st = scripts()
+                    .cancel(&mut con, &q, self.inner.retention.failed, &reason, chunk)
+                    .await;
+                for st in self.checked(st)? {
                     match st {
                         CancelStatus::Cancelled => sum.cancelled += 1,
                         CancelStatus::Requested => sum.requested += 1,
@@ -376,20 +450,33 @@ impl WorkManager {
 
     /// Sizes and counters of one queue.
     pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        let r = self.try_queue_stats(queue).await;
+        self.checked(r)
+    }
+
+    async fn try_queue_stats(&self, queue: &str) -> Result<QueueStats> {
         let q = QueueKeys::new(queue)?;
-        let mut con = self.inner.pool.get().await?;
-        let (enqueued, running, finished, counters): (u64, u64, u64, HashMap<String, u64>) =
+        let mut con = self.con().await?;
+        let (enqueued, finished, counters, workers): (u64, u64, HashMap<String, u64>, Vec<String>) =
             redis::pipe()
                 .atomic()
-                .zcard(q.sched())
-                .zcard(q.run())
+                .zcard(q.due())
                 .zcard(q.done())
                 .hgetall(q.stats())
-                .query_async(&mut *con)
+                .zrange(q.leases(), 0, -1)
+                .query_async(&mut con)
                 .await?;
+        let mut held: Vec<u64> = Vec::new();
+        if !workers.is_empty() {
+            let mut pipe = redis::pipe();
+            for w in &workers {
+                pipe.scard(q.held(w));
+            }
+            held = pipe.query_async(&mut con).await?;
+        }
         Ok(QueueStats {
             enqueued,
-            running,
+            running: held.iter().sum(),
             finished,
             counters,
         })
@@ -412,7 +499,12 @@ impl WorkManager {
 
     /// Members of a tag set, deduplicated (SSCAN may repeat members).
     async fn tag_members(&self, q: &QueueKeys, tag: &str) -> Result<Vec<String>> {
-        let mut con = self.inner.pool.get().await?;
+        let r = self.try_tag_members(q, tag).await;
+        self.checked(r)
+    }
+
+    async fn try_tag_members(&self, q: &QueueKeys, tag: &str) -> Result<Vec<String>> {
+        let mut con = self.con().await?;
         let mut seen = HashSet::new();
         let mut cursor: u64 = 0;
         loop {
@@ -421,7 +513,7 @@ impl WorkManager {
                 .arg(cursor)
                 .arg("COUNT")
                 .arg(ID_CHUNK)
-                .query_async(&mut *con)
+                .query_async(&mut con)
                 .await?;
             seen.extend(batch);
             if next == 0 {

@@ -139,7 +139,9 @@ impl OneTimeWorkRequestBuilder {
     /// capped at the default cap (5 hours) unless [`max_backoff`](Self::max_backoff) says
     /// otherwise. Default: exponential from 30 s.
     pub fn backoff(mut self, policy: BackoffPolicy, initial: Duration) -> Self {
-        let max = self.backoff.map_or(workq_common::DEFAULT_BACKOFF.max, |b| b.max);
+        let max = self
+            .backoff
+            .map_or(workq_common::DEFAULT_BACKOFF.max, |b| b.max);
         self.backoff = Some(Backoff {
             policy,
             initial,

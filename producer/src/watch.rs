@@ -93,7 +93,10 @@ impl QueueWatch {
     }
 
     /// Waits for the first event matching `pred`, skipping the others.
-    pub async fn wait_for(&mut self, mut pred: impl FnMut(&WorkEvent) -> bool) -> Result<WorkEvent> {
+    pub async fn wait_for(
+        &mut self,
+        mut pred: impl FnMut(&WorkEvent) -> bool,
+    ) -> Result<WorkEvent> {
         loop {
             let ev = self.next().await?;
             if pred(&ev) {
@@ -130,7 +133,11 @@ impl QueueWatch {
                         .ok_or_else(|| Error::Protocol(format!("event without '{name}'")))
                 };
                 let (ids, states, attempts) = (field("j")?, field("s")?, field("a")?);
-                for ((id, s), a) in ids.split(',').zip(states.split(',')).zip(attempts.split(',')) {
+                for ((id, s), a) in ids
+                    .split(',')
+                    .zip(states.split(','))
+                    .zip(attempts.split(','))
+                {
                     let (Ok(id), Some(state), Ok(attempt)) = (
                         id.parse::<WorkId>(),
                         s.parse::<u8>().ok().and_then(WorkState::from_code),

@@ -167,7 +167,11 @@ impl RedisServer {
     /// Starts the server again on the same port and directory (so an AOF is reloaded).
     pub fn restart(&mut self) {
         self.kill();
-        assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
     /// A blocking client, for inspecting keys.
@@ -346,7 +350,12 @@ pub mod jobs {
     impl Worker for SleepWorker {
         type Job = Sleep;
         async fn do_work(&self, ctx: &WorkContext, job: Sleep) -> Result<WorkResult, WorkError> {
-            println!("START {} {} {}", ctx.id(), ctx.attempt(), std::process::id());
+            println!(
+                "START {} {} {}",
+                ctx.id(),
+                ctx.attempt(),
+                std::process::id()
+            );
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(
                     if ctx.attempt() > 1 { job.retry_ms.unwrap_or(job.ms) } else { job.ms },

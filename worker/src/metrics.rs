@@ -1,6 +1,4 @@
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Counters the runtime keeps for a metrics endpoint, in their own Prometheus registry.
 #[derive(Clone, Debug)]
@@ -8,6 +6,9 @@ pub struct Metrics {
     registry: Registry,
     /// Jobs claimed, by queue.
     pub(crate) claimed: IntCounterVec,
+    /// Script calls, by queue and script (claim, ack, heartbeat): with the job counters,
+    /// how well calls are batched.
+    pub(crate) calls: IntCounterVec,
     /// Attempts finished, by queue, kind and outcome (succeeded, failed, retry, error,
     /// panic, timeout, cancelled, undecodable, unknown_kind).
     pub(crate) finished: IntCounterVec,
@@ -37,6 +38,11 @@ impl Metrics {
             c
         };
         let claimed = counter("workq_jobs_claimed_total", "Jobs claimed", &["queue"]);
+        let calls = counter(
+            "workq_script_calls_total",
+            "Script calls made to Redis",
+            &["queue", "script"],
+        );
         let finished = counter(
             "workq_attempts_finished_total",
             "Attempts finished, by outcome",
@@ -65,7 +71,9 @@ impl Metrics {
                 "workq_claim_lag_seconds",
                 "Time from a job's due time to its claim",
             )
-            .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+            ]),
         )
         .unwrap_or_else(|e| panic!("claim lag metric: {e}"));
         for m in [
@@ -80,6 +88,7 @@ impl Metrics {
         Metrics {
             registry,
             claimed,
+            calls,
             finished,
             duration,
             running,

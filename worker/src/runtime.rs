@@ -11,8 +11,8 @@ use deadpool_redis::Pool;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::{AbortHandle, JoinHandle};
 use workq_common::scripts::{scripts, Ack, Retention, MAX_CLAIM};
-use workq_common::{keys, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
 use workq_common::Error;
+use workq_common::{keys, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
 
 use crate::outage::Outage;
 use crate::registry::Registry;
@@ -68,7 +68,8 @@ impl WorkerRuntimeBuilder {
     /// Runs jobs of `W::Job::KIND` with `worker`.
     pub fn register<W: Worker>(mut self, worker: W) -> Self {
         if self.registry.register(worker).is_some() {
-            self.duplicates.push(<W::Job as workq_common::Job>::KIND.to_owned());
+            self.duplicates
+                .push(<W::Job as workq_common::Job>::KIND.to_owned());
         }
         self
     }
@@ -213,6 +214,10 @@ pub(crate) struct Held {
 
 pub(crate) type HeldKey = (usize, String);
 
+/// Claim loops per queue. Two keep a claim in flight while the previous one's jobs start,
+/// which keeps Redis busy; they share the slots, so concurrency is unchanged.
+pub(crate) const CLAIM_LOOPS: usize = 2;
+
 #[derive(Debug)]
 pub(crate) struct PendingAck {
     pub(crate) queue: usize,
@@ -228,9 +233,9 @@ pub(crate) struct Shared {
     pub(crate) pool: Pool,
     pub(crate) permits: Arc<Semaphore>,
     held: Mutex<HashMap<HeldKey, Held>>,
-    /// Per queue: a slot was freed (wakes a claim loop that had none).
+    /// Per claim loop: a slot was freed (wakes a loop that had none).
     pub(crate) slot_freed: Vec<Notify>,
-    /// Per queue: a producer published new work.
+    /// Per claim loop: a producer published new work in its queue.
     pub(crate) wake: Vec<Notify>,
     acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
 }
@@ -336,8 +341,8 @@ impl WorkerRuntime {
         let shared = Arc::new(Shared {
             permits: Arc::new(Semaphore::new(self.cfg.concurrency)),
             held: Mutex::new(HashMap::new()),
-            slot_freed: (0..n).map(|_| Notify::new()).collect(),
-            wake: (0..n).map(|_| Notify::new()).collect(),
+            slot_freed: (0..n * CLAIM_LOOPS).map(|_| Notify::new()).collect(),
+            wake: (0..n * CLAIM_LOOPS).map(|_| Notify::new()).collect(),
             acks: Mutex::new(Some(ack_tx)),
             cfg: self.cfg,
             queues: self.queues,
@@ -361,8 +366,8 @@ impl WorkerRuntime {
         let wake = tokio::spawn(wake::wake_loop(Arc::clone(&shared), client, bg_rx.clone()));
         let heartbeat = tokio::spawn(heartbeat::heartbeat_loop(Arc::clone(&shared), bg_rx));
         let acks = tokio::spawn(acks::ack_loop(Arc::clone(&shared), ack_rx));
-        let claimers: Vec<JoinHandle<()>> = (0..n)
-            .map(|q| tokio::spawn(claim::claim_loop(Arc::clone(&shared), q, claims_rx.clone())))
+        let claimers: Vec<JoinHandle<()>> = (0..n * CLAIM_LOOPS)
+            .map(|l| tokio::spawn(claim::claim_loop(Arc::clone(&shared), l, claims_rx.clone())))
             .collect();
 
         shutdown.await;
@@ -383,11 +388,7 @@ impl WorkerRuntime {
         hand_back(&shared).await;
 
         // No attempt runs any more: close the ack channel and let the ack loop drain it.
-        shared
-            .acks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        shared.acks.lock().unwrap_or_else(|p| p.into_inner()).take();
         let _ = acks.await;
         let _ = stop_bg.send(true);
         let _ = heartbeat.await;
@@ -426,11 +427,7 @@ async fn hand_back(shared: &Shared) {
             .filter(|(lq, ..)| *lq == q)
             .map(|(_, id, t, _)| (id.clone(), *t))
             .collect();
-        let deadline = left
-            .iter()
-            .filter(|(lq, ..)| *lq == q)
-            .map(|l| l.3)
-            .min();
+        let deadline = left.iter().filter(|(lq, ..)| *lq == q).map(|l| l.3).min();
         let (Some(deadline), false) = (deadline, mine.is_empty()) else {
             continue;
         };
@@ -441,6 +438,7 @@ async fn hand_back(shared: &Shared) {
                     .release(
                         &mut *con,
                         keys,
+                        &shared.cfg.worker_id,
                         shared.cfg.retention.failed,
                         "handed back: worker shutting down",
                         &mine,
@@ -454,7 +452,11 @@ async fn hand_back(shared: &Shared) {
                     break;
                 }
                 Err(e) if Instant::now() < deadline => {
-                    shared.metrics.redis_errors.with_label_values(&["release"]).inc();
+                    shared
+                        .metrics
+                        .redis_errors
+                        .with_label_values(&["release"])
+                        .inc();
                     tokio::time::sleep(outage.failed(&e)).await;
                 }
                 Err(e) => {
@@ -536,7 +538,11 @@ fn default_worker_id() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "host".to_owned());
     let nonce = workq_common::WorkId::new().to_string();
-    format!("{host}:{}:{}", std::process::id(), &nonce[nonce.len() - 6..])
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        &nonce[nonce.len() - 6..]
+    )
 }
 
 #[cfg(test)]

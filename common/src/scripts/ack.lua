@@ -1,47 +1,50 @@
 -- Record the outcome of finished attempts, fenced by the claim token (attempt number).
 -- KEYS[1] queue prefix
--- ARGV: keep_succeeded_ms, keep_failed_ms, n; then per job: id, token, code, message, output
---   code: S succeeded, F failed (terminal), R retry with backoff (Err, panic, timeout, retry)
+-- ARGV: worker, keep_succeeded_ms, keep_failed_ms, n; then per job: id, token, code,
+--       message, output. code: S succeeded, F failed (terminal), R retry with backoff
+--       (Err, panic, timeout, retry).
 -- A job whose cancellation was requested ends CANCELLED whatever the code.
--- Returns per job: 1 applied, 0 refused (stale token: the job was re-claimed or is gone).
+-- Returns per job: 1 applied, 0 refused (stale token: the job was taken over, or is gone).
 local now = now_ms()
-local keep_ok, keep_failed = tonumber(ARGV[1]), tonumber(ARGV[2])
-local sched_pairs = {}
+local worker = ARGV[1]
+local keep_ok, keep_failed = tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local ids = {}
+for j = 1, n do ids[j] = ARGV[5 + (j - 1) * 5] end
+local recs = {}
+if n > 0 then recs = hmget(K_JOBS, ids) end
+local cancels = cancel_reasons(ids)
+
+local released = {}
 local out = {}
-local i = 4
-for j = 1, tonumber(ARGV[3]) do
-  local id, token, code, msg, output = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
-  local rec = redis.call('HGET', K_JOBS, id)
-  local h, rest
-  if rec then h, rest = split(rec) end
-  if h == nil or h[2] ~= RUNNING or h[3] ~= token then
+for j = 1, n do
+  local a = 5 + (j - 1) * 5
+  local id, token, code, output = ids[j], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 4]
+  local rec = recs[j]
+  local st, att
+  if rec then
+    st, att = peek(rec)
+    if st == nil then
+      local h = split(rec)
+      if h then st, att = h[2], h[3] end
+    end
+  end
+  if st ~= RUNNING or att ~= token then
     out[j] = 0
   else
     out[j] = 1
-    redis.call('ZREM', K_RUN, id)
-    local x = ext(h)
-    if x.c then
-      -- cancel.lua left the stop reason in x.e
-      finish(id, h, rest, CANCELLED, now, keep_failed)
+    released[#released + 1] = id
+    local cancel = cancels[j] or nil
+    if code == 'S' and not cancel and keep_ok <= 0 and #output == 0 and string.byte(rec, 1) == 0x95 then
+      -- Fast path (no retention, no output, no tags): the job is simply gone.
+      delete_job(id, nil)
+      bump('succeeded')
+      note(id, SUCCEEDED, att)
     else
-      if msg ~= '' then x.e = msg end
-      if code == 'R' then
-        retry_or_fail(id, h, rest, now, keep_failed, sched_pairs, false)
-      else
-        if #output > 0 then
-          x.o = #output
-          rest = rest .. output
-        end
-        if code == 'S' then
-          finish(id, h, rest, SUCCEEDED, now, keep_ok)
-        else
-          finish(id, h, rest, FAILED, now, keep_failed)
-        end
-      end
+      end_attempt(id, rec, cancel, code, ARGV[a + 3], output, now, keep_ok, keep_failed, false)
     end
   end
 end
-zadd_pairs(K_SCHED, sched_pairs)
+each_chunk('SREM', k_held(worker), released, 1)
 flush()
 return out

@@ -1,5 +1,6 @@
--- Cancel jobs by id. Waiting jobs end CANCELLED now; running jobs are flagged, their
--- worker learns it at its next heartbeat and the job then ends CANCELLED with no retry.
+-- Cancel jobs by id. Waiting jobs end CANCELLED now; a running job gets a stop reason in
+-- `cancel`, its worker learns it at its next heartbeat, and the job then ends CANCELLED
+-- with no retry.
 -- KEYS[1] queue prefix
 -- ARGV: keep_failed_ms, reason; then ids
 -- Returns per id: 0 unknown, 1 cancelled, 2 cancellation requested, 3 already finished.
@@ -14,17 +15,12 @@ for j = 3, #ARGV do
   if h == nil then
     out[#out + 1] = 0
   elseif h[2] == ENQUEUED or h[2] == BLOCKED then
-    redis.call('ZREM', K_SCHED, id)
+    redis.call('ZREM', K_DUE, id)
     ext(h).e = reason
     finish(id, h, rest, CANCELLED, now, keep_failed)
     out[#out + 1] = 1
   elseif h[2] == RUNNING then
-    local x = ext(h)
-    if not x.c then
-      x.c = true
-      x.e = reason
-      redis.call('HSET', K_JOBS, id, cmsgpack.pack(h) .. rest)
-    end
+    redis.call('HSETNX', K_CANCEL, id, reason)
     out[#out + 1] = 2
   else
     out[#out + 1] = 3

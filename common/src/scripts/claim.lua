@@ -1,90 +1,121 @@
--- Claim due jobs for one worker; on the way, requeue jobs whose lease ran out and prune
--- finished jobs past their retention. Any worker may run it; it is idempotent.
+-- Claim due jobs for one worker, taking over the jobs of workers whose lease ran out on
+-- the way (the attempt counts; the job is due again at once, or FAILED past max
+-- attempts), and pruning finished jobs past retention. Any worker may run it.
 -- KEYS[1] queue prefix
 -- ARGV: limit, lease_ms, worker_id, keep_failed_ms, maintenance_limit
--- Returns {now_ms, next_due_ms|-1, next_lease_end_ms|-1, id1, record1, due1, id2, ...}
+-- Returns {now_ms, next_wake_ms|-1, id1, record1, due1, id2, ...}; next_wake is the
+-- earliest due time or lease end of another worker.
 local now = now_ms()
 local limit = math.min(tonumber(ARGV[1]), 1000)
 local lease_ms = tonumber(ARGV[2])
 local worker = ARGV[3]
 local keep_failed = tonumber(ARGV[4])
 local maint = tonumber(ARGV[5])
-local sched_pairs = {}
 
--- 1. Leases that ran out: the worker is gone or stalled. The attempt counts (so a job
---    that keeps killing its workers ends FAILED), but the job is due again at once.
-local lost = redis.call('ZRANGEBYSCORE', K_RUN, '-inf', now, 'LIMIT', 0, maint)
-for _, id in ipairs(lost) do
-  redis.call('ZREM', K_RUN, id)
-  local rec = redis.call('HGET', K_JOBS, id)
-  if rec then
-    local h, rest = split(rec)
-    if h == nil then
-      fail_unreadable(id, rec, now, keep_failed)
-    elseif h[2] == RUNNING then
-      local x = ext(h)
-      bump('lease_expired')
-      if x.c then
-        finish(id, h, rest, CANCELLED, now, keep_failed)
-      else
-        x.e = 'lease expired: worker ' .. (x.w or '?') .. ' lost during attempt ' .. h[3]
-        retry_or_fail(id, h, rest, now, keep_failed, sched_pairs, true)
-      end
+-- 1. Finished jobs past retention. Records without ext (first byte 0x95) carry no tags.
+local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint)
+if #old > 0 then
+  local recs = hmget(K_JOBS, old)
+  for n, id in ipairs(old) do
+    local rec = recs[n]
+    if rec and string.byte(rec, 1) ~= 0x95 then
+      local h = split(rec)
+      delete_job(id, h)
+    else
+      delete_job(id, nil)
     end
   end
+  each_chunk('ZREM', K_DONE, old, 1)
+  bump('pruned', #old)
 end
 
--- 2. Finished jobs past retention.
-local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint)
-for _, id in ipairs(old) do
-  local rec = redis.call('HGET', K_JOBS, id)
-  delete_job(id, rec and split(rec))
-end
-if #old > 0 then bump('pruned', #old) end
-
--- 3. Claim. ZREM first: a job is in exactly one of sched/run/done.
-local out = { now, -1, -1 }
-if limit > 0 then
-  local due = redis.call('ZRANGEBYSCORE', K_SCHED, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-  if #due > 0 then
-    local ids = {}
-    for k = 1, #due, 2 do ids[#ids + 1] = due[k] end
-    redis.call('ZREM', K_SCHED, unpack(ids))
-    local lease_end = now + lease_ms
-    local run_pairs = {}
-    for k = 1, #due, 2 do
-      local id = due[k]
-      local rec = redis.call('HGET', K_JOBS, id)
-      if rec then
-        local h, rest = split(rec)
-        if h == nil then
-          fail_unreadable(id, rec, now, keep_failed)
-        else
-          h[2] = RUNNING
-          h[3] = h[3] + 1
-          local x = ext(h)
-          x.s = now
-          x.w = worker
-          rec = cmsgpack.pack(h) .. rest
-          redis.call('HSET', K_JOBS, id, rec)
-          run_pairs[#run_pairs + 1] = lease_end
-          run_pairs[#run_pairs + 1] = id
-          out[#out + 1] = id
-          out[#out + 1] = rec
-          out[#out + 1] = tonumber(due[k + 1])
-          note(id, RUNNING, h[3])
+-- 2. Workers whose lease ran out are gone or stalled: their jobs lose the attempt. This
+--    worker is alive (it is claiming), so it never reaps itself.
+local budget = maint
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, 3)) do
+  if w ~= worker and budget > 0 then
+    local ids = redis.call('SPOP', k_held(w), budget)
+    budget = budget - #ids
+    if #ids > 0 then
+      local recs = hmget(K_JOBS, ids)
+      local cancels = cancel_reasons(ids)
+      for n, id in ipairs(ids) do
+        local rec = recs[n]
+        local st, att = nil, '?'
+        if rec then st, att = peek(rec) end
+        if rec and (st == RUNNING or st == nil) then
+          bump('lease_expired')
+          end_attempt(id, rec, cancels[n] or nil, 'R',
+            'lease expired: worker ' .. w .. ' lost during attempt ' .. (att or '?'),
+            '', now, 0, keep_failed, true)
         end
       end
     end
-    zadd_pairs(K_RUN, run_pairs)
-    if #run_pairs > 0 then bump('claimed', #run_pairs / 2) end
+    if redis.call('SCARD', k_held(w)) == 0 then
+      redis.call('ZREM', K_LEASES, w)
+    end
   end
 end
-zadd_pairs(K_SCHED, sched_pairs)
 
-local nd = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES')
+-- 3. Claim.
+local out = { now, -1 }
+if limit > 0 then
+  local due = redis.call('ZRANGEBYSCORE', K_DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+  if #due > 0 then
+    local ids = {}
+    for k = 1, #due, 2 do ids[#ids + 1] = due[k] end
+    each_chunk('ZREM', K_DUE, ids, 1)
+    local recs = hmget(K_JOBS, ids)
+    local trailer = cmsgpack.pack({ now, worker })
+    trailer = trailer .. string.char(#trailer)
+    local claimed = {}
+    for n, id in ipairs(ids) do
+      local rec = recs[n]
+      local attempt = nil
+      if rec then
+        local b0, b1, st, att = string.byte(rec, 1, 4)
+        if (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126 then
+          attempt = att + 1
+          rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. string.sub(rec, 5) .. trailer
+        else
+          local h, rest = split(rec)
+          if h == nil then
+            local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
+            finish(id, bad, rec, FAILED, now, keep_failed)
+          elseif h[2] == ENQUEUED then
+            h[2] = RUNNING
+            h[3] = h[3] + 1
+            attempt = h[3]
+            rec = cmsgpack.pack(h) .. rest .. trailer
+          end
+        end
+      end
+      if attempt then
+        put_job(id, rec)
+        claimed[#claimed + 1] = id
+        out[#out + 1] = id
+        out[#out + 1] = rec
+        out[#out + 1] = tonumber(due[2 * n])
+        note(id, RUNNING, attempt)
+      end
+    end
+    if #claimed > 0 then
+      each_chunk('SADD', k_held(worker), claimed, 1)
+      redis.call('ZADD', K_LEASES, 'GT', now + lease_ms, worker)
+      bump('claimed', #claimed)
+    end
+  end
+end
+
+local nd = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
 if nd[2] then out[2] = tonumber(nd[2]) end
-local nl = redis.call('ZRANGE', K_RUN, 0, 0, 'WITHSCORES')
-if nl[2] then out[3] = tonumber(nl[2]) end
+local nl = redis.call('ZRANGE', K_LEASES, 0, 1, 'WITHSCORES')
+for k = 1, #nl, 2 do
+  if nl[k] ~= worker then
+    local t = tonumber(nl[k + 1])
+    if out[2] < 0 or t < out[2] then out[2] = t end
+    break
+  end
+end
 flush()
 return out

@@ -1,7 +1,8 @@
--- Enqueue a batch. Idempotent by id: an id that exists is left alone and reported.
+-- Enqueue a batch. Idempotent by id: an id that exists is left alone and reported. The
+-- caller sends each id at most once per batch.
 -- KEYS[1] queue prefix
--- ARGV[1] number of jobs; then per job: id, delay_ms, at_ms (0 = use delay), record,
---         ntags, tag...
+-- ARGV[1] number of jobs n; then per job: id, due, record; then (job index, tag) pairs.
+--         due > 0 is an absolute time in ms; due <= 0 means -due ms after Redis' now.
 -- The record's enqueued_ms is a uint64 placeholder at bytes 5..13, stamped here with
 -- Redis time. Returns {now_ms, r1, r2, ...}: 1 created, 0 existed, -1 malformed record.
 local now = now_ms()
@@ -15,35 +16,49 @@ do
   stamp = string.char(unpack(stamp))
 end
 
+local n = tonumber(ARGV[1])
+local ids = {}
+for j = 1, n do ids[j] = ARGV[3 * j - 1] end
+local existing = {}
+if n > 0 then existing = hmget(K_JOBS, ids) end
+
 local out = { now }
-local pairs_ = {}
-local created = {}
-local i = 2
-for j = 1, tonumber(ARGV[1]) do
-  local id, delay, at, rec, ntags = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3], tonumber(ARGV[i + 4])
-  local first_tag = i + 5
-  i = first_tag + ntags
+local created = 0
+for j = 1, n do
+  local id, due, rec = ids[j], tonumber(ARGV[3 * j]), ARGV[3 * j + 1]
   local b1, b2, b3, b4, b5 = string.byte(rec, 1, 5)
   if (b1 ~= 0x95 and b1 ~= 0x96) or b2 ~= FORMAT_VERSION or b4 ~= 0 or b5 ~= 0xcf
       or (b3 ~= ENQUEUED and b3 ~= BLOCKED) then
     out[j + 1] = -1
-  elseif redis.call('HSETNX', K_JOBS, id, string.sub(rec, 1, 5) .. stamp .. string.sub(rec, 14)) == 1 then
+  elseif existing[j] then
+    out[j + 1] = 0
+  else
+    put_job(id, string.sub(rec, 1, 5) .. stamp .. string.sub(rec, 14))
     if b3 == ENQUEUED then
-      local due = now + delay
-      if at > 0 then due = at end
-      schedule(id, due, pairs_)
-    end
-    for t = first_tag, first_tag + ntags - 1 do
-      redis.call('SADD', prefix .. 'tag:' .. ARGV[t], id)
+      if due > 0 then schedule(id, due) else schedule(id, now - due) end
     end
     note(id, b3, 0)
-    created[#created + 1] = id
+    created = created + 1
     out[j + 1] = 1
-  else
-    out[j + 1] = 0
   end
 end
-zadd_pairs(K_SCHED, pairs_)
-if #created > 0 then bump('enqueued', #created) end
+
+-- Tags of the jobs just created, grouped so that each tag costs one SADD.
+local tagged = {}
+for a = 3 * n + 2, #ARGV, 2 do
+  local j = tonumber(ARGV[a])
+  if out[j + 1] == 1 then
+    local members = tagged[ARGV[a + 1]]
+    if members == nil then
+      members = {}
+      tagged[ARGV[a + 1]] = members
+    end
+    members[#members + 1] = ids[j]
+  end
+end
+for tag, members in pairs(tagged) do
+  each_chunk('SADD', prefix .. 'tag:' .. tag, members, 1)
+end
+if created > 0 then bump('enqueued', created) end
 flush()
 return out

@@ -59,7 +59,9 @@ async fn main() {
     let filter: tracing_subscriber::filter::Targets = std::env::var("WORKQ_LOG")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR));
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR)
+        });
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::registry()
@@ -84,7 +86,12 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    println!("WORKER {} {} {}", std::process::id(), rt.worker_id(), clock_ms());
+    println!(
+        "WORKER {} {} {}",
+        std::process::id(),
+        rt.worker_id(),
+        clock_ms()
+    );
     if let Err(e) = rt.run().await {
         eprintln!("test-worker: {e}");
         std::process::exit(1);

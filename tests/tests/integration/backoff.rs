@@ -40,6 +40,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
         .ack(
             &mut *con,
             keys,
+            "test",
             &Retention::default(),
             &[Ack {
                 id: job.id.clone(),
@@ -53,7 +54,11 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
         .unwrap();
     assert_eq!(applied, [true]);
     let t1 = redis_now(wm).await;
-    let info = wm.get_work_info(job.id.parse().unwrap()).await.unwrap().unwrap();
+    let info = wm
+        .get_work_info(job.id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     (info.next_due_at.map(ms), t0, t1, token)
 }
 
@@ -61,12 +66,14 @@ async fn check(policy: BackoffPolicy, expected_ms: &[u64]) {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let keys = QueueKeys::new("default").unwrap();
-    let req = OneTimeWorkRequest::builder(Fail { mode: "error".into() })
-        .backoff(policy, Duration::from_millis(100))
-        .max_backoff(Duration::from_millis(350))
-        .max_attempts(expected_ms.len() as u32 + 1)
-        .build()
-        .unwrap();
+    let req = OneTimeWorkRequest::builder(Fail {
+        mode: "error".into(),
+    })
+    .backoff(policy, Duration::from_millis(100))
+    .max_backoff(Duration::from_millis(350))
+    .max_attempts(expected_ms.len() as u32 + 1)
+    .build()
+    .unwrap();
     wm.enqueue(req.clone()).await.unwrap();
     for (n, want) in expected_ms.iter().enumerate() {
         let (due, t0, t1, token) = fail_once(&wm, &keys).await;
@@ -105,11 +112,13 @@ async fn a_worker_error_retries_until_max_attempts_then_fails_with_the_last_erro
     let wm = manager(&redis.url()).await;
     let worker = InProcess::start(&redis.url(), "default", |b| b);
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let req = OneTimeWorkRequest::builder(Fail { mode: "error".into() })
-        .backoff(BackoffPolicy::Linear, Duration::from_millis(10))
-        .max_attempts(3)
-        .build()
-        .unwrap();
+    let req = OneTimeWorkRequest::builder(Fail {
+        mode: "error".into(),
+    })
+    .backoff(BackoffPolicy::Linear, Duration::from_millis(10))
+    .max_attempts(3)
+    .build()
+    .unwrap();
     wm.enqueue(req.clone()).await.unwrap();
     let info = finished(&wm, &mut watch, req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
@@ -124,11 +133,13 @@ async fn a_panic_is_retried_with_the_panic_message_recorded() {
     let wm = manager(&redis.url()).await;
     let worker = InProcess::start(&redis.url(), "default", |b| b);
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let req = OneTimeWorkRequest::builder(Fail { mode: "panic".into() })
-        .backoff(BackoffPolicy::Linear, Duration::from_millis(10))
-        .max_attempts(2)
-        .build()
-        .unwrap();
+    let req = OneTimeWorkRequest::builder(Fail {
+        mode: "panic".into(),
+    })
+    .backoff(BackoffPolicy::Linear, Duration::from_millis(10))
+    .max_attempts(2)
+    .build()
+    .unwrap();
     wm.enqueue(req.clone()).await.unwrap();
     let info = finished(&wm, &mut watch, req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
@@ -146,10 +157,12 @@ async fn a_terminal_failure_is_not_retried() {
     let wm = manager(&redis.url()).await;
     let worker = InProcess::start(&redis.url(), "default", |b| b);
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let req = OneTimeWorkRequest::builder(Fail { mode: "failure".into() })
-        .max_attempts(5)
-        .build()
-        .unwrap();
+    let req = OneTimeWorkRequest::builder(Fail {
+        mode: "failure".into(),
+    })
+    .max_attempts(5)
+    .build()
+    .unwrap();
     wm.enqueue(req.clone()).await.unwrap();
     let info = finished(&wm, &mut watch, req.id()).await;
     assert_eq!(info.state, WorkState::Failed);

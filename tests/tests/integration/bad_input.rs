@@ -30,9 +30,15 @@ async fn a_poison_payload_and_an_unknown_kind_fail_alone_with_reasons() {
     assert_eq!(good.state, WorkState::Succeeded);
     let poison = finished(&wm, &mut watch, poison.id()).await;
     assert_eq!(poison.state, WorkState::Failed);
-    assert_eq!(poison.run_attempt_count, 1, "a poison payload must not loop");
+    assert_eq!(
+        poison.run_attempt_count, 1,
+        "a poison payload must not loop"
+    );
     let reason = poison.last_error.unwrap();
-    assert!(reason.contains("undecodable input for kind 'sleep'"), "{reason}");
+    assert!(
+        reason.contains("undecodable input for kind 'sleep'"),
+        "{reason}"
+    );
     let unknown = finished(&wm, &mut watch, unknown.id()).await;
     assert_eq!(unknown.state, WorkState::Failed);
     assert_eq!(unknown.run_attempt_count, 1);
@@ -53,11 +59,15 @@ async fn a_record_that_is_not_workq_format_fails_alone() {
     {
         let mut con = wm.pool().get().await.unwrap();
         let _: () = con
-            .hset("workq:{default}:jobs", garbage_id.to_string(), b"\xc1not msgpack".as_slice())
+            .hset(
+                "workq:{default}:jobs",
+                garbage_id.to_string(),
+                b"\xc1not msgpack".as_slice(),
+            )
             .await
             .unwrap();
         let _: () = con
-            .zadd("workq:{default}:sched", garbage_id.to_string(), 0)
+            .zadd("workq:{default}:due", garbage_id.to_string(), 0)
             .await
             .unwrap();
     }
@@ -67,7 +77,10 @@ async fn a_record_that_is_not_workq_format_fails_alone() {
     let bad = finished(&wm, &mut watch, garbage_id).await;
     assert_eq!(bad.state, WorkState::Failed);
     assert!(
-        bad.last_error.as_deref().unwrap().contains("undecodable record header"),
+        bad.last_error
+            .as_deref()
+            .unwrap()
+            .contains("undecodable record header"),
         "{:?}",
         bad.last_error
     );

@@ -13,13 +13,18 @@ async fn twenty_thousand_jobs_due_at_the_same_moment_all_drain() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let due = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let reqs = (0..N).map(|i| OneTimeWorkRequest::builder(Nop { i }).run_at(due).build().unwrap());
+    let reqs = (0..N).map(|i| {
+        OneTimeWorkRequest::builder(Nop { i })
+            .run_at(due)
+            .build()
+            .unwrap()
+    });
     let out = wm.enqueue_many(reqs).await.unwrap();
     assert_eq!(out.len() as u64, N);
     {
         let mut con = wm.pool().get().await.unwrap();
         let same: u64 = redis::cmd("ZCOUNT")
-            .arg("workq:{default}:sched")
+            .arg("workq:{default}:due")
             .arg(1_700_000_000_000u64)
             .arg(1_700_000_000_000u64)
             .query_async(&mut *con)
@@ -34,7 +39,10 @@ async fn twenty_thousand_jobs_due_at_the_same_moment_all_drain() {
     ];
     let mut done = 0;
     while done < N {
-        let ev = tokio::time::timeout(HANG, watch.next()).await.expect("drain stalled").unwrap();
+        let ev = tokio::time::timeout(HANG, watch.next())
+            .await
+            .expect("drain stalled")
+            .unwrap();
         if ev.state == WorkState::Succeeded {
             done += 1;
         }

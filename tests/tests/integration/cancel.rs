@@ -30,7 +30,9 @@ async fn cancelling_an_enqueued_job_cancels_it_at_once() {
         CancelStatus::AlreadyFinished
     );
     assert_eq!(
-        wm.cancel_work_by_id(workq_producer::WorkId::new()).await.unwrap(),
+        wm.cancel_work_by_id(workq_producer::WorkId::new())
+            .await
+            .unwrap(),
         CancelStatus::NotFound
     );
 }
@@ -41,7 +43,9 @@ async fn cancelling_a_running_job_fires_its_signal_and_ends_it_cancelled_without
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
     // A short lease means frequent heartbeats, which carry the cancellation.
-    let worker = InProcess::start(&redis.url(), "default", |b| b.lease(Duration::from_millis(900)));
+    let worker = InProcess::start(&redis.url(), "default", |b| {
+        b.lease(Duration::from_millis(900))
+    });
     let req = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .max_attempts(5)
         .build()
@@ -67,7 +71,9 @@ async fn cancelling_by_tag_cancels_waiting_and_running_work_with_the_tag_only() 
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b.lease(Duration::from_millis(900)));
+    let worker = InProcess::start(&redis.url(), "default", |b| {
+        b.lease(Duration::from_millis(900))
+    });
     let running = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .tag("batch-7")
         .build()
@@ -95,7 +101,10 @@ async fn cancelling_by_tag_cancels_waiting_and_running_work_with_the_tag_only() 
     assert_eq!((sum.cancelled, sum.requested), (3, 1));
     let info = finished(&wm, &mut watch, running.id()).await;
     assert_eq!(info.state, WorkState::Cancelled);
-    assert_eq!(info.last_error.as_deref(), Some("cancelled by tag 'batch-7'"));
+    assert_eq!(
+        info.last_error.as_deref(),
+        Some("cancelled by tag 'batch-7'")
+    );
     for w in &waiting {
         let i = wm.get_work_info(w.id()).await.unwrap().unwrap();
         assert_eq!(i.state, WorkState::Cancelled);

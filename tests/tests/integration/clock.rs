@@ -14,16 +14,30 @@ async fn producers_and_workers_with_wrong_clocks_schedule_and_lease_correctly() 
     let wm = manager(&url).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
     let now = redis_now(&wm).await;
-    let (_slow, _, slow_clock) = spawn_worker(&url, "default", 4, 900, 5000, &faketime_env("-600s"));
-    let (_fast, _, fast_clock) = spawn_worker(&url, "default", 4, 900, 5000, &faketime_env("+600s"));
-    assert!(slow_clock + 9 * MINUTE_MS < now, "the slow worker's clock is behind");
-    assert!(fast_clock > now + 9 * MINUTE_MS, "the fast worker's clock is ahead");
+    let (_slow, _, slow_clock) =
+        spawn_worker(&url, "default", 4, 900, 5000, &faketime_env("-600s"));
+    let (_fast, _, fast_clock) =
+        spawn_worker(&url, "default", 4, 900, 5000, &faketime_env("+600s"));
+    assert!(
+        slow_clock + 9 * MINUTE_MS < now,
+        "the slow worker's clock is behind"
+    );
+    assert!(
+        fast_clock > now + 9 * MINUTE_MS,
+        "the fast worker's clock is ahead"
+    );
 
     // Jobs due 1 s after Redis receives them, each running for longer than a lease.
     let before = redis_now(&wm).await;
     let mut producer = workq_tests::WorkerProcess::spawn(
         std::path::Path::new(env!("CARGO_BIN_EXE_test-worker")),
-        &["enqueue".into(), url.clone(), "6".into(), "1000".into(), "2000".into()],
+        &[
+            "enqueue".into(),
+            url.clone(),
+            "6".into(),
+            "1000".into(),
+            "2000".into(),
+        ],
         &faketime_env("+420s"),
     );
     let mut ids = Vec::new();
@@ -36,14 +50,23 @@ async fn producers_and_workers_with_wrong_clocks_schedule_and_lease_correctly() 
         }
     };
     let after = redis_now(&wm).await;
-    assert!(clock > after + 6 * MINUTE_MS, "the producer's clock is ahead");
+    assert!(
+        clock > after + 6 * MINUTE_MS,
+        "the producer's clock is ahead"
+    );
 
     for id in ids {
         let info = finished(&wm, &mut watch, id).await;
         assert_eq!(info.state, WorkState::Succeeded);
         let enq = ms(info.enqueued_at);
         assert!(before <= enq && enq <= after, "enqueued at Redis time");
-        assert!(ms(info.started_at.unwrap()) >= enq + 1000, "started before due");
-        assert_eq!(info.run_attempt_count, 1, "a lease was wrongly taken for expired");
+        assert!(
+            ms(info.started_at.unwrap()) >= enq + 1000,
+            "started before due"
+        );
+        assert_eq!(
+            info.run_attempt_count, 1,
+            "a lease was wrongly taken for expired"
+        );
     }
 }

@@ -32,10 +32,21 @@ async fn a_sigkilled_worker_s_job_is_finished_by_another_process_after_the_lease
     assert_eq!(info.state, WorkState::Succeeded);
     assert_eq!(info.run_attempt_count, 2);
     let out: Slept = info.output_as().unwrap().unwrap();
-    assert_eq!(out, Slept { attempt: 2, pid: second.pid() });
+    assert_eq!(
+        out,
+        Slept {
+            attempt: 2,
+            pid: second.pid()
+        }
+    );
     // Recovered through the lease, not the hour-long backoff.
     let err = info.last_error.unwrap();
-    assert!(err.contains(&format!("lease expired: worker {first_id} lost during attempt 1")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "lease expired: worker {first_id} lost during attempt 1"
+        )),
+        "{err}"
+    );
     // Exactly one outcome was recorded.
     let stats = wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.counters.get("succeeded"), Some(&1));
@@ -59,7 +70,13 @@ async fn sigterm_hands_an_unfinished_job_back_before_its_lease_ends() {
     .unwrap();
     wm.enqueue(req.clone()).await.unwrap();
     first.wait_line(&format!("START {} 1", req.id()));
-    let started_first = wm.get_work_info(req.id()).await.unwrap().unwrap().started_at.unwrap();
+    let started_first = wm
+        .get_work_info(req.id())
+        .await
+        .unwrap()
+        .unwrap()
+        .started_at
+        .unwrap();
 
     let (second, _, _) = spawn_worker(&redis.url(), "default", 4, lease_ms, 300, &[]);
     first.signal("TERM");
@@ -95,6 +112,9 @@ async fn sigterm_lets_a_running_job_finish_within_the_grace_period() {
     worker.wait_line(&format!("DONE {} 1", req.id()));
     assert_eq!(worker.wait(), Some(0));
     let info = finished(&wm, &mut watch, req.id()).await;
-    assert_eq!((info.state, info.run_attempt_count), (WorkState::Succeeded, 1));
+    assert_eq!(
+        (info.state, info.run_attempt_count),
+        (WorkState::Succeeded, 1)
+    );
     assert_eq!(info.output_as::<Slept>().unwrap().unwrap().pid, pid);
 }

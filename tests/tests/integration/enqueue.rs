@@ -42,11 +42,16 @@ async fn an_oversized_payload_is_refused_with_its_size_and_the_limit() {
     let small = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
     let big_input = workq_producer::Data::encode(&vec![7u8; 4000]).unwrap();
     let size = big_input.len();
-    let big = OneTimeWorkRequest::builder_raw("nop", big_input).build().unwrap();
+    let big = OneTimeWorkRequest::builder_raw("nop", big_input)
+        .build()
+        .unwrap();
     let err = wm.enqueue_many(vec![small.clone(), big]).await.unwrap_err();
     assert!(matches!(err, Error::PayloadTooLarge { size: s, limit: 1024, .. } if s == size));
     let msg = err.to_string();
-    assert!(msg.contains(&size.to_string()) && msg.contains("1024"), "{msg}");
+    assert!(
+        msg.contains(&size.to_string()) && msg.contains("1024"),
+        "{msg}"
+    );
     // Nothing of the batch was stored.
     assert!(wm.get_work_info(small.id()).await.unwrap().is_none());
 }
@@ -64,7 +69,10 @@ async fn enqueued_time_and_due_time_come_from_redis() {
     let after = redis_now(&wm).await;
     let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
     let enq = ms(info.enqueued_at);
-    assert!(before <= enq && enq <= after, "{before} <= {enq} <= {after}");
+    assert!(
+        before <= enq && enq <= after,
+        "{before} <= {enq} <= {after}"
+    );
     assert_eq!(ms(info.next_due_at.unwrap()), enq + 60_000);
     assert_eq!(info.state, WorkState::Enqueued);
     assert_eq!(info.run_attempt_count, 0);
@@ -99,8 +107,12 @@ async fn many_requests_across_queues_enqueue_in_order_and_query_by_tag() {
 #[tokio::test]
 async fn invalid_requests_are_refused_before_anything_is_sent() {
     let bad = [
-        OneTimeWorkRequest::builder(Nop { i: 1 }).max_attempts(0).build(),
-        OneTimeWorkRequest::builder(Nop { i: 1 }).queue("a{b}").build(),
+        OneTimeWorkRequest::builder(Nop { i: 1 })
+            .max_attempts(0)
+            .build(),
+        OneTimeWorkRequest::builder(Nop { i: 1 })
+            .queue("a{b}")
+            .build(),
         OneTimeWorkRequest::builder(Nop { i: 1 }).tag("").build(),
         OneTimeWorkRequest::builder(Nop { i: 1 })
             .backoff(workq_producer::BackoffPolicy::Linear, Duration::ZERO)

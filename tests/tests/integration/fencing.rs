@@ -1,7 +1,9 @@
 use std::time::Duration;
 
 use workq_common::record::peek_attempts;
-use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, LeaseStatus, Retention};
+use workq_common::scripts::{
+    scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, LeaseStatus, Retention,
+};
 use workq_common::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::Sleep;
@@ -9,7 +11,11 @@ use workq_tests::RedisServer;
 
 use crate::support::*;
 
-async fn claim_as(wm: &WorkManager, worker: &str, lease: Duration) -> (Option<ClaimedJob>, u64, u64) {
+async fn claim_as(
+    wm: &WorkManager,
+    worker: &str,
+    lease: Duration,
+) -> (Option<ClaimedJob>, u64, u64) {
     let mut con = wm.pool().get().await.unwrap();
     let r = scripts()
         .claim(
@@ -25,7 +31,7 @@ async fn claim_as(wm: &WorkManager, worker: &str, lease: Duration) -> (Option<Cl
         )
         .await
         .unwrap();
-    let next = r.next_due_ms.or(r.next_lease_end_ms).unwrap_or(r.now_ms + 1);
+    let next = r.next_due_ms.unwrap_or(r.now_ms + 1);
     (r.jobs.into_iter().next(), r.now_ms, next)
 }
 
@@ -61,7 +67,13 @@ async fn fenced_attempts_ignore_stale_workers() {
     let mut con = wm.pool().get().await.unwrap();
     // A's heartbeat is refused...
     let hb = scripts()
-        .heartbeat(&mut *con, &keys, Duration::from_secs(30), &[(id.clone(), a_token)])
+        .heartbeat(
+            &mut *con,
+            &keys,
+            "A",
+            Duration::from_secs(30),
+            &[(id.clone(), a_token)],
+        )
         .await
         .unwrap();
     assert_eq!(hb, [LeaseStatus::Lost]);
@@ -74,27 +86,51 @@ async fn fenced_attempts_ignore_stale_workers() {
         output: output.to_vec(),
     };
     let refused = scripts()
-        .ack(&mut *con, &keys, &Retention::default(), &[ack(a_token, b"\xa1A")])
+        .ack(
+            &mut *con,
+            &keys,
+            "A",
+            &Retention::default(),
+            &[ack(a_token, b"\xa1A")],
+        )
         .await
         .unwrap();
     assert_eq!(refused, [false]);
     let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
-    assert_eq!((info.state, info.run_attempt_count), (WorkState::Running, 2));
+    assert_eq!(
+        (info.state, info.run_attempt_count),
+        (WorkState::Running, 2)
+    );
     assert_eq!(info.worker.as_deref(), Some("B"));
 
     // B's heartbeat and completion go through, and the output is B's.
     let hb = scripts()
-        .heartbeat(&mut *con, &keys, Duration::from_secs(30), &[(id.clone(), b_token)])
+        .heartbeat(
+            &mut *con,
+            &keys,
+            "B",
+            Duration::from_secs(30),
+            &[(id.clone(), b_token)],
+        )
         .await
         .unwrap();
     assert_eq!(hb, [LeaseStatus::Extended]);
     let applied = scripts()
-        .ack(&mut *con, &keys, &Retention::default(), &[ack(b_token, b"\xa1B")])
+        .ack(
+            &mut *con,
+            &keys,
+            "B",
+            &Retention::default(),
+            &[ack(b_token, b"\xa1B")],
+        )
         .await
         .unwrap();
     assert_eq!(applied, [true]);
     let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
     assert_eq!(info.state, WorkState::Succeeded);
     assert_eq!(info.output.unwrap().decode::<String>().unwrap(), "B");
-    assert!(info.last_error.unwrap().contains("lease expired: worker A lost during attempt 1"));
+    assert!(info
+        .last_error
+        .unwrap()
+        .contains("lease expired: worker A lost during attempt 1"));
 }

@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backoff;
 mod bad_input;
 mod burst;
-mod clock;
-mod backoff;
 mod cancel;
+mod clock;
 mod crash;
 mod delays;
 mod enqueue;

@@ -82,7 +82,9 @@ async fn workers_survive_a_redis_restart_and_no_acknowledged_job_is_lost() {
         }
     }
     let infos = wm.get_work_infos(&acked).await.unwrap();
-    assert!(infos.iter().all(|i| i.as_ref().is_some_and(|i| i.state == WorkState::Succeeded)));
+    assert!(infos
+        .iter()
+        .all(|i| i.as_ref().is_some_and(|i| i.state == WorkState::Succeeded)));
     for w in &mut workers {
         let alive = w.lines_seen().iter().all(|l| !l.starts_with("EXIT"));
         assert!(alive, "a worker exited during the outage");

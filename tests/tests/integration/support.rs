@@ -14,7 +14,11 @@ pub(crate) struct InProcess {
 }
 
 impl InProcess {
-    pub(crate) fn start(url: &str, queue: &str, configure: impl FnOnce(workq_worker::WorkerRuntimeBuilder) -> workq_worker::WorkerRuntimeBuilder) -> Self {
+    pub(crate) fn start(
+        url: &str,
+        queue: &str,
+        configure: impl FnOnce(workq_worker::WorkerRuntimeBuilder) -> workq_worker::WorkerRuntimeBuilder,
+    ) -> Self {
         workq_tests::init_logs();
         let b = WorkerRuntime::builder(url)
             .queue(queue)
@@ -65,15 +69,25 @@ pub(crate) async fn finished(
     if let Some(i) = info.filter(|i| i.state.is_finished()) {
         return i;
     }
-    tokio::time::timeout(HANG, watch.wait_for(|e| e.id == id && e.state.is_finished()))
+    tokio::time::timeout(
+        HANG,
+        watch.wait_for(|e| e.id == id && e.state.is_finished()),
+    )
+    .await
+    .expect("job did not finish")
+    .expect("watch");
+    wm.get_work_info(id)
         .await
-        .expect("job did not finish")
-        .expect("watch");
-    wm.get_work_info(id).await.expect("info").expect("job exists")
+        .expect("info")
+        .expect("job exists")
 }
 
 /// Waits for `id` to enter `state`.
-pub(crate) async fn reaches(watch: &mut workq_producer::QueueWatch, id: WorkId, state: WorkState) -> u32 {
+pub(crate) async fn reaches(
+    watch: &mut workq_producer::QueueWatch,
+    id: WorkId,
+    state: WorkState,
+) -> u32 {
     tokio::time::timeout(HANG, watch.wait_for(|e| e.id == id && e.state == state))
         .await
         .unwrap_or_else(|_| panic!("job {id} never reached {state}"))
@@ -91,8 +105,6 @@ pub(crate) async fn redis_now(wm: &WorkManager) -> u64 {
     let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut *con).await.unwrap();
     s * 1000 + us / 1000
 }
-
-
 
 /// A `test-worker` process serving `queue`; returns it with its worker id, once it runs.
 pub(crate) fn spawn_worker(
@@ -118,6 +130,9 @@ pub(crate) fn spawn_worker(
     let line = p.wait_line("WORKER ");
     let mut parts = line.split_whitespace().skip(2);
     let id = parts.next().expect("worker id").to_owned();
-    let clock = parts.next().and_then(|c| c.parse().ok()).expect("worker clock");
+    let clock = parts
+        .next()
+        .and_then(|c| c.parse().ok())
+        .expect("worker clock");
     (p, id, clock)
 }

@@ -41,7 +41,11 @@ pub(super) async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
             Ok(()) => outage.recovered(),
             Err(e) => {
                 con = None;
-                shared.metrics.redis_errors.with_label_values(&["ack"]).inc();
+                shared
+                    .metrics
+                    .redis_errors
+                    .with_label_values(&["ack"])
+                    .inc();
                 for p in &mut pending {
                     p.1 = true;
                 }
@@ -65,8 +69,19 @@ async fn send(
         let (batch, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|p| p.0.queue == q);
         *pending = rest;
         let acks: Vec<Ack> = batch.iter().map(|p| p.0.ack.clone()).collect();
+        shared
+            .metrics
+            .calls
+            .with_label_values(&[shared.queues[q].name(), "ack"])
+            .inc();
         let applied = match scripts()
-            .ack(&mut **con, &shared.queues[q], &shared.cfg.retention, &acks)
+            .ack(
+                &mut **con,
+                &shared.queues[q],
+                &shared.cfg.worker_id,
+                &shared.cfg.retention,
+                &acks,
+            )
             .await
         {
             Ok(a) => a,

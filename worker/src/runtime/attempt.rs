@@ -273,7 +273,13 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(60)).await;
             WorkResult::success()
         });
-        let o = execute(fut, Some(Duration::from_secs(2)), rx, Duration::from_secs(1)).await;
+        let o = execute(
+            fut,
+            Some(Duration::from_secs(2)),
+            rx,
+            Duration::from_secs(1),
+        )
+        .await;
         assert_eq!((o.ack, o.label), (AckOutcome::Retry, "timeout"));
     }
 

@@ -1,6 +1,7 @@
-//! The claim loop, one per queue: claims due jobs into free slots with one script call,
-//! which also requeues expired leases and prunes finished jobs, then sleeps until the next
-//! due time, the next lease end, a producer's wake-up or a freed slot, whichever is first.
+//! The claim loop, one per queue: claims due jobs into free slots with one script call
+//! (which also takes over jobs whose lease ran out and prunes finished jobs), then sleeps
+//! until the next time on the queue's timeline (a due job or a lease end), a producer's
+//! wake-up or a freed slot, whichever is first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,17 +12,16 @@ use workq_common::record::{self, Record};
 use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob};
 use workq_common::Result;
 
-use super::{attempt, Held, PendingAck, Shared};
+use super::{attempt, Held, PendingAck, Shared, CLAIM_LOOPS};
 use crate::outage::Outage;
 
 /// Expired leases and prunable jobs handled per claim call.
 const MAINTENANCE_LIMIT: usize = 100;
 /// Never sleep less than this, so a clock edge cannot spin the loop.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
-/// Wake a little after a lease ends, so Redis' clock has passed it too.
-const LEASE_MARGIN: Duration = Duration::from_millis(5);
 
-pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::Receiver<bool>) {
+pub(super) async fn claim_loop(shared: Arc<Shared>, l: usize, mut stop: watch::Receiver<bool>) {
+    let q = l / CLAIM_LOOPS;
     let mut con: Option<Connection> = None;
     let mut outage = Outage::new("claim");
     loop {
@@ -44,7 +44,11 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
             Err(e) => {
                 drop(permits);
                 con = None;
-                shared.metrics.redis_errors.with_label_values(&["claim"]).inc();
+                shared
+                    .metrics
+                    .redis_errors
+                    .with_label_values(&["claim"])
+                    .inc();
                 let wait = outage.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => continue,
@@ -58,13 +62,14 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
         for job in reply.jobs {
             match permits.pop() {
                 Some(p) => start(&shared, q, job, p, reply.now_ms),
-                None => tracing::error!(id = %job.id, "claimed more jobs than free slots; its lease will expire and it will run again"),
+                None => {
+                    tracing::error!(id = %job.id, "claimed more jobs than free slots; its lease will expire and it will run again")
+                }
             }
         }
         drop(permits);
 
         let next_due = reply.next_due_ms.map(local);
-        let next_lease = reply.next_lease_end_ms.map(|t| local(t) + LEASE_MARGIN);
         let more_due_now = next_due.is_some_and(|d| d <= at);
         let free = shared.permits.available_permits() > 0;
         if more_due_now && claimed == limit && free {
@@ -76,14 +81,15 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                 deadline = deadline.min(d);
             }
         }
-        if let Some(l) = next_lease {
-            deadline = deadline.min(l);
-        }
         let deadline = deadline.max(Instant::now() + MIN_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep_until(deadline.into()) => {}
-            _ = shared.wake[q].notified() => {}
-            _ = shared.slot_freed[q].notified(), if !free => {}
+            _ = shared.wake[l].notified() => {}
+            _ = shared.slot_freed[l].notified(), if !free => {
+                // Let the other attempts that are finishing free their slots too, so the
+                // next claim fills several at once.
+                tokio::task::yield_now().await;
+            }
             _ = stop.changed() => return,
         }
     }
@@ -99,6 +105,11 @@ async fn claim(
         Some(c) => c,
         None => con.insert(shared.pool.get().await?),
     };
+    shared
+        .metrics
+        .calls
+        .with_label_values(&[shared.queues[q].name(), "claim"])
+        .inc();
     scripts()
         .claim(
             &mut **con,
@@ -115,9 +126,16 @@ async fn claim(
 }
 
 /// Registers a claimed job as held and starts its attempt.
-fn start(shared: &Arc<Shared>, q: usize, job: ClaimedJob, permit: OwnedSemaphorePermit, now_ms: u64) {
+fn start(
+    shared: &Arc<Shared>,
+    q: usize,
+    job: ClaimedJob,
+    permit: OwnedSemaphorePermit,
+    now_ms: u64,
+) {
     let queue = shared.queues[q].name();
     shared.metrics.claimed.with_label_values(&[queue]).inc();
+    // For a job whose lease ran out, "due" is that lease end.
     shared
         .metrics
         .claim_lag

@@ -28,7 +28,11 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
             Ok(()) => outage.recovered(),
             Err(e) => {
                 con = None;
-                shared.metrics.redis_errors.with_label_values(&["heartbeat"]).inc();
+                shared
+                    .metrics
+                    .redis_errors
+                    .with_label_values(&["heartbeat"])
+                    .inc();
                 // The next tick is the retry; the backoff only decides how loud to be.
                 let _ = outage.failed(&e);
             }
@@ -51,8 +55,19 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
     for (q, jobs) in by_queue {
         for chunk in jobs.chunks(MAX_CLAIM) {
             let sent = Instant::now();
+            shared
+                .metrics
+                .calls
+                .with_label_values(&[shared.queues[q].name(), "heartbeat"])
+                .inc();
             let statuses = scripts()
-                .heartbeat(&mut **con, &shared.queues[q], shared.cfg.lease, chunk)
+                .heartbeat(
+                    &mut **con,
+                    &shared.queues[q],
+                    &shared.cfg.worker_id,
+                    shared.cfg.lease,
+                    chunk,
+                )
                 .await?;
             let mut held = shared.held();
             for ((id, token), st) in chunk.iter().zip(statuses) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::Shared;
+use super::{Shared, CLAIM_LOOPS};
 use crate::outage::Outage;
 
 pub(super) async fn wake_loop(
@@ -37,7 +37,9 @@ pub(super) async fn wake_loop(
                         msg = messages.next() => match msg {
                             Some(m) => {
                                 if let Some(q) = shared.queues.iter().position(|k| k.wake() == m.get_channel_name()) {
-                                    shared.wake[q].notify_one();
+                                    for n in &shared.wake[q * CLAIM_LOOPS..(q + 1) * CLAIM_LOOPS] {
+                                        n.notify_one();
+                                    }
                                 }
                             }
                             None => break, // connection lost: resubscribe
@@ -47,7 +49,11 @@ pub(super) async fn wake_loop(
                 }
             }
             Err(e) => {
-                shared.metrics.redis_errors.with_label_values(&["wake"]).inc();
+                shared
+                    .metrics
+                    .redis_errors
+                    .with_label_values(&["wake"])
+                    .inc();
                 let wait = outage.failed(&e.into());
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}

@@ -1,0 +1,526 @@
+//! The workq benchmark: the scenarios of `../shared/peers/bullmq`, on the same terms, one
+//! JSON object per line. With `--bullmq DIR` it also runs the BullMQ peer scripts from DIR
+//! (where `npm install` has been run) against the same Redis in the same run, and prints
+//! the ratios.
+//!
+//! ```text
+//! cargo run --release -p workq-tests --bin workq-bench -- --redis redis://127.0.0.1:6379 --json
+//! ```
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use workq_producer::{OneTimeWorkRequest, WorkManager};
+use workq_worker::{Job, Retention, WorkContext, WorkError, WorkResult, Worker, WorkerRuntime};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Args {
+    redis: String,
+    json: bool,
+    jobs: usize,
+    concurrency: usize,
+    delayed: usize,
+    memory_jobs: usize,
+    idle_secs: u64,
+    only: Option<String>,
+    bullmq: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        redis: "redis://127.0.0.1:6379".into(),
+        json: false,
+        jobs: 50_000,
+        concurrency: 50,
+        delayed: 2000,
+        memory_jobs: 100_000,
+        idle_secs: 10,
+        only: None,
+        bullmq: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--redis" => a.redis = val()?,
+            "--json" => a.json = true,
+            "--jobs" => a.jobs = num(val()?)?,
+            "--concurrency" => a.concurrency = num(val()?)?,
+            "--delayed" => a.delayed = num(val()?)?,
+            "--memory-jobs" => a.memory_jobs = num(val()?)?,
+            "--idle-secs" => a.idle_secs = num(val()?)? as u64,
+            "--only" => a.only = Some(val()?),
+            "--bullmq" => a.bullmq = Some(val()?),
+            "--help" | "-h" => {
+                return Err(
+                    "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
+                    [--delayed N] [--memory-jobs N] [--idle-secs N] \
+                    [--only throughput|latency|memory|idle] [--bullmq DIR]"
+                        .into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+// ---- jobs ----
+
+#[derive(Serialize, Deserialize)]
+struct Noop {
+    i: u64,
+}
+impl Job for Noop {
+    const KIND: &'static str = "noop";
+}
+
+struct NoopWorker {
+    done: Arc<AtomicU64>,
+    target: u64,
+    all_done: Arc<Notify>,
+}
+impl Worker for NoopWorker {
+    type Job = Noop;
+    async fn do_work(&self, _: &WorkContext, _: Noop) -> Result<WorkResult, WorkError> {
+        if self.done.fetch_add(1, Ordering::Relaxed) + 1 == self.target {
+            self.all_done.notify_one();
+        }
+        WorkResult::success()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Late {
+    due: u64,
+}
+impl Job for Late {
+    const KIND: &'static str = "late";
+}
+
+struct LateWorker {
+    late: Arc<Mutex<Vec<i64>>>,
+    target: usize,
+    all_done: Arc<Notify>,
+}
+impl Worker for LateWorker {
+    type Job = Late;
+    async fn do_work(&self, _: &WorkContext, job: Late) -> Result<WorkResult, WorkError> {
+        let late = now_ms() as i64 - job.due as i64;
+        let mut v = self.late.lock().map_err(|_| "poisoned")?;
+        v.push(late);
+        if v.len() == self.target {
+            self.all_done.notify_one();
+        }
+        WorkResult::success()
+    }
+}
+
+/// The same shape as BullMQ's memory job data: `{ pad: 'x' * 100 }`, under BullMQ's name.
+#[derive(Serialize, Deserialize)]
+struct Mem {
+    pad: String,
+}
+impl Job for Mem {
+    const KIND: &'static str = "mem";
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn queue_name(tag: &str) -> String {
+    format!("bench-{tag}-{}", now_ms())
+}
+
+async fn drop_queue(url: &str, queue: &str) -> Result<(), BoxError> {
+    let client = redis::Client::open(url)?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("workq:{{{queue}}}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut con)
+                .await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let _: () = redis::cmd("SREM")
+        .arg(workq_common::keys::QUEUES)
+        .arg(queue)
+        .query_async(&mut con)
+        .await?;
+    Ok(())
+}
+
+async fn info_field(url: &str, section: &str, field: &str) -> Result<u64, BoxError> {
+    let client = redis::Client::open(url)?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut con)
+        .await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("INFO has no {field}").into())
+}
+
+// ---- scenarios ----
+
+async fn throughput(a: &Args) -> Result<Value, BoxError> {
+    let queue = queue_name("tp");
+    let wm = WorkManager::connect(&a.redis).await?;
+    let reqs = (0..a.jobs as u64)
+        .map(|i| {
+            OneTimeWorkRequest::builder(Noop { i })
+                .queue(&queue)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The same shape as the peer: batches of 1,000, each awaited before the next.
+    let t0 = Instant::now();
+    for chunk in reqs.chunks(1000) {
+        wm.enqueue_many(chunk.to_vec()).await?;
+    }
+    let enq = t0.elapsed();
+
+    let done = Arc::new(AtomicU64::new(0));
+    let all_done = Arc::new(Notify::new());
+    let rt = WorkerRuntime::builder(&a.redis)
+        .queue(&queue)
+        .concurrency(a.concurrency)
+        // removeOnComplete, as in the peer
+        .retention(Retention {
+            succeeded: Duration::ZERO,
+            failed: Duration::from_secs(3600),
+        })
+        .register(NoopWorker {
+            done: Arc::clone(&done),
+            target: a.jobs as u64,
+            all_done: Arc::clone(&all_done),
+        })
+        .build()?;
+    let t0 = Instant::now();
+    let notified = Arc::clone(&all_done);
+    let metrics = rt.metrics().registry().clone();
+    // Runs until every job ran, then shuts down, which flushes the last acks.
+    rt.run_until(async move { notified.notified().await })
+        .await?;
+    let drain = t0.elapsed();
+    if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
+        for family in metrics.gather() {
+            if family.name().contains("calls") || family.name().contains("claimed") {
+                for m in family.get_metric() {
+                    let labels: Vec<String> = m
+                        .get_label()
+                        .iter()
+                        .map(|l| format!("{}={}", l.name(), l.value()))
+                        .collect();
+                    eprintln!(
+                        "{} {:?} {}",
+                        family.name(),
+                        labels,
+                        m.get_counter().get_value()
+                    );
+                }
+            }
+        }
+    }
+    let stats = wm.queue_stats(&queue).await?;
+    let succeeded = stats.counters.get("succeeded").copied().unwrap_or(0);
+    if succeeded != a.jobs as u64 {
+        return Err(format!("only {succeeded} of {} jobs succeeded", a.jobs).into());
+    }
+    drop_queue(&a.redis, &queue).await?;
+    Ok(json!({
+        "scenario": "throughput",
+        "jobs": a.jobs,
+        "concurrency": a.concurrency,
+        "enqueue_per_s": (a.jobs as f64 / enq.as_secs_f64()).round(),
+        "drain_per_s": (a.jobs as f64 / drain.as_secs_f64()).round(),
+    }))
+}
+
+fn pct(sorted: &[i64], p: f64) -> i64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+async fn latency(a: &Args) -> Result<Value, BoxError> {
+    let queue = queue_name("lat");
+    let wm = WorkManager::connect(&a.redis).await?;
+    let late = Arc::new(Mutex::new(Vec::with_capacity(a.delayed)));
+    let all_done = Arc::new(Notify::new());
+    let rt = WorkerRuntime::builder(&a.redis)
+        .queue(&queue)
+        .concurrency(50)
+        .retention(Retention {
+            succeeded: Duration::ZERO,
+            failed: Duration::from_secs(3600),
+        })
+        .register(LateWorker {
+            late: Arc::clone(&late),
+            target: a.delayed,
+            all_done: Arc::clone(&all_done),
+        })
+        .build()?;
+    let notified = Arc::clone(&all_done);
+    let worker = tokio::spawn(rt.run_until(async move { notified.notified().await }));
+    // The worker is idle and waiting, as in the peer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = now_ms();
+    let mut rng = base;
+    let reqs = (0..a.delayed)
+        .map(|_| {
+            // xorshift: no rand dependency for a uniform spread of delays
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let d = 200 + rng % 3000;
+            OneTimeWorkRequest::builder(Late { due: base + d })
+                .queue(&queue)
+                .initial_delay(Duration::from_millis(d))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    wm.enqueue_many(reqs).await?;
+    worker.await??;
+    let mut v = late.lock().map_err(|_| "poisoned")?.clone();
+    v.sort_unstable();
+    drop_queue(&a.redis, &queue).await?;
+    Ok(json!({
+        "scenario": "latency",
+        "delayed_jobs": a.delayed,
+        "late_ms_p50": pct(&v, 0.5),
+        "late_ms_p99": pct(&v, 0.99),
+        "late_ms_max": v.last().copied().unwrap_or(0),
+        "early": v.iter().filter(|l| **l < 0).count(),
+    }))
+}
+
+async fn memory(a: &Args) -> Result<Value, BoxError> {
+    let queue = queue_name("mem");
+    let wm = WorkManager::connect(&a.redis).await?;
+    let pad = "x".repeat(100);
+    let reqs = (0..a.memory_jobs)
+        .map(|_| {
+            OneTimeWorkRequest::builder(Mem { pad: pad.clone() })
+                .queue(&queue)
+                .initial_delay(Duration::from_secs(3600))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Register the queue first so the measured delta is the jobs alone.
+    wm.enqueue_many(Vec::new()).await?;
+    let before = info_field(&a.redis, "memory", "used_memory").await?;
+    for chunk in reqs.chunks(1000) {
+        wm.enqueue_many(chunk.to_vec()).await?;
+    }
+    let after = info_field(&a.redis, "memory", "used_memory").await?;
+    drop_queue(&a.redis, &queue).await?;
+    Ok(json!({
+        "scenario": "memory",
+        "jobs": a.memory_jobs,
+        "payload_bytes": 100,
+        "bytes_per_scheduled_job": ((after as f64 - before as f64) / a.memory_jobs as f64).round(),
+    }))
+}
+
+async fn idle(a: &Args) -> Result<Value, BoxError> {
+    const WORKERS: usize = 4;
+    let queue = queue_name("idle");
+    let mut stops = Vec::new();
+    let mut joins = Vec::new();
+    for _ in 0..WORKERS {
+        let rt = WorkerRuntime::builder(&a.redis)
+            .queue(&queue)
+            .register(NoopWorker {
+                done: Arc::default(),
+                target: u64::MAX,
+                all_done: Arc::default(),
+            })
+            .build()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        stops.push(tx);
+        joins.push(tokio::spawn(rt.run_until(async {
+            let _ = rx.await;
+        })));
+    }
+    // Past start-up (connect, subscribe, first claim, start-up checks).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = info_field(&a.redis, "stats", "total_commands_processed").await?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(a.idle_secs)).await;
+    let after = info_field(&a.redis, "stats", "total_commands_processed").await?;
+    let secs = t0.elapsed().as_secs_f64();
+    for s in stops {
+        let _ = s.send(());
+    }
+    for j in joins {
+        j.await??;
+    }
+    drop_queue(&a.redis, &queue).await?;
+    // The first INFO is counted in `after`; it is ours, not the workers'.
+    let cmds = after.saturating_sub(before).saturating_sub(1);
+    Ok(json!({
+        "scenario": "idle",
+        "workers": WORKERS,
+        "seconds": a.idle_secs,
+        "redis_cmds_per_s_per_worker": ((cmds as f64 / secs / WORKERS as f64) * 100.0).round() / 100.0,
+    }))
+}
+
+// ---- the peer ----
+
+fn redis_port(url: &str) -> Result<String, BoxError> {
+    let info = redis::Client::open(url)?.get_connection_info().clone();
+    match info.addr() {
+        redis::ConnectionAddr::Tcp(_, port) => Ok(port.to_string()),
+        _ => Err("--bullmq needs a TCP Redis URL".into()),
+    }
+}
+
+fn run_peer(dir: &str, script: &str, args: &[String]) -> Result<Value, BoxError> {
+    let out = std::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "node {script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let last = line.lines().last().ok_or("the peer printed nothing")?;
+    Ok(serde_json::from_str(last)?)
+}
+
+fn ratio(a: &Value, ka: &str, b: &Value, kb: &str) -> Option<f64> {
+    let (x, y) = (a.get(ka)?.as_f64()?, b.get(kb)?.as_f64()?);
+    (y != 0.0).then(|| (x / y * 100.0).round() / 100.0)
+}
+
+async fn run(a: &Args) -> Result<(), BoxError> {
+    let mut results = Vec::new();
+    let want = |s: &str| {
+        a.only
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == s))
+    };
+    let emit = |v: &Value| {
+        if a.json {
+            println!("{v}");
+        } else {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        }
+    };
+    if want("throughput") {
+        let v = throughput(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if want("latency") {
+        let v = latency(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if want("memory") {
+        let v = memory(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if want("idle") {
+        let v = idle(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if let Some(dir) = &a.bullmq {
+        let port = redis_port(&a.redis)?;
+        let tp = run_peer(
+            dir,
+            "bench.js",
+            &[a.jobs.to_string(), a.concurrency.to_string(), port.clone()],
+        )?;
+        emit(&tp);
+        let lat = run_peer(
+            dir,
+            "latency.js",
+            &[a.delayed.to_string(), a.memory_jobs.to_string(), port],
+        )?;
+        emit(&lat);
+        let find = |s: &str| results.iter().find(|r| r["scenario"] == s);
+        let mut cmp = serde_json::Map::new();
+        cmp.insert("scenario".into(), json!("vs_bullmq"));
+        if let Some(t) = find("throughput") {
+            cmp.insert(
+                "drain_x".into(),
+                json!(ratio(t, "drain_per_s", &tp, "drain_per_s")),
+            );
+            cmp.insert(
+                "enqueue_x".into(),
+                json!(ratio(t, "enqueue_per_s", &tp, "enqueue_per_s")),
+            );
+        }
+        if let Some(l) = find("latency") {
+            cmp.insert(
+                "p99_late_bullmq_over_workq".into(),
+                json!(ratio(&lat, "late_ms_p99", l, "late_ms_p99")),
+            );
+        }
+        if let Some(m) = find("memory") {
+            cmp.insert(
+                "memory_bullmq_over_workq".into(),
+                json!(ratio(
+                    &lat,
+                    "bytes_per_scheduled_job",
+                    m,
+                    "bytes_per_scheduled_job"
+                )),
+            );
+        }
+        emit(&Value::Object(cmp));
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("workq-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
