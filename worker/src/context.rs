@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::watch;
@@ -7,8 +8,8 @@ use workq_common::WorkId;
 #[derive(Clone, Debug)]
 pub struct WorkContext {
     pub(crate) id: WorkId,
-    pub(crate) queue: String,
-    pub(crate) kind: String,
+    pub(crate) queue: Arc<str>,
+    pub(crate) kind: Arc<str>,
     pub(crate) attempt: u32,
     pub(crate) tags: Vec<String>,
     pub(crate) enqueued_at: SystemTime,

@@ -1,29 +1,108 @@
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use std::collections::HashMap;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Counters the runtime keeps for a metrics endpoint, in their own Prometheus registry.
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Registry,
     /// Jobs claimed, by queue.
-    pub(crate) claimed: IntCounterVec,
+    claimed: IntCounterVec,
     /// Script calls, by queue and script (claim, ack, heartbeat): with the job counters,
     /// how well calls are batched.
-    pub(crate) calls: IntCounterVec,
-    /// Attempts finished, by queue, kind and outcome (succeeded, failed, retry, error,
-    /// panic, timeout, cancelled, undecodable, unknown_kind).
-    pub(crate) finished: IntCounterVec,
+    calls: IntCounterVec,
+    /// Attempts finished, by queue, kind and outcome.
+    finished: IntCounterVec,
     /// Attempt duration, by queue and kind.
-    pub(crate) duration: HistogramVec,
+    duration: HistogramVec,
     /// Attempts running now.
     pub(crate) running: IntGauge,
     /// Jobs this worker lost to an expired lease (fenced out), by queue.
-    pub(crate) leases_lost: IntCounterVec,
+    leases_lost: IntCounterVec,
     /// Acks Redis refused as stale, by queue.
-    pub(crate) acks_refused: IntCounterVec,
+    acks_refused: IntCounterVec,
     /// Failed Redis calls, by loop.
     pub(crate) redis_errors: IntCounterVec,
     /// Delay between a job's due time and the moment it was claimed.
     pub(crate) claim_lag: Histogram,
+}
+
+/// How an attempt ended, as the `outcome` label says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed,
+    Retry,
+    Error,
+    Panic,
+    Timeout,
+    Cancelled,
+    Undecodable,
+    UnknownKind,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 9] = [
+        Outcome::Succeeded,
+        Outcome::Failed,
+        Outcome::Retry,
+        Outcome::Error,
+        Outcome::Panic,
+        Outcome::Timeout,
+        Outcome::Cancelled,
+        Outcome::Undecodable,
+        Outcome::UnknownKind,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Retry => "retry",
+            Outcome::Error => "error",
+            Outcome::Panic => "panic",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Undecodable => "undecodable",
+            Outcome::UnknownKind => "unknown_kind",
+        }
+    }
+}
+
+/// Handles for one queue, resolved once so that the per-job path does no label lookups.
+#[derive(Debug)]
+pub(crate) struct QueueMetrics {
+    pub(crate) claimed: IntCounter,
+    pub(crate) claim_calls: IntCounter,
+    pub(crate) ack_calls: IntCounter,
+    pub(crate) heartbeat_calls: IntCounter,
+    pub(crate) leases_lost: IntCounter,
+    pub(crate) acks_refused: IntCounter,
+    kinds: HashMap<String, KindMetrics>,
+    unknown: KindMetrics,
+}
+
+impl QueueMetrics {
+    /// The handles of `kind` (kinds no worker is registered for share "unknown").
+    pub(crate) fn kind(&self, kind: &str) -> &KindMetrics {
+        self.kinds.get(kind).unwrap_or(&self.unknown)
+    }
+}
+
+/// Handles for one kind in one queue.
+#[derive(Debug)]
+pub(crate) struct KindMetrics {
+    finished: Vec<IntCounter>,
+    pub(crate) duration: Histogram,
+}
+
+impl KindMetrics {
+    pub(crate) fn finished(&self, outcome: Outcome) -> &IntCounter {
+        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+        &self.finished[i]
+    }
 }
 
 impl Metrics {
@@ -96,6 +175,27 @@ impl Metrics {
             acks_refused,
             redis_errors,
             claim_lag,
+        }
+    }
+
+    /// Resolves the handles of one queue served with these kinds.
+    pub(crate) fn for_queue(&self, queue: &str, kinds: &[&str]) -> QueueMetrics {
+        let kind = |k: &str| KindMetrics {
+            finished: Outcome::ALL
+                .iter()
+                .map(|o| self.finished.with_label_values(&[queue, k, o.as_str()]))
+                .collect(),
+            duration: self.duration.with_label_values(&[queue, k]),
+        };
+        QueueMetrics {
+            claimed: self.claimed.with_label_values(&[queue]),
+            claim_calls: self.calls.with_label_values(&[queue, "claim"]),
+            ack_calls: self.calls.with_label_values(&[queue, "ack"]),
+            heartbeat_calls: self.calls.with_label_values(&[queue, "heartbeat"]),
+            leases_lost: self.leases_lost.with_label_values(&[queue]),
+            acks_refused: self.acks_refused.with_label_values(&[queue]),
+            kinds: kinds.iter().map(|k| ((*k).to_owned(), kind(k))).collect(),
+            unknown: kind("unknown"),
         }
     }
 

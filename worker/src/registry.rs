@@ -31,20 +31,33 @@ impl<W: Worker> ErasedWorker for Erased<W> {
     }
 }
 
+/// A registered worker and its kind's name, shared with every attempt's context.
+pub(crate) struct Registered {
+    pub(crate) kind: Arc<str>,
+    pub(crate) worker: Arc<dyn ErasedWorker>,
+}
+
 /// Workers by kind.
 #[derive(Default)]
 pub(crate) struct Registry {
-    by_kind: HashMap<String, Arc<dyn ErasedWorker>>,
+    by_kind: HashMap<String, Registered>,
 }
 
 impl Registry {
     pub(crate) fn register<W: Worker>(&mut self, worker: W) -> Option<()> {
+        let kind = W::Job::KIND;
         self.by_kind
-            .insert(W::Job::KIND.to_owned(), Arc::new(Erased(Arc::new(worker))))
+            .insert(
+                kind.to_owned(),
+                Registered {
+                    kind: Arc::from(kind),
+                    worker: Arc::new(Erased(Arc::new(worker))),
+                },
+            )
             .map(|_| ())
     }
 
-    pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedWorker>> {
+    pub(crate) fn get(&self, kind: &str) -> Option<&Registered> {
         self.by_kind.get(kind)
     }
 

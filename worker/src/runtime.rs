@@ -14,6 +14,7 @@ use workq_common::scripts::{scripts, Ack, Retention, MAX_CLAIM};
 use workq_common::Error;
 use workq_common::{keys, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
 
+use crate::metrics::QueueMetrics;
 use crate::outage::Outage;
 use crate::registry::Registry;
 use crate::{Metrics, Worker};
@@ -212,11 +213,8 @@ pub(crate) struct Held {
     pub(crate) finished: bool,
 }
 
-pub(crate) type HeldKey = (usize, String);
-
-/// Claim loops per queue. Two keep a claim in flight while the previous one's jobs start,
-/// which keeps Redis busy; they share the slots, so concurrency is unchanged.
-pub(crate) const CLAIM_LOOPS: usize = 2;
+/// Jobs held, per queue (indexed like `Shared::queues`), by id.
+pub(crate) type HeldTable = Vec<HashMap<String, Held>>;
 
 #[derive(Debug)]
 pub(crate) struct PendingAck {
@@ -228,14 +226,18 @@ pub(crate) struct PendingAck {
 pub(crate) struct Shared {
     pub(crate) cfg: Config,
     pub(crate) queues: Vec<QueueKeys>,
+    /// Queue names, shared with every attempt's context.
+    pub(crate) queue_names: Vec<Arc<str>>,
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
+    /// Metric handles per queue.
+    pub(crate) qm: Vec<QueueMetrics>,
     pub(crate) pool: Pool,
     pub(crate) permits: Arc<Semaphore>,
-    held: Mutex<HashMap<HeldKey, Held>>,
-    /// Per claim loop: a slot was freed (wakes a loop that had none).
+    held: Mutex<HeldTable>,
+    /// Per queue: a slot was freed (wakes a claim loop that had none).
     pub(crate) slot_freed: Vec<Notify>,
-    /// Per claim loop: a producer published new work in its queue.
+    /// Per queue: a producer published new work.
     pub(crate) wake: Vec<Notify>,
     acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
 }
@@ -243,7 +245,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The held-jobs table. A poisoned lock only means a panic elsewhere mid-update; the
     /// table itself stays usable.
-    pub(crate) fn held(&self) -> MutexGuard<'_, HashMap<HeldKey, Held>> {
+    pub(crate) fn held(&self) -> MutexGuard<'_, HeldTable> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -340,10 +342,16 @@ impl WorkerRuntime {
         let n = self.queues.len();
         let shared = Arc::new(Shared {
             permits: Arc::new(Semaphore::new(self.cfg.concurrency)),
-            held: Mutex::new(HashMap::new()),
-            slot_freed: (0..n * CLAIM_LOOPS).map(|_| Notify::new()).collect(),
-            wake: (0..n * CLAIM_LOOPS).map(|_| Notify::new()).collect(),
+            held: Mutex::new((0..n).map(|_| HashMap::new()).collect()),
+            slot_freed: (0..n).map(|_| Notify::new()).collect(),
+            wake: (0..n).map(|_| Notify::new()).collect(),
             acks: Mutex::new(Some(ack_tx)),
+            queue_names: self.queues.iter().map(|q| Arc::from(q.name())).collect(),
+            qm: self
+                .queues
+                .iter()
+                .map(|q| self.metrics.for_queue(q.name(), &self.registry.kinds()))
+                .collect(),
             cfg: self.cfg,
             queues: self.queues,
             registry: self.registry,
@@ -366,12 +374,17 @@ impl WorkerRuntime {
         let wake = tokio::spawn(wake::wake_loop(Arc::clone(&shared), client, bg_rx.clone()));
         let heartbeat = tokio::spawn(heartbeat::heartbeat_loop(Arc::clone(&shared), bg_rx));
         let acks = tokio::spawn(acks::ack_loop(Arc::clone(&shared), ack_rx));
-        let claimers: Vec<JoinHandle<()>> = (0..n * CLAIM_LOOPS)
-            .map(|l| tokio::spawn(claim::claim_loop(Arc::clone(&shared), l, claims_rx.clone())))
+        let claimers: Vec<JoinHandle<()>> = (0..n)
+            .map(|q| tokio::spawn(claim::claim_loop(Arc::clone(&shared), q, claims_rx.clone())))
             .collect();
 
         shutdown.await;
-        let running = shared.held().values().filter(|h| !h.finished).count();
+        let running = shared
+            .held()
+            .iter()
+            .flat_map(|m| m.values())
+            .filter(|h| !h.finished)
+            .count();
         tracing::info!(running, grace = ?shared.cfg.grace, "shutting down: no new claims");
         let _ = stop_claims.send(true);
         for c in claimers {
@@ -405,16 +418,18 @@ async fn hand_back(shared: &Shared) {
     let mut left: Vec<(usize, String, u32, Instant)> = Vec::new();
     {
         let mut held = shared.held();
-        held.retain(|(q, id), h| {
-            if h.finished {
-                return true;
-            }
-            if let Some(a) = &h.abort {
-                a.abort();
-            }
-            left.push((*q, id.clone(), h.token, h.lease_deadline));
-            false
-        });
+        for (q, jobs) in held.iter_mut().enumerate() {
+            jobs.retain(|id, h| {
+                if h.finished {
+                    return true;
+                }
+                if let Some(a) = &h.abort {
+                    a.abort();
+                }
+                left.push((q, id.clone(), h.token, h.lease_deadline));
+                false
+            });
+        }
     }
     if left.is_empty() {
         return;

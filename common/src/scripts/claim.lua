@@ -30,29 +30,39 @@ if #old > 0 then
 end
 
 -- 2. Workers whose lease ran out are gone or stalled: their jobs lose the attempt. This
---    worker is alive (it is claiming), so it never reaps itself.
+--    worker is alive (it is claiming), so it never reaps itself. The same read gives the
+--    next lease end to wake up for.
 local budget = maint
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, 3)) do
-  if w ~= worker and budget > 0 then
-    local ids = redis.call('SPOP', k_held(w), budget)
-    budget = budget - #ids
-    if #ids > 0 then
-      local recs = hmget(K_JOBS, ids)
-      local cancels = cancel_reasons(ids)
-      for n, id in ipairs(ids) do
-        local rec = recs[n]
-        local st, att = nil, '?'
-        if rec then st, att = peek(rec) end
-        if rec and (st == RUNNING or st == nil) then
-          bump('lease_expired')
-          end_attempt(id, rec, cancels[n] or nil, 'R',
-            'lease expired: worker ' .. w .. ' lost during attempt ' .. (att or '?'),
-            '', now, 0, keep_failed, true)
+local next_lease = nil
+local ls = redis.call('ZRANGE', K_LEASES, 0, 3, 'WITHSCORES')
+for k = 1, #ls, 2 do
+  local w, lease_end = ls[k], tonumber(ls[k + 1])
+  if w ~= worker then
+    if lease_end > now or budget <= 0 then
+      if next_lease == nil then next_lease = lease_end end
+    else
+      local ids = redis.call('SPOP', k_held(w), budget)
+      budget = budget - #ids
+      if #ids > 0 then
+        local recs = hmget(K_JOBS, ids)
+        local cancels = cancel_reasons(ids)
+        for n, id in ipairs(ids) do
+          local rec = recs[n]
+          local st, att = nil, '?'
+          if rec then st, att = peek(rec) end
+          if rec and (st == RUNNING or st == nil) then
+            bump('lease_expired')
+            end_attempt(id, rec, cancels[n] or nil, 'R',
+              'lease expired: worker ' .. w .. ' lost during attempt ' .. (att or '?'),
+              '', now, 0, keep_failed, true)
+          end
         end
       end
-    end
-    if redis.call('SCARD', k_held(w)) == 0 then
-      redis.call('ZREM', K_LEASES, w)
+      if redis.call('SCARD', k_held(w)) == 0 then
+        redis.call('ZREM', K_LEASES, w)
+      elseif next_lease == nil then
+        next_lease = now -- more of its jobs to take over: come back at once
+      end
     end
   end
 end
@@ -109,13 +119,6 @@ end
 
 local nd = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
 if nd[2] then out[2] = tonumber(nd[2]) end
-local nl = redis.call('ZRANGE', K_LEASES, 0, 1, 'WITHSCORES')
-for k = 1, #nl, 2 do
-  if nl[k] ~= worker then
-    local t = tonumber(nl[k + 1])
-    if out[2] < 0 or t < out[2] then out[2] = t end
-    break
-  end
-end
+if next_lease and (out[2] < 0 or next_lease < out[2]) then out[2] = next_lease end
 flush()
 return out

@@ -145,9 +145,10 @@ end
 
 -- State changes, written to the capped events stream only while somebody watches (the
 -- `watch` key exists); otherwise nothing is even collected.
-local watched = redis.call('EXISTS', K_WATCH) == 1
+local watched = nil
 local ev_ids, ev_states, ev_attempts = {}, {}, {}
 local function note(id, state, attempts)
+  if watched == nil then watched = redis.call('EXISTS', K_WATCH) == 1 end
   if watched then
     local n = #ev_ids + 1
     ev_ids[n] = id

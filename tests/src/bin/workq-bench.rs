@@ -181,10 +181,19 @@ async fn info_field(url: &str, section: &str, field: &str) -> Result<u64, BoxErr
         .arg(section)
         .query_async(&mut con)
         .await?;
-    info.lines()
+    let value = info
+        .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("INFO has no {field}").into())
+        .ok_or_else(|| format!("INFO has no {field}"))?;
+    // commandstats lines are "calls=..,usec=..,..": take usec
+    let value = value
+        .split(',')
+        .find_map(|p| p.strip_prefix("usec="))
+        .unwrap_or(value);
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("INFO {field} is not a number").into())
 }
 
 // ---- scenarios ----
@@ -222,6 +231,9 @@ async fn throughput(a: &Args) -> Result<Value, BoxError> {
             all_done: Arc::clone(&all_done),
         })
         .build()?;
+    let script_usec_before = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+        .await
+        .unwrap_or(0);
     let t0 = Instant::now();
     let notified = Arc::clone(&all_done);
     let metrics = rt.metrics().registry().clone();
@@ -230,6 +242,14 @@ async fn throughput(a: &Args) -> Result<Value, BoxError> {
         .await?;
     let drain = t0.elapsed();
     if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
+        let after = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+            .await
+            .unwrap_or(0);
+        eprintln!(
+            "redis script time during the drain: {} ms of {} ms",
+            after.saturating_sub(script_usec_before) / 1000,
+            drain.as_millis()
+        );
         for family in metrics.gather() {
             if family.name().contains("calls") || family.name().contains("claimed") {
                 for m in family.get_metric() {
@@ -298,9 +318,12 @@ async fn latency(a: &Args) -> Result<Value, BoxError> {
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let d = 200 + rng % 3000;
+            // BullMQ stamps a delayed job with the client's clock when the job object is
+            // made, so its due time is base + d; run_at gives workq the same due time.
+            // (initial_delay would count from when Redis receives the batch instead.)
             OneTimeWorkRequest::builder(Late { due: base + d })
                 .queue(&queue)
-                .initial_delay(Duration::from_millis(d))
+                .run_at(UNIX_EPOCH + Duration::from_millis(base + d))
                 .build()
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -509,6 +532,17 @@ async fn run(a: &Args) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(filter) = std::env::var("WORKQ_LOG")
+        .ok()
+        .and_then(|s| s.parse::<tracing_subscriber::filter::Targets>().ok())
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(filter)
+            .init();
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -68,12 +68,11 @@ async fn send(
     while let Some(q) = pending.first().map(|p| p.0.queue) {
         let (batch, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|p| p.0.queue == q);
         *pending = rest;
-        let acks: Vec<Ack> = batch.iter().map(|p| p.0.ack.clone()).collect();
-        shared
-            .metrics
-            .calls
-            .with_label_values(&[shared.queues[q].name(), "ack"])
-            .inc();
+        let (acks, retried): (Vec<Ack>, Vec<bool>) = batch
+            .into_iter()
+            .map(|(p, retried)| (p.ack, retried))
+            .unzip();
+        shared.qm[q].ack_calls.inc();
         let applied = match scripts()
             .ack(
                 &mut **con,
@@ -86,27 +85,26 @@ async fn send(
         {
             Ok(a) => a,
             Err(e) => {
-                pending.extend(batch);
+                pending.extend(
+                    acks.into_iter()
+                        .zip(retried)
+                        .map(|(ack, r)| (PendingAck { queue: q, ack }, r)),
+                );
                 return Err(e);
             }
         };
         let mut held = shared.held();
-        for ((p, retried), ok) in batch.into_iter().zip(applied) {
-            let key = (q, p.ack.id);
-            if held.get(&key).is_some_and(|h| h.token == p.ack.token) {
-                held.remove(&key);
+        for ((ack, retried), ok) in acks.into_iter().zip(retried).zip(applied) {
+            if held[q].get(&ack.id).is_some_and(|h| h.token == ack.token) {
+                held[q].remove(&ack.id);
             }
             if !ok {
-                shared
-                    .metrics
-                    .acks_refused
-                    .with_label_values(&[shared.queues[q].name()])
-                    .inc();
+                shared.qm[q].acks_refused.inc();
                 if retried {
                     // A reply lost to a timeout may have been applied the first time.
-                    tracing::debug!(id = %key.1, "retried ack refused (likely applied before)");
+                    tracing::debug!(id = %ack.id, "retried ack refused (likely applied before)");
                 } else {
-                    tracing::warn!(id = %key.1, token = p.ack.token, "ack refused: the job was taken over after this worker's lease ran out");
+                    tracing::warn!(id = %ack.id, token = ack.token, "ack refused: the job was taken over after this worker's lease ran out");
                 }
             }
         }
@@ -118,15 +116,15 @@ fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
     let now = Instant::now();
     let mut held = shared.held();
     pending.retain(|(p, _)| {
-        let key = (p.queue, p.ack.id.clone());
-        let expired = held
-            .get(&key)
+        let jobs = &mut held[p.queue];
+        let expired = jobs
+            .get(&p.ack.id)
             .is_none_or(|h| h.token != p.ack.token || h.lease_deadline <= now);
         if expired {
-            if held.get(&key).is_some_and(|h| h.token == p.ack.token) {
-                held.remove(&key);
+            if jobs.get(&p.ack.id).is_some_and(|h| h.token == p.ack.token) {
+                jobs.remove(&p.ack.id);
             }
-            tracing::warn!(id = %key.1, "gave up recording an outcome: the lease ended during a Redis outage; the job will run again");
+            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the lease ended during a Redis outage; the job will run again");
         }
         !expired
     });

@@ -14,6 +14,7 @@ use workq_common::scripts::{Ack, AckOutcome};
 use workq_common::{system_time, WorkId};
 
 use super::{PendingAck, Shared};
+use crate::metrics::Outcome as Label;
 use crate::registry::JobFuture;
 use crate::{WorkContext, WorkResult};
 
@@ -34,11 +35,11 @@ struct Outcome {
     ack: AckOutcome,
     message: String,
     output: Vec<u8>,
-    label: &'static str,
+    label: Label,
 }
 
 impl Outcome {
-    fn new(ack: AckOutcome, label: &'static str, message: String) -> Self {
+    fn new(ack: AckOutcome, label: Label, message: String) -> Self {
         Outcome {
             ack,
             message,
@@ -67,24 +68,12 @@ pub(super) async fn run(
     async {
         let started = Instant::now();
         let outcome = attempt(&shared, q, &id, &rec, cancel).await;
-        let kind = if shared.registry.get(&h.kind).is_some() {
-            h.kind.as_str()
-        } else {
-            "unknown"
-        };
-        shared
-            .metrics
-            .finished
-            .with_label_values(&[queue, kind, outcome.label])
-            .inc();
-        shared
-            .metrics
-            .duration
-            .with_label_values(&[queue, kind])
-            .observe(started.elapsed().as_secs_f64());
+        let km = shared.qm[q].kind(&h.kind);
+        km.finished(outcome.label).inc();
+        km.duration.observe(started.elapsed().as_secs_f64());
         match outcome.ack {
             AckOutcome::Succeeded => tracing::debug!("attempt succeeded"),
-            _ => tracing::info!(outcome = outcome.label, message = %outcome.message, "attempt did not succeed"),
+            _ => tracing::info!(outcome = outcome.label.as_str(), message = %outcome.message, "attempt did not succeed"),
         }
         finish(
             &shared,
@@ -110,7 +99,7 @@ pub(super) async fn run(
 
 /// Marks the job's attempt as returned and queues its ack.
 pub(super) fn finish(shared: &Shared, q: usize, ack: PendingAck) {
-    if let Some(h) = shared.held().get_mut(&(q, ack.ack.id.clone())) {
+    if let Some(h) = shared.held()[q].get_mut(&ack.ack.id) {
         if h.token == ack.ack.token {
             h.finished = true;
         }
@@ -129,14 +118,14 @@ async fn attempt(
     let Ok(work_id) = id.parse::<WorkId>() else {
         return Outcome::new(
             AckOutcome::Failed,
-            "undecodable",
+            Label::Undecodable,
             format!("job id '{id}' is not a ULID"),
         );
     };
-    let Some(worker) = shared.registry.get(&h.kind) else {
+    let Some(registered) = shared.registry.get(&h.kind) else {
         return Outcome::new(
             AckOutcome::Failed,
-            "unknown_kind",
+            Label::UnknownKind,
             format!(
                 "unknown work kind '{}': no worker registered for it (this worker runs: {})",
                 h.kind,
@@ -146,23 +135,23 @@ async fn attempt(
     };
     let ctx = WorkContext {
         id: work_id,
-        queue: shared.queues[q].name().to_owned(),
-        kind: h.kind.clone(),
+        queue: Arc::clone(&shared.queue_names[q]),
+        kind: Arc::clone(&registered.kind),
         attempt: h.attempts,
         tags: h.ext.tags.clone(),
         enqueued_at: system_time(h.enqueued_ms),
         cancel: cancel.clone(),
     };
-    let fut = match worker.start(ctx, rec.input()) {
+    let fut = match registered.worker.start(ctx, rec.input()) {
         Ok(f) => f,
-        Err(msg) => return Outcome::new(AckOutcome::Failed, "undecodable", msg),
+        Err(msg) => return Outcome::new(AckOutcome::Failed, Label::Undecodable, msg),
     };
     let timeout = h.ext.timeout_ms.map(Duration::from_millis);
     let mut outcome = execute(fut, timeout, cancel, shared.cfg.cancel_grace).await;
     if outcome.output.len() > shared.cfg.max_output {
         outcome = Outcome::new(
             AckOutcome::Failed,
-            "failed",
+            Label::Failed,
             format!(
                 "output is {} bytes, over the limit of {} bytes",
                 outcome.output.len(),
@@ -196,17 +185,17 @@ async fn execute(
     tokio::select! {
         r = run => match r {
             Ok(Ok(Ok(result))) => from_result(result),
-            Ok(Ok(Err(e))) => Outcome::new(AckOutcome::Retry, "error", error_chain(&*e)),
+            Ok(Ok(Err(e))) => Outcome::new(AckOutcome::Retry, Label::Error, error_chain(&*e)),
             Ok(Err(panic)) => Outcome::new(
                 AckOutcome::Retry,
-                "panic",
+                Label::Panic,
                 format!("panicked: {}", panic_message(&*panic)),
             ),
-            Err(t) => Outcome::new(AckOutcome::Retry, "timeout", format!("timed out after {t:?}")),
+            Err(t) => Outcome::new(AckOutcome::Retry, Label::Timeout, format!("timed out after {t:?}")),
         },
         () = cancelled => Outcome::new(
             AckOutcome::Retry,
-            "cancelled",
+            Label::Cancelled,
             format!("cancelled; the attempt did not return within {cancel_grace:?}"),
         ),
     }
@@ -218,17 +207,17 @@ fn from_result(result: WorkResult) -> Outcome {
             ack: AckOutcome::Succeeded,
             message: String::new(),
             output: output.map(|d| d.as_bytes().to_vec()).unwrap_or_default(),
-            label: "succeeded",
+            label: Label::Succeeded,
         },
         WorkResult::Failure { reason, output } => Outcome {
             ack: AckOutcome::Failed,
             message: reason,
             output: output.map(|d| d.as_bytes().to_vec()).unwrap_or_default(),
-            label: "failed",
+            label: Label::Failed,
         },
         WorkResult::Retry => Outcome::new(
             AckOutcome::Retry,
-            "retry",
+            Label::Retry,
             "the worker asked to retry".to_owned(),
         ),
     }
@@ -280,7 +269,7 @@ mod tests {
             Duration::from_secs(1),
         )
         .await;
-        assert_eq!((o.ack, o.label), (AckOutcome::Retry, "timeout"));
+        assert_eq!((o.ack, o.label), (AckOutcome::Retry, Label::Timeout));
     }
 
     #[tokio::test(start_paused = true)]
@@ -293,7 +282,7 @@ mod tests {
         let run = tokio::spawn(execute(fut, None, rx, Duration::from_secs(3)));
         tx.send_replace(true);
         let o = run.await.expect("join");
-        assert_eq!(o.label, "cancelled");
+        assert_eq!(o.label, Label::Cancelled);
     }
 
     #[test]

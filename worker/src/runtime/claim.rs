@@ -1,128 +1,202 @@
-//! The claim loop, one per queue: claims due jobs into free slots with one script call
-//! (which also takes over jobs whose lease ran out and prunes finished jobs), then sleeps
-//! until the next time on the queue's timeline (a due job or a lease end), a producer's
-//! wake-up or a freed slot, whichever is first.
+//! The claim loop, one per queue. It claims due jobs into free slots with one script call
+//! (which also takes over jobs of workers whose lease ran out and prunes finished jobs),
+//! then sleeps until the next due time, the next lease to run out, a producer's wake-up or
+//! a freed slot, whichever is first. Under load it keeps a second claim in flight while
+//! the first one's jobs start, so Redis is never idle waiting for this process.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::Connection;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use redis::aio::MultiplexedConnection;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use workq_common::record::{self, Record};
 use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob};
 use workq_common::Result;
 
-use super::{attempt, Held, PendingAck, Shared, CLAIM_LOOPS};
+use super::{attempt, Held, PendingAck, Shared};
 use crate::outage::Outage;
 
 /// Expired leases and prunable jobs handled per claim call.
 const MAINTENANCE_LIMIT: usize = 100;
+/// Claims in flight at once.
+const IN_FLIGHT: usize = 2;
 /// Never sleep less than this, so a clock edge cannot spin the loop.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
 
-pub(super) async fn claim_loop(shared: Arc<Shared>, l: usize, mut stop: watch::Receiver<bool>) {
-    let q = l / CLAIM_LOOPS;
-    let mut con: Option<Connection> = None;
+type Claim = Pin<Box<dyn Future<Output = (Result<ClaimReply>, Vec<OwnedSemaphorePermit>)> + Send>>;
+
+pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::Receiver<bool>) {
+    let mut conn: Option<deadpool_redis::Connection> = None;
     let mut outage = Outage::new("claim");
+    let mut in_flight: FuturesUnordered<Claim> = FuturesUnordered::new();
+    // Look for work as soon as slots allow (set by timers, wake-ups, freed slots).
+    let mut want = true;
+    // The last reply said more jobs are due right now.
+    let mut backlog = false;
+    let mut next_due: Option<Instant> = None;
+    let mut retry_at: Option<Instant> = None;
     loop {
-        if *stop.borrow() {
-            return;
-        }
-        let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
-        while permits.len() < shared.cfg.claim_batch {
-            match Arc::clone(&shared.permits).try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
+        while want && in_flight.len() < IN_FLIGHT && retry_at.is_none_or(|t| t <= Instant::now()) {
+            let permits = reserve(&shared);
+            if permits.is_empty() {
+                // Every slot is busy: a freed slot brings the loop back here. (Taking over
+                // lost workers' jobs and pruning are left to workers with room.)
+                break;
             }
-        }
-        let limit = permits.len();
-        let reply = match claim(&shared, q, &mut con, limit).await {
-            Ok(r) => {
-                outage.recovered();
-                r
-            }
-            Err(e) => {
-                drop(permits);
-                con = None;
-                shared
-                    .metrics
-                    .redis_errors
-                    .with_label_values(&["claim"])
-                    .inc();
-                let wait = outage.failed(&e);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => continue,
-                    _ = stop.changed() => return,
+            let con = match connection(&shared, &mut conn).await {
+                Ok(c) => c,
+                Err(e) => {
+                    drop(permits);
+                    shared
+                        .metrics
+                        .redis_errors
+                        .with_label_values(&["claim"])
+                        .inc();
+                    retry_at = Some(Instant::now() + outage.failed(&e));
+                    break;
                 }
+            };
+            want = false;
+            retry_at = None;
+            in_flight.push(claim(Arc::clone(&shared), q, con, permits));
+        }
+
+        let idle = in_flight.is_empty();
+        let free = shared.permits.available_permits() > 0;
+        let deadline = match retry_at {
+            Some(t) => t,
+            None => {
+                let mut d = Instant::now() + shared.cfg.idle_poll;
+                if free {
+                    if let Some(due) = next_due {
+                        d = d.min(due);
+                    }
+                }
+                d.max(Instant::now() + MIN_SLEEP)
             }
         };
-        let at = Instant::now();
-        let local = |ms: u64| at + Duration::from_millis(ms.saturating_sub(reply.now_ms));
-        let claimed = reply.jobs.len();
-        for job in reply.jobs {
-            match permits.pop() {
-                Some(p) => start(&shared, q, job, p, reply.now_ms),
-                None => {
-                    tracing::error!(id = %job.id, "claimed more jobs than free slots; its lease will expire and it will run again")
+        tokio::select! {
+            Some((res, permits)) = in_flight.next() => match res {
+                Ok(reply) => {
+                    outage.recovered();
+                    let at = Instant::now();
+                    let claimed = reply.jobs.len();
+                    let limit = permits.len();
+                    start_all(&shared, q, reply.jobs, permits, reply.now_ms);
+                    next_due = reply
+                        .next_due_ms
+                        .map(|t| at + Duration::from_millis(t.saturating_sub(reply.now_ms)));
+                    backlog = next_due.is_some_and(|d| d <= at);
+                    if backlog && claimed == limit {
+                        want = true;
+                    }
+                }
+                Err(e) => {
+                    drop(permits);
+                    conn = None;
+                    shared.metrics.redis_errors.with_label_values(&["claim"]).inc();
+                    retry_at = Some(Instant::now() + outage.failed(&e));
+                    want = true;
+                }
+            },
+            _ = tokio::time::sleep_until(deadline.into()), if idle => want = true,
+            _ = shared.wake[q].notified() => want = true,
+            _ = shared.slot_freed[q].notified() => {
+                if backlog || next_due.is_some_and(|d| d <= Instant::now()) {
+                    // Let other attempts that are finishing free their slots too, so the
+                    // next claim fills several at once.
+                    tokio::task::yield_now().await;
+                    want = true;
                 }
             }
-        }
-        drop(permits);
-
-        let next_due = reply.next_due_ms.map(local);
-        let more_due_now = next_due.is_some_and(|d| d <= at);
-        let free = shared.permits.available_permits() > 0;
-        if more_due_now && claimed == limit && free {
-            continue;
-        }
-        let mut deadline = at + shared.cfg.idle_poll;
-        if free {
-            if let Some(d) = next_due {
-                deadline = deadline.min(d);
+            _ = stop.changed() => {
+                // A claim already sent may have taken jobs: start them, so they run in
+                // the grace period instead of waiting for their lease to run out.
+                while let Some((res, permits)) = in_flight.next().await {
+                    if let Ok(reply) = res {
+                        start_all(&shared, q, reply.jobs, permits, reply.now_ms);
+                    }
+                }
+                return;
             }
-        }
-        let deadline = deadline.max(Instant::now() + MIN_SLEEP);
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline.into()) => {}
-            _ = shared.wake[l].notified() => {}
-            _ = shared.slot_freed[l].notified(), if !free => {
-                // Let the other attempts that are finishing free their slots too, so the
-                // next claim fills several at once.
-                tokio::task::yield_now().await;
-            }
-            _ = stop.changed() => return,
         }
     }
 }
 
-async fn claim(
+/// Takes as many free slots as one claim may fill.
+fn reserve(shared: &Arc<Shared>) -> Vec<OwnedSemaphorePermit> {
+    let mut permits = Vec::new();
+    while permits.len() < shared.cfg.claim_batch {
+        match Arc::clone(&shared.permits).try_acquire_owned() {
+            Ok(p) => permits.push(p),
+            Err(_) => break,
+        }
+    }
+    permits
+}
+
+/// The loop's connection: one pooled multiplexed connection, kept checked out (both
+/// in-flight claims share it) and replaced after an error.
+async fn connection(
     shared: &Shared,
-    q: usize,
-    con: &mut Option<Connection>,
-    limit: usize,
-) -> Result<ClaimReply> {
-    let con = match con {
+    conn: &mut Option<deadpool_redis::Connection>,
+) -> Result<MultiplexedConnection> {
+    let c = match conn {
         Some(c) => c,
-        None => con.insert(shared.pool.get().await?),
+        None => conn.insert(shared.pool.get().await?),
     };
-    shared
-        .metrics
-        .calls
-        .with_label_values(&[shared.queues[q].name(), "claim"])
-        .inc();
-    scripts()
-        .claim(
-            &mut **con,
-            &shared.queues[q],
-            &ClaimArgs {
-                limit,
-                lease: shared.cfg.lease,
-                worker: &shared.cfg.worker_id,
-                keep_failed: shared.cfg.retention.failed,
-                maintenance_limit: MAINTENANCE_LIMIT,
-            },
-        )
-        .await
+    Ok((**c).clone())
+}
+
+fn claim(
+    shared: Arc<Shared>,
+    q: usize,
+    mut con: MultiplexedConnection,
+    permits: Vec<OwnedSemaphorePermit>,
+) -> Claim {
+    Box::pin(async move {
+        shared.qm[q].claim_calls.inc();
+        let res = scripts()
+            .claim(
+                &mut con,
+                &shared.queues[q],
+                &ClaimArgs {
+                    limit: permits.len(),
+                    lease: shared.cfg.lease,
+                    worker: &shared.cfg.worker_id,
+                    keep_failed: shared.cfg.retention.failed,
+                    maintenance_limit: MAINTENANCE_LIMIT,
+                },
+            )
+            .await;
+        (res, permits)
+    })
+}
+
+/// Starts the claimed jobs in the reserved slots and gives back the slots left over.
+fn start_all(
+    shared: &Arc<Shared>,
+    q: usize,
+    jobs: Vec<ClaimedJob>,
+    mut permits: Vec<OwnedSemaphorePermit>,
+    now_ms: u64,
+) {
+    for job in jobs {
+        match permits.pop() {
+            Some(p) => start(shared, q, job, p, now_ms),
+            None => {
+                tracing::error!(id = %job.id, "claimed more jobs than free slots; its lease will expire and it will run again")
+            }
+        }
+    }
+    if !permits.is_empty() {
+        drop(permits);
+        // Another queue's loop may be waiting for exactly these.
+        shared.notify_slot_freed();
+    }
 }
 
 /// Registers a claimed job as held and starts its attempt.
@@ -133,9 +207,7 @@ fn start(
     permit: OwnedSemaphorePermit,
     now_ms: u64,
 ) {
-    let queue = shared.queues[q].name();
-    shared.metrics.claimed.with_label_values(&[queue]).inc();
-    // For a job whose lease ran out, "due" is that lease end.
+    shared.qm[q].claimed.inc();
     shared
         .metrics
         .claim_lag
@@ -149,8 +221,8 @@ fn start(
         return;
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    shared.held().insert(
-        (q, id.clone()),
+    shared.held()[q].insert(
+        id.clone(),
         Held {
             token,
             cancel: cancel_tx,
@@ -188,7 +260,7 @@ fn start(
         permit,
         cancel_rx,
     ));
-    if let Some(h) = shared.held().get_mut(&(q, id)) {
+    if let Some(h) = shared.held()[q].get_mut(&id) {
         if h.token == token {
             h.abort = Some(handle.abort_handle());
         }

@@ -3,7 +3,6 @@
 //! which were lost to another worker (they are abandoned at once: their completion would
 //! be refused anyway).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,10 +40,18 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
 }
 
 async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
-    let mut by_queue: HashMap<usize, Vec<(String, u32)>> = HashMap::new();
-    for ((q, id), h) in shared.held().iter() {
-        by_queue.entry(*q).or_default().push((id.clone(), h.token));
-    }
+    let by_queue: Vec<(usize, Vec<(String, u32)>)> = shared
+        .held()
+        .iter()
+        .enumerate()
+        .filter(|(_, jobs)| !jobs.is_empty())
+        .map(|(q, jobs)| {
+            (
+                q,
+                jobs.iter().map(|(id, h)| (id.clone(), h.token)).collect(),
+            )
+        })
+        .collect();
     if by_queue.is_empty() {
         return Ok(());
     }
@@ -55,11 +62,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
     for (q, jobs) in by_queue {
         for chunk in jobs.chunks(MAX_CLAIM) {
             let sent = Instant::now();
-            shared
-                .metrics
-                .calls
-                .with_label_values(&[shared.queues[q].name(), "heartbeat"])
-                .inc();
+            shared.qm[q].heartbeat_calls.inc();
             let statuses = scripts()
                 .heartbeat(
                     &mut **con,
@@ -71,8 +74,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
                 .await?;
             let mut held = shared.held();
             for ((id, token), st) in chunk.iter().zip(statuses) {
-                let key = (q, id.clone());
-                let Some(h) = held.get_mut(&key).filter(|h| h.token == *token) else {
+                let Some(h) = held[q].get_mut(id).filter(|h| h.token == *token) else {
                     continue;
                 };
                 match st {
@@ -91,12 +93,8 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
                                 a.abort();
                             }
                         }
-                        shared
-                            .metrics
-                            .leases_lost
-                            .with_label_values(&[shared.queues[q].name()])
-                            .inc();
-                        held.remove(&key);
+                        shared.qm[q].leases_lost.inc();
+                        held[q].remove(id);
                     }
                 }
             }

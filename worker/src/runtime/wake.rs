@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::{Shared, CLAIM_LOOPS};
+use super::Shared;
 use crate::outage::Outage;
 
 pub(super) async fn wake_loop(
@@ -37,9 +37,7 @@ pub(super) async fn wake_loop(
                         msg = messages.next() => match msg {
                             Some(m) => {
                                 if let Some(q) = shared.queues.iter().position(|k| k.wake() == m.get_channel_name()) {
-                                    for n in &shared.wake[q * CLAIM_LOOPS..(q + 1) * CLAIM_LOOPS] {
-                                        n.notify_one();
-                                    }
+                                    shared.wake[q].notify_one();
                                 }
                             }
                             None => break, // connection lost: resubscribe
