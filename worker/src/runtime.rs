@@ -157,6 +157,12 @@ impl WorkerRuntimeBuilder {
                 self.cfg.lease
             ));
         }
+        if self.cfg.worker_id.is_empty() || self.cfg.worker_id.len() > 200 {
+            return invalid(format!(
+                "worker id '{}' must be 1 to 200 bytes",
+                self.cfg.worker_id
+            ));
+        }
         if self.cfg.idle_poll.is_zero() {
             return invalid("idle_poll must be above zero".into());
         }
