@@ -154,7 +154,7 @@ pub enum AckOutcome {
 #[derive(Clone, Debug)]
 pub struct Ack {
     /// The job's id.
-    pub id: String,
+    pub id: std::sync::Arc<str>,
     /// The attempt number it was claimed with (the fencing token).
     pub token: u32,
     /// How it ended.
@@ -330,17 +330,27 @@ impl Scripts {
             .arg(ms(retention.succeeded))
             .arg(ms(retention.failed))
             .arg(acks.len());
+        let mut result = Vec::new();
         for a in acks {
-            let code = match a.outcome {
-                AckOutcome::Succeeded => "S",
-                AckOutcome::Failed => "F",
-                AckOutcome::Retry => "R",
-            };
-            inv.arg(a.id.as_str())
-                .arg(a.token)
-                .arg(code)
-                .arg(a.message.as_str())
-                .arg(a.output.as_slice());
+            // A plain success (the common case) is an empty string; anything else is
+            // MessagePack [code, message, output].
+            result.clear();
+            if a.outcome != AckOutcome::Succeeded || !a.message.is_empty() || !a.output.is_empty() {
+                let code = match a.outcome {
+                    AckOutcome::Succeeded => "S",
+                    AckOutcome::Failed => "F",
+                    AckOutcome::Retry => "R",
+                };
+                let enc = |e: rmp::encode::ValueWriteError| Error::Record(e.to_string());
+                rmp::encode::write_array_len(&mut result, 3).map_err(enc)?;
+                rmp::encode::write_str(&mut result, code).map_err(enc)?;
+                rmp::encode::write_str(&mut result, &a.message).map_err(enc)?;
+                // Redis' cmsgpack reads no `bin` type: the bytes go under a `str` header
+                // (a Lua string holds any bytes).
+                rmp::encode::write_str_len(&mut result, a.output.len() as u32).map_err(enc)?;
+                result.extend_from_slice(&a.output);
+            }
+            inv.arg(&*a.id).arg(a.token).arg(result.as_slice());
         }
         Ok(ints(inv.invoke_async::<Value>(con).await?)?
             .into_iter()

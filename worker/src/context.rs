@@ -1,8 +1,41 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use workq_common::WorkId;
+
+/// Fires once, when an attempt must stop (cancelled, or its job was lost).
+#[derive(Debug, Default)]
+pub(crate) struct CancelSignal {
+    fired: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelSignal {
+    pub(crate) fn fire(&self) {
+        if !self.fired.swap(true, Ordering::SeqCst) {
+            self.notify.notify_waiters();
+        }
+    }
+
+    pub(crate) fn is_fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    pub(crate) async fn fired(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a fire in between is not missed.
+            notified.as_mut().enable();
+            if self.is_fired() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
 
 /// What a running attempt knows about itself.
 #[derive(Clone, Debug)]
@@ -13,7 +46,7 @@ pub struct WorkContext {
     pub(crate) attempt: u32,
     pub(crate) tags: Vec<String>,
     pub(crate) enqueued_at: SystemTime,
-    pub(crate) cancel: watch::Receiver<bool>,
+    pub(crate) cancel: Arc<CancelSignal>,
 }
 
 impl WorkContext {
@@ -49,14 +82,12 @@ impl WorkContext {
 
     /// True once the work was cancelled (or this worker lost the job): stop soon.
     pub fn is_cancelled(&self) -> bool {
-        *self.cancel.borrow()
+        self.cancel.is_fired()
     }
 
     /// Resolves when the work is cancelled. The attempt then has the runtime's cancel
     /// grace period to return before it is dropped.
     pub async fn cancelled(&self) {
-        let mut rx = self.cancel.clone();
-        // An Err means the runtime dropped the sender: the attempt is being torn down.
-        let _ = rx.wait_for(|c| *c).await;
+        self.cancel.fired().await;
     }
 }

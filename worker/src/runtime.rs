@@ -14,6 +14,7 @@ use workq_common::scripts::{scripts, Ack, Retention, MAX_CLAIM};
 use workq_common::Error;
 use workq_common::{keys, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
 
+use crate::context::CancelSignal;
 use crate::metrics::QueueMetrics;
 use crate::outage::Outage;
 use crate::registry::Registry;
@@ -211,7 +212,7 @@ impl std::fmt::Debug for WorkerRuntime {
 #[derive(Debug)]
 pub(crate) struct Held {
     pub(crate) token: u32,
-    pub(crate) cancel: watch::Sender<bool>,
+    pub(crate) cancel: Arc<CancelSignal>,
     pub(crate) abort: Option<AbortHandle>,
     /// Conservative local estimate of when the lease ends in Redis.
     pub(crate) lease_deadline: Instant,
@@ -220,7 +221,7 @@ pub(crate) struct Held {
 }
 
 /// Jobs held, per queue (indexed like `Shared::queues`), by id.
-pub(crate) type HeldTable = Vec<HashMap<String, Held>>;
+pub(crate) type HeldTable = Vec<HashMap<Arc<str>, Held>>;
 
 #[derive(Debug)]
 pub(crate) struct PendingAck {
@@ -432,7 +433,7 @@ async fn hand_back(shared: &Shared) {
                 if let Some(a) = &h.abort {
                     a.abort();
                 }
-                left.push((q, id.clone(), h.token, h.lease_deadline));
+                left.push((q, id.to_string(), h.token, h.lease_deadline));
                 false
             });
         }

@@ -1,8 +1,9 @@
 -- Record the outcome of finished attempts, fenced by the claim token (attempt number).
 -- KEYS[1] queue prefix
--- ARGV: worker, keep_succeeded_ms, keep_failed_ms, n; then per job: id, token, code,
---       message, output. code: S succeeded, F failed (terminal), R retry with backoff
---       (Err, panic, timeout, retry).
+-- ARGV: worker, keep_succeeded_ms, keep_failed_ms, n; then per job: id, token, result.
+--       result is empty for a success with no output, otherwise MessagePack
+--       [code, message, output] with code S succeeded, F failed (terminal), R retry with
+--       backoff (Err, panic, timeout, retry).
 -- A job whose cancellation was requested ends CANCELLED whatever the code.
 -- Returns per job: 1 applied, 0 refused (stale token: the job was taken over, or is gone).
 local now = now_ms()
@@ -10,7 +11,7 @@ local worker = ARGV[1]
 local keep_ok, keep_failed = tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local ids = {}
-for j = 1, n do ids[j] = ARGV[5 + (j - 1) * 5] end
+for j = 1, n do ids[j] = ARGV[2 + 3 * j] end
 local recs = {}
 if n > 0 then recs = hmget(K_JOBS, ids) end
 local cancels = cancel_reasons(ids)
@@ -18,8 +19,18 @@ local cancels = cancel_reasons(ids)
 local released = {}
 local out = {}
 for j = 1, n do
-  local a = 5 + (j - 1) * 5
-  local id, token, code, output = ids[j], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 4]
+  local a = 2 + 3 * j
+  local id, token, result = ids[j], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local code, msg, output = 'S', '', ''
+  if result ~= '' then
+    local ok, r = pcall(cmsgpack.unpack, result)
+    if ok and type(r) == 'table' and type(r[1]) == 'string' and type(r[2]) == 'string'
+        and type(r[3]) == 'string' then
+      code, msg, output = r[1], r[2], r[3]
+    else
+      code, msg = 'F', 'the worker sent an outcome this version cannot read'
+    end
+  end
   local rec = recs[j]
   local st, att
   if rec then
@@ -41,7 +52,7 @@ for j = 1, n do
       bump('succeeded')
       note(id, SUCCEEDED, att)
     else
-      end_attempt(id, rec, cancel, code, ARGV[a + 3], output, now, keep_ok, keep_failed, false)
+      end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed, false)
     end
   end
 end

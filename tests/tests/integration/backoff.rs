@@ -43,7 +43,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
             "test",
             &Retention::default(),
             &[Ack {
-                id: job.id.clone(),
+                id: job.id.as_str().into(),
                 token,
                 outcome: AckOutcome::Retry,
                 message: format!("failure {token}"),

@@ -79,7 +79,7 @@ async fn fenced_attempts_ignore_stale_workers() {
     assert_eq!(hb, [LeaseStatus::Lost]);
     // ...and so is its completion.
     let ack = |token: u32, output: &[u8]| Ack {
-        id: id.clone(),
+        id: id.as_str().into(),
         token,
         outcome: AckOutcome::Succeeded,
         message: String::new(),

@@ -95,8 +95,8 @@ async fn send(
         };
         let mut held = shared.held();
         for ((ack, retried), ok) in acks.into_iter().zip(retried).zip(applied) {
-            if held[q].get(&ack.id).is_some_and(|h| h.token == ack.token) {
-                held[q].remove(&ack.id);
+            if held[q].get(&*ack.id).is_some_and(|h| h.token == ack.token) {
+                held[q].remove(&*ack.id);
             }
             if !ok {
                 shared.qm[q].acks_refused.inc();
@@ -118,11 +118,11 @@ fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
     pending.retain(|(p, _)| {
         let jobs = &mut held[p.queue];
         let expired = jobs
-            .get(&p.ack.id)
+            .get(&*p.ack.id)
             .is_none_or(|h| h.token != p.ack.token || h.lease_deadline <= now);
         if expired {
-            if jobs.get(&p.ack.id).is_some_and(|h| h.token == p.ack.token) {
-                jobs.remove(&p.ack.id);
+            if jobs.get(&*p.ack.id).is_some_and(|h| h.token == p.ack.token) {
+                jobs.remove(&*p.ack.id);
             }
             tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the lease ended during a Redis outage; the job will run again");
         }

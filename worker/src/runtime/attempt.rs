@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 use workq_common::record::Record;
 use workq_common::scripts::{Ack, AckOutcome};
 use workq_common::{system_time, WorkId};
 
 use super::{PendingAck, Shared};
+use crate::context::CancelSignal;
 use crate::metrics::Outcome as Label;
 use crate::registry::JobFuture;
 use crate::{WorkContext, WorkResult};
@@ -52,10 +53,10 @@ impl Outcome {
 pub(super) async fn run(
     shared: Arc<Shared>,
     q: usize,
-    id: String,
+    id: Arc<str>,
     rec: Record,
     permit: OwnedSemaphorePermit,
-    cancel: watch::Receiver<bool>,
+    cancel: Arc<CancelSignal>,
 ) {
     shared.metrics.running.inc();
     let slot = Slot {
@@ -81,7 +82,7 @@ pub(super) async fn run(
             PendingAck {
                 queue: q,
                 ack: Ack {
-                    id: id.clone(),
+                    id,
                     token: h.attempts,
                     outcome: outcome.ack,
                     message: outcome.message,
@@ -99,7 +100,7 @@ pub(super) async fn run(
 
 /// Marks the job's attempt as returned and queues its ack.
 pub(super) fn finish(shared: &Shared, q: usize, ack: PendingAck) {
-    if let Some(h) = shared.held()[q].get_mut(&ack.ack.id) {
+    if let Some(h) = shared.held()[q].get_mut(&*ack.ack.id) {
         if h.token == ack.ack.token {
             h.finished = true;
         }
@@ -112,7 +113,7 @@ async fn attempt(
     q: usize,
     id: &str,
     rec: &Record,
-    cancel: watch::Receiver<bool>,
+    cancel: Arc<CancelSignal>,
 ) -> Outcome {
     let h = &rec.header;
     let Ok(work_id) = id.parse::<WorkId>() else {
@@ -140,7 +141,7 @@ async fn attempt(
         attempt: h.attempts,
         tags: h.ext.tags.clone(),
         enqueued_at: system_time(h.enqueued_ms),
-        cancel: cancel.clone(),
+        cancel: Arc::clone(&cancel),
     };
     let fut = match registered.worker.start(ctx, rec.input()) {
         Ok(f) => f,
@@ -165,7 +166,7 @@ async fn attempt(
 async fn execute(
     fut: JobFuture,
     timeout: Option<Duration>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: Arc<CancelSignal>,
     cancel_grace: Duration,
 ) -> Outcome {
     let guarded = AssertUnwindSafe(fut).catch_unwind();
@@ -176,10 +177,7 @@ async fn execute(
         }
     };
     let cancelled = async {
-        if cancel.wait_for(|c| *c).await.is_err() {
-            // The runtime dropped the sender: it is aborting this task itself.
-            std::future::pending::<()>().await;
-        }
+        cancel.fired().await;
         tokio::time::sleep(cancel_grace).await;
     };
     tokio::select! {
@@ -248,16 +246,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_a_retry_with_its_message() {
-        let (_tx, rx) = watch::channel(false);
         let fut: JobFuture = Box::pin(async { panic!("boom {}", 7) });
-        let o = execute(fut, None, rx, Duration::from_secs(1)).await;
+        let o = execute(fut, None, Arc::default(), Duration::from_secs(1)).await;
         assert_eq!(o.ack, AckOutcome::Retry);
         assert_eq!(o.message, "panicked: boom 7");
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_attempt_past_its_timeout_is_retried() {
-        let (_tx, rx) = watch::channel(false);
         let fut: JobFuture = Box::pin(async {
             tokio::time::sleep(Duration::from_secs(60)).await;
             WorkResult::success()
@@ -265,7 +261,7 @@ mod tests {
         let o = execute(
             fut,
             Some(Duration::from_secs(2)),
-            rx,
+            Arc::default(),
             Duration::from_secs(1),
         )
         .await;
@@ -274,13 +270,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_attempt_that_ignores_the_signal_is_dropped_after_the_grace() {
-        let (tx, rx) = watch::channel(false);
+        let signal = Arc::new(CancelSignal::default());
         let fut: JobFuture = Box::pin(async {
             std::future::pending::<()>().await;
             WorkResult::success()
         });
-        let run = tokio::spawn(execute(fut, None, rx, Duration::from_secs(3)));
-        tx.send_replace(true);
+        let run = tokio::spawn(execute(
+            fut,
+            None,
+            Arc::clone(&signal),
+            Duration::from_secs(3),
+        ));
+        signal.fire();
         let o = run.await.expect("join");
         assert_eq!(o.label, Label::Cancelled);
     }

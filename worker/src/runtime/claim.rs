@@ -17,6 +17,7 @@ use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, Cla
 use workq_common::Result;
 
 use super::{attempt, Held, PendingAck, Shared};
+use crate::context::CancelSignal;
 use crate::outage::Outage;
 
 /// Expired leases and prunable jobs handled per claim call.
@@ -214,18 +215,19 @@ fn start(
         .observe(now_ms.saturating_sub(job.due_ms) as f64 / 1000.0);
     let token = record::peek_attempts(&job.record);
     let ClaimedJob { id, record, .. } = job;
+    let id: Arc<str> = Arc::from(id);
     let Some(token) = token else {
         // The script validated this header, so this cannot happen short of a bug; without
         // a token the job cannot be acked, and its lease will expire.
         tracing::error!(%id, "claimed record has no readable attempt count");
         return;
     };
-    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel = Arc::new(CancelSignal::default());
     shared.held()[q].insert(
-        id.clone(),
+        Arc::clone(&id),
         Held {
             token,
-            cancel: cancel_tx,
+            cancel: Arc::clone(&cancel),
             abort: None,
             lease_deadline: Instant::now() + shared.cfg.lease,
             finished: false,
@@ -255,12 +257,12 @@ fn start(
     let handle = tokio::spawn(attempt::run(
         Arc::clone(shared),
         q,
-        id.clone(),
+        Arc::clone(&id),
         rec,
         permit,
-        cancel_rx,
+        cancel,
     ));
-    if let Some(h) = shared.held()[q].get_mut(&id) {
+    if let Some(h) = shared.held()[q].get_mut(&*id) {
         if h.token == token {
             h.abort = Some(handle.abort_handle());
         }

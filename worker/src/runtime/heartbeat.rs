@@ -48,7 +48,9 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
         .map(|(q, jobs)| {
             (
                 q,
-                jobs.iter().map(|(id, h)| (id.clone(), h.token)).collect(),
+                jobs.iter()
+                    .map(|(id, h)| (id.to_string(), h.token))
+                    .collect(),
             )
         })
         .collect();
@@ -74,16 +76,16 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
                 .await?;
             let mut held = shared.held();
             for ((id, token), st) in chunk.iter().zip(statuses) {
-                let Some(h) = held[q].get_mut(id).filter(|h| h.token == *token) else {
+                let Some(h) = held[q].get_mut(id.as_str()).filter(|h| h.token == *token) else {
                     continue;
                 };
                 match st {
                     LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
                     LeaseStatus::CancelRequested => {
                         h.lease_deadline = sent + shared.cfg.lease;
-                        if !*h.cancel.borrow() {
+                        if !h.cancel.is_fired() {
                             tracing::info!(%id, "cancellation requested; signalling the attempt");
-                            h.cancel.send_replace(true);
+                            h.cancel.fire();
                         }
                     }
                     LeaseStatus::Lost => {
@@ -94,7 +96,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
                             }
                         }
                         shared.qm[q].leases_lost.inc();
-                        held[q].remove(id);
+                        held[q].remove(id.as_str());
                     }
                 }
             }
