@@ -18,6 +18,7 @@ local cancels = cancel_reasons(ids)
 
 local released = {}
 local out = {}
+local plain = 0 -- fast-path successes, counted once below
 for j = 1, n do
   local a = 2 + 3 * j
   local id, token, result = ids[j], tonumber(ARGV[a + 1]), ARGV[a + 2]
@@ -48,14 +49,15 @@ for j = 1, n do
     local cancel = cancels[j] or nil
     if code == 'S' and not cancel and keep_ok <= 0 and #output == 0 and string.byte(rec, 1) == 0x95 then
       -- Fast path (no retention, no output, no tags): the job is simply gone.
-      delete_job(id, nil)
-      bump('succeeded')
-      note(id, SUCCEEDED, att)
+      w_del[#w_del + 1] = id
+      plain = plain + 1
+      if watched ~= false then note(id, SUCCEEDED, att) end
     else
       end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed, false)
     end
   end
 end
 each_chunk('SREM', k_held(worker), released, 1)
+if plain > 0 then bump('succeeded', plain) end
 flush()
 return out

@@ -24,20 +24,31 @@ if n > 0 then existing = hmget(K_JOBS, ids) end
 
 local out = { now }
 local created = 0
+-- The hot loop writes the collected writes (see prelude) directly rather than through
+-- put_job/schedule: at ~200,000 jobs/s the function calls show.
+local sub, byte = string.sub, string.byte
+local nj, nd = #w_jobs, #w_due
 for j = 1, n do
-  local id, due, rec = ids[j], tonumber(ARGV[3 * j]), ARGV[3 * j + 1]
-  local b1, b2, b3, b4, b5 = string.byte(rec, 1, 5)
+  local id, rec = ids[j], ARGV[3 * j + 1]
+  local b1, b2, b3, b4, b5 = byte(rec, 1, 5)
   if (b1 ~= 0x95 and b1 ~= 0x96) or b2 ~= FORMAT_VERSION or b4 ~= 0 or b5 ~= 0xcf
       or (b3 ~= ENQUEUED and b3 ~= BLOCKED) then
     out[j + 1] = -1
   elseif existing[j] then
     out[j + 1] = 0
   else
-    put_job(id, string.sub(rec, 1, 5) .. stamp .. string.sub(rec, 14))
+    w_jobs[nj + 1] = id
+    w_jobs[nj + 2] = sub(rec, 1, 5) .. stamp .. sub(rec, 14)
+    nj = nj + 2
     if b3 == ENQUEUED then
-      if due > 0 then schedule(id, due) else schedule(id, now - due) end
+      local due = tonumber(ARGV[3 * j])
+      if due <= 0 then due = now - due end
+      w_due[nd + 1] = due
+      w_due[nd + 2] = id
+      nd = nd + 2
+      if wake_at == nil or due < wake_at then wake_at = due end
     end
-    note(id, b3, 0)
+    if watched ~= false then note(id, b3, 0) end
     created = created + 1
     out[j + 1] = 1
   end

@@ -209,11 +209,24 @@ async fn throughput(a: &Args) -> Result<Value, BoxError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The same shape as the peer: batches of 1,000, each awaited before the next.
+    let enqueue_usec_before = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+        .await
+        .unwrap_or(0);
     let t0 = Instant::now();
     for chunk in reqs.chunks(1000) {
         wm.enqueue_many(chunk.to_vec()).await?;
     }
     let enq = t0.elapsed();
+    if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
+        let after = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+            .await
+            .unwrap_or(0);
+        eprintln!(
+            "redis script time during the enqueue: {} ms of {} ms",
+            after.saturating_sub(enqueue_usec_before) / 1000,
+            enq.as_millis()
+        );
+    }
 
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -254,7 +255,7 @@ fn start(
             return;
         }
     };
-    let handle = tokio::spawn(attempt::run(
+    let mut attempt = Box::pin(attempt::run(
         Arc::clone(shared),
         q,
         Arc::clone(&id),
@@ -262,6 +263,14 @@ fn start(
         permit,
         cancel,
     ));
+    // An attempt that finishes without waiting on anything (a very short job) is done in
+    // this first poll, which spares it a task. One that has to wait becomes a task; tokio
+    // polls a new task at once, so the throwaway waker used here is never relied upon.
+    let mut cx = Context::from_waker(Waker::noop());
+    if attempt.as_mut().poll(&mut cx).is_ready() {
+        return;
+    }
+    let handle = tokio::spawn(attempt);
     if let Some(h) = shared.held()[q].get_mut(&*id) {
         if h.token == token {
             h.abort = Some(handle.abort_handle());
