@@ -178,7 +178,9 @@ fn claim(
     })
 }
 
-/// Starts the claimed jobs in the reserved slots and gives back the slots left over.
+/// Starts the claimed jobs in the reserved slots and gives back the slots left over. The
+/// jobs are registered as held here, then started by one task per claim, so that this
+/// loop can take the next reply while they start.
 fn start_all(
     shared: &Arc<Shared>,
     q: usize,
@@ -186,9 +188,14 @@ fn start_all(
     mut permits: Vec<OwnedSemaphorePermit>,
     now_ms: u64,
 ) {
+    let mut batch = Vec::with_capacity(jobs.len());
     for job in jobs {
         match permits.pop() {
-            Some(p) => start(shared, q, job, p, now_ms),
+            Some(p) => {
+                if let Some(start) = register(shared, q, job, now_ms) {
+                    batch.push((start, p));
+                }
+            }
             None => {
                 tracing::error!(id = %job.id, "claimed more jobs than free slots; its lease will expire and it will run again")
             }
@@ -199,16 +206,26 @@ fn start_all(
         // Another queue's loop may be waiting for exactly these.
         shared.notify_slot_freed();
     }
+    if !batch.is_empty() {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            for (start, permit) in batch {
+                launch(&shared, q, start, permit);
+            }
+        });
+    }
 }
 
-/// Registers a claimed job as held and starts its attempt.
-fn start(
-    shared: &Arc<Shared>,
-    q: usize,
-    job: ClaimedJob,
-    permit: OwnedSemaphorePermit,
-    now_ms: u64,
-) {
+/// A claimed job, registered as held, ready to start.
+struct Start {
+    id: Arc<str>,
+    token: u32,
+    record: Vec<u8>,
+    cancel: Arc<CancelSignal>,
+}
+
+/// Registers a claimed job as held (from now on heartbeats cover it).
+fn register(shared: &Shared, q: usize, job: ClaimedJob, now_ms: u64) -> Option<Start> {
     shared.qm[q].claimed.inc();
     shared
         .metrics
@@ -216,13 +233,13 @@ fn start(
         .observe(now_ms.saturating_sub(job.due_ms) as f64 / 1000.0);
     let token = record::peek_attempts(&job.record);
     let ClaimedJob { id, record, .. } = job;
-    let id: Arc<str> = Arc::from(id);
     let Some(token) = token else {
         // The script validated this header, so this cannot happen short of a bug; without
         // a token the job cannot be acked, and its lease will expire.
         tracing::error!(%id, "claimed record has no readable attempt count");
-        return;
+        return None;
     };
+    let id: Arc<str> = Arc::from(id);
     let cancel = Arc::new(CancelSignal::default());
     shared.held()[q].insert(
         Arc::clone(&id),
@@ -234,6 +251,22 @@ fn start(
             finished: false,
         },
     );
+    Some(Start {
+        id,
+        token,
+        record,
+        cancel,
+    })
+}
+
+/// Starts a registered job's attempt.
+fn launch(shared: &Arc<Shared>, q: usize, start: Start, permit: OwnedSemaphorePermit) {
+    let Start {
+        id,
+        token,
+        record,
+        cancel,
+    } = start;
     let rec = match Record::decode(record) {
         Ok(r) => r,
         Err(e) => {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The benchmark, beside BullMQ, on one private Redis, in one run: the command behind
+# BENCHMARKS.md. Needs node and npm for the BullMQ side (set BULLMQ=0 to skip it).
+#
+#   deploy/local/bench.sh                 # all scenarios, workq then BullMQ, plus ratios
+#   deploy/local/bench.sh --only latency  # extra arguments go to workq-bench
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/workq-bench.XXXXXX")
+REDIS_PID=
+cleanup() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if ! command -v redis-server >/dev/null; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+port=
+for _ in $(seq 50); do
+  p=$((20000 + RANDOM % 20000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+done
+# Like the peer's README: a plain local Redis, nothing on disk.
+redis-server --port "$port" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
+  --logfile "$WORK/redis.log" &
+REDIS_PID=$!
+for _ in $(seq 100); do grep -q "Ready to accept" "$WORK/redis.log" 2>/dev/null && break; sleep 0.1; done
+
+args=(--redis "redis://127.0.0.1:$port" --json)
+if [ "${BULLMQ:-1}" != 0 ]; then
+  peer=target/peers/bullmq
+  if [ ! -d "$peer/node_modules/bullmq" ]; then
+    [ -d ../shared/peers/bullmq ] || { echo "bench.sh: ../shared/peers/bullmq not found (BULLMQ=0 skips it)"; exit 1; }
+    mkdir -p target/peers && rm -rf "$peer" && cp -r ../shared/peers/bullmq "$peer"
+    (cd "$peer" && npm install --no-audit --no-fund --silent)
+  fi
+  args+=(--bullmq "$peer")
+fi
+
+cargo build --release --quiet -p workq-tests --bin workq-bench
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+  "$(redis-server --version | cut -d' ' -f3), node $(node --version 2>/dev/null || echo -)," \
+  "bullmq $(node -p "require('./target/peers/bullmq/node_modules/bullmq/package.json').version" 2>/dev/null || echo -)"
+target/release/workq-bench "${args[@]}" "$@"
