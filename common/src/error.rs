@@ -44,6 +44,10 @@ pub enum Error {
     /// A work request was built with contradictory or out-of-range settings.
     #[error("invalid work request: {0}")]
     InvalidRequest(String),
+    /// This attempt no longer holds its job (its lease ran out and another worker took the
+    /// job over, or the job is gone): what it tried to record was refused.
+    #[error("refused: {0}")]
+    Fenced(String),
     /// A script answered in a shape this version does not understand.
     #[error("unexpected reply from Redis: {0}")]
     Protocol(String),

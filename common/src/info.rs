@@ -41,17 +41,46 @@ pub struct WorkInfo {
     pub worker: Option<String>,
     /// True when cancellation was requested while it was running.
     pub cancel_requested: bool,
+    /// The latest progress its running attempt reported.
+    pub progress: Option<Data>,
+    /// The unique work name it was enqueued under.
+    pub unique_name: Option<String>,
+    /// The jobs it waits for in a chain.
+    pub parents: Vec<WorkId>,
+    /// The jobs that wait for it.
+    pub children: Vec<WorkId>,
+    /// Labels a worker needs to run it.
+    pub required_labels: Vec<String>,
+    /// Claimed ahead of normal work.
+    pub expedited: bool,
+    /// The schedule of periodic work.
+    pub schedule: Option<Schedule>,
+}
+
+/// When periodic work runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Once per `interval`, in the last `flex` of it.
+    Interval {
+        /// The period.
+        interval: std::time::Duration,
+        /// The window at the end of each period in which it runs.
+        flex: std::time::Duration,
+    },
+    /// At the times a cron expression (UTC) names.
+    Cron(String),
 }
 
 impl WorkInfo {
-    /// Builds the info from a stored record, its due time (while ENQUEUED) and, for a
-    /// RUNNING job asked to stop, the stop reason.
+    /// Builds the info from a stored record, its due time (while ENQUEUED), and for a
+    /// RUNNING job the stop reason (if asked to stop) and latest progress.
     pub fn from_record(
         id: WorkId,
         queue: &str,
         rec: &Record,
         due_ms: Option<Millis>,
         cancel_reason: Option<String>,
+        progress: Option<Vec<u8>>,
     ) -> Self {
         let h = &rec.header;
         let attempt = rec.attempt.as_ref();
@@ -61,7 +90,7 @@ impl WorkInfo {
             kind: h.kind.clone(),
             queue: queue.to_owned(),
             state: h.state,
-            run_attempt_count: h.attempts,
+            run_attempt_count: h.attempts.saturating_sub(h.ext.period_base.unwrap_or(0)),
             max_attempts: h.ext.max_attempts(),
             tags: h.ext.tags.clone(),
             input: Data::from_bytes(rec.input().to_vec()),
@@ -80,6 +109,32 @@ impl WorkInfo {
             worker: attempt
                 .map(|a| a.worker.clone())
                 .or_else(|| h.ext.worker.clone()),
+            progress: progress
+                .filter(|_| h.state == WorkState::Running)
+                .map(Data::from_bytes),
+            unique_name: h.ext.unique_name.clone(),
+            parents: h
+                .ext
+                .parents
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            children: h
+                .ext
+                .children
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            required_labels: h.ext.labels.clone(),
+            expedited: h.ext.expedited.unwrap_or(false),
+            schedule: match (&h.ext.cron, h.ext.interval_ms) {
+                (Some(c), _) => Some(Schedule::Cron(c.clone())),
+                (None, Some(i)) => Some(Schedule::Interval {
+                    interval: std::time::Duration::from_millis(i),
+                    flex: std::time::Duration::from_millis(h.ext.flex_ms.unwrap_or(i)),
+                }),
+                (None, None) => None,
+            },
         }
     }
 

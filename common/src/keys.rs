@@ -4,7 +4,13 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `workq:{q}:jobs` | hash | id → record (see [`crate::record`]) |
-//! | `workq:{q}:due` | sorted set | ENQUEUED ids, score = due time (ms) |
+//! | `workq:{q}:due` | sorted set | ENQUEUED ids, score = due time (ms) (the plain lane) |
+//! | `workq:{q}:due:<lane>` | sorted set | the same for lane `x` (expedited), `@labels` and `x@labels` |
+//! | `workq:{q}:lanes` | set | lanes other than the plain one that ever held work |
+//! | `workq:{q}:blocked` | set | BLOCKED ids (waiting for parents in a chain) |
+//! | `workq:{q}:workers` | hash | worker id → its labels |
+//! | `workq:{q}:progress` | hash | id → latest progress of a RUNNING job |
+//! | `workq:{q}:unique` | hash | unique work name → MessagePack `{ids, leaves}` |
 //! | `workq:{q}:leases` | sorted set | worker id, score = end of its lease (ms); one lease covers every job the worker holds |
 //! | `workq:{q}:held:<worker>` | set | ids of the RUNNING jobs the worker holds |
 //! | `workq:{q}:cancel` | hash | id → stop reason, for RUNNING jobs asked to stop |
@@ -61,9 +67,37 @@ impl QueueKeys {
     pub fn jobs(&self) -> String {
         self.key("jobs")
     }
-    /// ENQUEUED ids by due time.
+    /// ENQUEUED ids by due time, in the plain lane.
     pub fn due(&self) -> String {
         self.key("due")
+    }
+    /// ENQUEUED ids by due time, in `lane` ("" is the plain lane).
+    pub fn due_in(&self, lane: &str) -> String {
+        if lane.is_empty() {
+            self.due()
+        } else {
+            self.key(&format!("due:{lane}"))
+        }
+    }
+    /// Lanes other than the plain one.
+    pub fn lanes(&self) -> String {
+        self.key("lanes")
+    }
+    /// BLOCKED ids.
+    pub fn blocked(&self) -> String {
+        self.key("blocked")
+    }
+    /// Worker id → labels.
+    pub fn workers(&self) -> String {
+        self.key("workers")
+    }
+    /// Progress of RUNNING jobs.
+    pub fn progress(&self) -> String {
+        self.key("progress")
+    }
+    /// Unique work names.
+    pub fn unique(&self) -> String {
+        self.key("unique")
     }
     /// Workers by lease end.
     pub fn leases(&self) -> String {

@@ -21,6 +21,7 @@
 //! ```
 
 pub mod connect;
+pub mod cron;
 mod data;
 pub mod demo;
 mod error;
@@ -35,7 +36,7 @@ pub use connect::{connect, RedisConfig};
 pub use data::Data;
 pub use error::{Error, Result};
 pub use id::WorkId;
-pub use info::WorkInfo;
+pub use info::{Schedule, WorkInfo};
 pub use keys::QueueKeys;
 pub use model::{
     Backoff, BackoffPolicy, Job, WorkState, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,

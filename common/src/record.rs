@@ -62,6 +62,75 @@ pub struct Ext {
     /// The worker of the latest attempt (copied from its lease when the attempt ended).
     #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// Unique work name.
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub unique_name: Option<String>,
+    /// Parents in a chain (ids).
+    #[serde(rename = "P", default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<String>,
+    /// Parents that have not succeeded yet (while BLOCKED).
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub pending_parents: Option<u32>,
+    /// Children in a chain (ids).
+    #[serde(rename = "k", default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    /// Outputs of the parents that succeeded, by parent id (input for the merger).
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub parent_outputs: Option<std::collections::HashMap<String, RawBytes>>,
+    /// Input merger: 0 overwriting (default), 1 array-creating.
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub merger: Option<u8>,
+    /// Labels a worker must have to run the job (sorted, no duplicates).
+    #[serde(rename = "l", default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// Expedited: claimed ahead of normal work.
+    #[serde(rename = "X", default, skip_serializing_if = "Option::is_none")]
+    pub expedited: Option<bool>,
+    /// Periodic work: the interval, ms.
+    #[serde(rename = "ri", default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+    /// Periodic work: the flex window at the end of each interval, ms.
+    #[serde(rename = "rf", default, skip_serializing_if = "Option::is_none")]
+    pub flex_ms: Option<u64>,
+    /// Periodic work: a cron expression (UTC).
+    #[serde(rename = "rc", default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// Periodic work: the due time of the period after the current one.
+    #[serde(rename = "rn", default, skip_serializing_if = "Option::is_none")]
+    pub next_period_ms: Option<Millis>,
+    /// Periodic work: the attempt count when the current period began.
+    #[serde(rename = "rb", default, skip_serializing_if = "Option::is_none")]
+    pub period_base: Option<u32>,
+    /// The job has reported progress (so finishing it clears the progress).
+    #[serde(rename = "G", default, skip_serializing_if = "Option::is_none")]
+    pub has_progress: Option<bool>,
+}
+
+/// Bytes a script stored as a MessagePack string (Redis' Lua has no binary type).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RawBytes(pub Vec<u8>);
+
+impl<'de> Deserialize<'de> for RawBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'v> Visitor<'v> for V {
+            type Value = RawBytes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<RawBytes, E> {
+                Ok(RawBytes(v.to_vec()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBytes, E> {
+                Ok(RawBytes(v.as_bytes().to_vec()))
+            }
+            fn visit_seq<A: SeqAccess<'v>>(self, _: A) -> Result<RawBytes, A::Error> {
+                // An empty Lua table packs as an empty array.
+                Ok(RawBytes(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Ext {
@@ -85,9 +154,20 @@ impl Ext {
         }
     }
 
-    /// Attempts allowed.
+    /// Attempts allowed (per run, for periodic work).
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts.unwrap_or(crate::DEFAULT_MAX_ATTEMPTS)
+    }
+
+    /// True for periodic work.
+    pub fn is_periodic(&self) -> bool {
+        self.interval_ms.is_some() || self.cron.is_some()
+    }
+
+    /// The lane the job waits in: "" plain, "x" expedited, "@a,b" needs labels a and b,
+    /// "x@a,b" both (the scripts compute the same).
+    pub fn lane(&self) -> String {
+        lane(self.expedited.unwrap_or(false), &self.labels)
     }
 }
 
@@ -142,6 +222,19 @@ impl<'de> Deserialize<'de> for Header {
         }
         d.deserialize_seq(HeaderVisitor)
     }
+}
+
+/// The lane of expedited work needing `labels` (sorted, no duplicates).
+pub fn lane(expedited: bool, labels: &[String]) -> String {
+    let mut lane = String::new();
+    if expedited {
+        lane.push('x');
+    }
+    if !labels.is_empty() {
+        lane.push('@');
+        lane.push_str(&labels.join(","));
+    }
+    lane
 }
 
 /// Builds the record a producer stores for a new job: a header with the enqueued time

@@ -41,6 +41,9 @@ impl Default for Retention {
 #[derive(Debug)]
 pub struct Scripts {
     enqueue: Script,
+    enqueue_graph: Script,
+    progress: Script,
+    prune: Script,
     claim: Script,
     ack: Script,
     heartbeat: Script,
@@ -68,6 +71,9 @@ pub fn scripts() -> &'static Scripts {
         let build = |body: &str| Script::new(&format!("{head}\n{body}"));
         Scripts {
             enqueue: build(include_str!("scripts/enqueue.lua")),
+            enqueue_graph: build(include_str!("scripts/enqueue_graph.lua")),
+            progress: build(include_str!("scripts/progress.lua")),
+            prune: build(include_str!("scripts/prune.lua")),
             claim: build(include_str!("scripts/claim.lua")),
             ack: build(include_str!("scripts/ack.lua")),
             heartbeat: build(include_str!("scripts/heartbeat.lua")),
@@ -90,6 +96,41 @@ pub struct NewJob<'a> {
     pub record: &'a [u8],
     /// Its tags (also inside the record; here so the script can index them).
     pub tags: &'a [String],
+}
+
+impl NewJob<'_> {
+    /// Due time as the scripts take it: one number for both forms, positive for an
+    /// absolute time, zero or negative for a delay (absolute times are at least 1 ms after
+    /// the epoch).
+    pub fn due(&self) -> i64 {
+        if self.at_ms > 0 {
+            i64::try_from(self.at_ms).unwrap_or(i64::MAX)
+        } else {
+            -i64::try_from(self.delay_ms).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+/// One job of a graph for [`Scripts::enqueue_graph`].
+#[derive(Debug)]
+pub struct GraphJob<'a> {
+    /// The job (its record carries its edges in the graph).
+    pub job: NewJob<'a>,
+    /// The lane it waits in.
+    pub lane: &'a str,
+}
+
+/// What [`Scripts::enqueue_graph`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphStatus {
+    /// The graph was stored; the ids are its jobs.
+    Enqueued,
+    /// Unique work under the name was unfinished and the policy kept it; the ids are its.
+    Kept,
+    /// The graph had been stored before (a retry); nothing changed.
+    Existed,
+    /// The unique periodic work was updated in place; the id is its.
+    Updated,
 }
 
 /// What enqueue did with one job.
@@ -137,6 +178,8 @@ pub struct ClaimArgs<'a> {
     pub keep_failed: Duration,
     /// Most expired leases and prunable jobs handled per call.
     pub maintenance_limit: usize,
+    /// The worker's labels, sorted, comma-separated ("" for none).
+    pub labels: &'a str,
 }
 
 /// How an attempt ended, for [`Scripts::ack`].
@@ -163,6 +206,25 @@ pub struct Ack {
     pub message: String,
     /// Output bytes (MessagePack); empty for none.
     pub output: Vec<u8>,
+    /// Periodic work: when the next period's run is due, and the one after (0 otherwise).
+    pub next_runs: (Millis, Millis),
+}
+
+/// Arguments of [`Scripts::heartbeat`].
+#[derive(Debug)]
+pub struct HeartbeatArgs<'a> {
+    /// The worker.
+    pub worker: &'a str,
+    /// Lease length.
+    pub lease: Duration,
+    /// Redis time up to which the worker has seen every claim reply: jobs Redis says it
+    /// holds, claimed by then but not listed in `held`, are handed back (their claim reply
+    /// never reached it).
+    pub known_until: Millis,
+    /// Retention for jobs that end FAILED on the way.
+    pub keep_failed: Duration,
+    /// The (id, token) pairs it holds.
+    pub held: &'a [(String, u32)],
 }
 
 /// Heartbeat verdict for one held job.
@@ -226,24 +288,21 @@ fn bytes(v: Value) -> Result<Vec<u8>> {
 }
 
 impl Scripts {
-    /// Stores new jobs (idempotent by id) and wakes idle workers.
+    /// Stores new independent jobs that wait in `lane` (idempotent by id) and wakes idle
+    /// workers.
     pub async fn enqueue<C: ConnectionLike>(
         &self,
         con: &mut C,
         keys: &QueueKeys,
+        lane: &str,
         jobs: &[NewJob<'_>],
     ) -> Result<(Millis, Vec<EnqueueStatus>)> {
         let mut inv = self.enqueue.prepare_invoke();
-        inv.key(keys.prefix()).arg(jobs.len());
+        inv.key(keys.prefix()).arg(jobs.len()).arg(lane);
         for j in jobs {
             // One number for both forms: positive is an absolute time, zero or negative a
             // delay (absolute times are at least 1 ms after the epoch).
-            let due = if j.at_ms > 0 {
-                i64::try_from(j.at_ms).unwrap_or(i64::MAX)
-            } else {
-                -i64::try_from(j.delay_ms).unwrap_or(i64::MAX)
-            };
-            inv.arg(j.id).arg(due).arg(j.record);
+            inv.arg(j.id).arg(j.due()).arg(j.record);
         }
         for (n, j) in jobs.iter().enumerate() {
             for t in j.tags {
@@ -285,6 +344,7 @@ impl Scripts {
             .arg(args.worker)
             .arg(ms(args.keep_failed))
             .arg(args.maintenance_limit)
+            .arg(args.labels)
             .invoke_async(con)
             .await?;
         let mut items = array(reply)?.into_iter();
@@ -335,20 +395,26 @@ impl Scripts {
             // A plain success (the common case) is an empty string; anything else is
             // MessagePack [code, message, output].
             result.clear();
-            if a.outcome != AckOutcome::Succeeded || !a.message.is_empty() || !a.output.is_empty() {
+            if a.outcome != AckOutcome::Succeeded
+                || !a.message.is_empty()
+                || !a.output.is_empty()
+                || a.next_runs != (0, 0)
+            {
                 let code = match a.outcome {
                     AckOutcome::Succeeded => "S",
                     AckOutcome::Failed => "F",
                     AckOutcome::Retry => "R",
                 };
                 let enc = |e: rmp::encode::ValueWriteError| Error::Record(e.to_string());
-                rmp::encode::write_array_len(&mut result, 3).map_err(enc)?;
+                rmp::encode::write_array_len(&mut result, 5).map_err(enc)?;
                 rmp::encode::write_str(&mut result, code).map_err(enc)?;
                 rmp::encode::write_str(&mut result, &a.message).map_err(enc)?;
                 // Redis' cmsgpack reads no `bin` type: the bytes go under a `str` header
                 // (a Lua string holds any bytes).
                 rmp::encode::write_str_len(&mut result, a.output.len() as u32).map_err(enc)?;
                 result.extend_from_slice(&a.output);
+                rmp::encode::write_uint(&mut result, a.next_runs.0).map_err(enc)?;
+                rmp::encode::write_uint(&mut result, a.next_runs.1).map_err(enc)?;
             }
             inv.arg(&*a.id).arg(a.token).arg(result.as_slice());
         }
@@ -358,17 +424,106 @@ impl Scripts {
             .collect())
     }
 
-    /// Extends `worker`'s lease and checks the (id, token) jobs it believes it holds.
+    /// Stores a graph of jobs (a chain), optionally as unique work `name` under `policy`
+    /// (see enqueue_graph.lua).
+    pub async fn enqueue_graph<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        name: &str,
+        policy: &str,
+        keep_failed: Duration,
+        jobs: &[GraphJob<'_>],
+    ) -> Result<(Millis, GraphStatus, Vec<String>)> {
+        let mut inv = self.enqueue_graph.prepare_invoke();
+        inv.key(keys.prefix())
+            .arg(name)
+            .arg(policy)
+            .arg(ms(keep_failed))
+            .arg(jobs.len());
+        for g in jobs {
+            inv.arg(g.job.id)
+                .arg(g.job.due())
+                .arg(g.job.record)
+                .arg(g.lane)
+                .arg(g.job.tags.len());
+            for t in g.job.tags {
+                inv.arg(t.as_str());
+            }
+        }
+        let mut items = array(inv.invoke_async::<Value>(con).await?)?.into_iter();
+        let mut head = || {
+            items
+                .next()
+                .ok_or_else(|| Error::protocol("short enqueue reply"))
+        };
+        let now = opt_ms(&head()?)?.unwrap_or(0);
+        let status = match int(&head()?)? {
+            1 => GraphStatus::Enqueued,
+            0 => GraphStatus::Kept,
+            2 => GraphStatus::Existed,
+            3 => GraphStatus::Updated,
+            other => return Err(Error::protocol(format!("enqueue status {other}"))),
+        };
+        let ids = items
+            .map(|v| {
+                String::from_utf8(bytes(v)?).map_err(|_| Error::protocol("job id is not UTF-8"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((now, status, ids))
+    }
+
+    /// Stores the progress of a running attempt; `false` when the attempt is no longer
+    /// the job's (fenced out).
+    pub async fn progress<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        id: &str,
+        token: u32,
+        data: &[u8],
+    ) -> Result<bool> {
+        let r: i64 = self
+            .progress
+            .key(keys.prefix())
+            .arg(id)
+            .arg(token)
+            .arg(data)
+            .invoke_async(con)
+            .await?;
+        Ok(r == 1)
+    }
+
+    /// Prunes up to `limit` finished jobs now, whatever their retention; returns how many.
+    pub async fn prune<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        keys: &QueueKeys,
+        limit: usize,
+    ) -> Result<usize> {
+        let r: i64 = self
+            .prune
+            .key(keys.prefix())
+            .arg(limit.max(1))
+            .invoke_async(con)
+            .await?;
+        Ok(usize::try_from(r).unwrap_or(0))
+    }
+
+    /// Extends a worker's lease and checks the jobs it believes it holds.
     pub async fn heartbeat<C: ConnectionLike>(
         &self,
         con: &mut C,
         keys: &QueueKeys,
-        worker: &str,
-        lease: Duration,
-        held: &[(String, u32)],
+        args: &HeartbeatArgs<'_>,
     ) -> Result<Vec<LeaseStatus>> {
         let mut inv = self.heartbeat.prepare_invoke();
-        inv.key(keys.prefix()).arg(worker).arg(ms(lease).max(1));
+        inv.key(keys.prefix())
+            .arg(args.worker)
+            .arg(ms(args.lease).max(1))
+            .arg(args.known_until)
+            .arg(ms(args.keep_failed));
+        let held = args.held;
         for (id, token) in held {
             inv.arg(id.as_str()).arg(*token);
         }

@@ -30,14 +30,23 @@
 //! # }
 //! ```
 
+mod continuation;
 mod manager;
+mod observe;
 mod request;
 mod watch;
 
+pub use continuation::{
+    ExistingPeriodicWorkPolicy, ExistingWorkPolicy, WorkContinuation, WorkOutcome, MAX_CHAIN,
+};
 pub use manager::{
     CancelSummary, Enqueued, QueueStats, WorkManager, WorkManagerBuilder, DEFAULT_MAX_PAYLOAD,
 };
-pub use request::{OneTimeWorkRequest, OneTimeWorkRequestBuilder};
+pub use observe::{WatchTarget, WorkInfoStream, WorkQuery};
+pub use request::{
+    InputMerger, OneTimeWorkRequest, OneTimeWorkRequestBuilder, PeriodicWorkRequest,
+    PeriodicWorkRequestBuilder,
+};
 pub use watch::{QueueWatch, WorkEvent};
 pub use workq_common::scripts::{CancelStatus, EnqueueStatus, Retention};
 pub use workq_common::{

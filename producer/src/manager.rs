@@ -156,13 +156,23 @@ impl WorkManager {
         }
     }
 
+    /// Largest encoded input accepted.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.inner.max_payload
+    }
+
+    /// Retention of jobs this client fails or cancels.
+    pub(crate) fn keep_failed(&self) -> Duration {
+        self.inner.retention.failed
+    }
+
     /// The connection pool, for callers that need raw Redis access (tools, tests).
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
     }
 
     /// A connection for one call (a clone of the cached multiplexed connection).
-    async fn con(&self) -> Result<MultiplexedConnection> {
+    pub(crate) async fn connection(&self) -> Result<MultiplexedConnection> {
         if let Some(c) = self.cached().as_ref() {
             return Ok((**c).clone());
         }
@@ -177,7 +187,7 @@ impl WorkManager {
     }
 
     /// Passes `r` through; after a connection error, forgets the cached connection.
-    fn checked<T>(&self, r: Result<T>) -> Result<T> {
+    pub(crate) fn checked<T>(&self, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
             if e.is_transient() {
                 self.cached().take();
@@ -217,40 +227,43 @@ impl WorkManager {
             }
         }
 
-        // Batches never mix queues (a script call touches one queue, one Cluster slot) and
-        // never repeat an id (a repeat is reported as existing, like any other).
-        let mut batches: Vec<(QueueKeys, Vec<usize>)> = Vec::new();
-        let mut open: HashMap<&str, (usize, usize)> = HashMap::new(); // queue -> (batch, bytes)
+        // Batches never mix queues (a script call touches one queue, one Cluster slot) or
+        // lanes, and never repeat an id (a repeat is reported as existing, like any other).
+        let lanes: Vec<String> = reqs.iter().map(|r| r.lane()).collect();
+        let mut batches: Vec<(QueueKeys, String, Vec<usize>)> = Vec::new();
+        // (queue, lane) -> (batch, bytes)
+        let mut open: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
         let mut seen: HashSet<WorkId> = HashSet::with_capacity(reqs.len());
         for (i, r) in reqs.iter().enumerate() {
             if !seen.insert(r.id) {
                 continue;
             }
             let len = r.input.len() + r.kind.len() + 32;
-            let slot = open.get(r.queue.name()).copied().filter(|&(b, bytes)| {
-                batches[b].1.len() < BATCH_JOBS && bytes + len <= BATCH_BYTES
+            let key = (r.queue.name(), lanes[i].as_str());
+            let slot = open.get(&key).copied().filter(|&(b, bytes)| {
+                batches[b].2.len() < BATCH_JOBS && bytes + len <= BATCH_BYTES
             });
             match slot {
                 Some((b, bytes)) => {
-                    batches[b].1.push(i);
-                    open.insert(r.queue.name(), (b, bytes + len));
+                    batches[b].2.push(i);
+                    open.insert(key, (b, bytes + len));
                 }
                 None => {
-                    batches.push((r.queue.clone(), vec![i]));
-                    open.insert(r.queue.name(), (batches.len() - 1, len));
+                    batches.push((r.queue.clone(), lanes[i].clone(), vec![i]));
+                    open.insert(key, (batches.len() - 1, len));
                 }
             }
         }
-        for (keys, _) in &batches {
+        for (keys, _, _) in &batches {
             self.register_queue(keys).await?;
         }
 
-        let shared = self.con().await?;
+        let shared = self.connection().await?;
         let mut statuses = vec![EnqueueStatus::Existed; reqs.len()];
         // Each batch is encoded only when its turn comes, so Redis starts on the first
         // while the next ones are being prepared.
         let results: Vec<(Vec<usize>, Vec<EnqueueStatus>)> = stream::iter(batches)
-            .map(|(keys, idx)| {
+            .map(|(keys, lane, idx)| {
                 let mut con = shared.clone();
                 let reqs = &reqs;
                 async move {
@@ -283,7 +296,7 @@ impl WorkManager {
                             tags: &reqs[i].ext.tags,
                         })
                         .collect();
-                    let (_, st) = scripts().enqueue(&mut con, &keys, &jobs).await?;
+                    let (_, st) = scripts().enqueue(&mut con, &keys, &lane, &jobs).await?;
                     Ok::<_, Error>((idx, st))
                 }
             })
@@ -302,7 +315,7 @@ impl WorkManager {
             .collect())
     }
 
-    async fn register_queue(&self, keys: &QueueKeys) -> Result<()> {
+    pub(crate) async fn register_queue(&self, keys: &QueueKeys) -> Result<()> {
         let known = self
             .inner
             .registered
@@ -310,7 +323,7 @@ impl WorkManager {
             .map(|set| set.contains(keys.name()))
             .unwrap_or(false);
         if !known {
-            let mut con = self.con().await?;
+            let mut con = self.connection().await?;
             let _: () = con.sadd(QUEUES, keys.name()).await?;
             if let Ok(mut set) = self.inner.registered.lock() {
                 set.insert(keys.name().to_owned());
@@ -321,7 +334,7 @@ impl WorkManager {
 
     /// Names of the queues in use.
     pub async fn queues(&self) -> Result<Vec<String>> {
-        let mut con = self.con().await?;
+        let mut con = self.connection().await?;
         let names: Result<Vec<String>> = con.smembers(QUEUES).await.map_err(Into::into);
         let mut names = self.checked(names)?;
         names.sort();
@@ -342,7 +355,7 @@ impl WorkManager {
     async fn try_get_work_infos(&self, ids: &[WorkId]) -> Result<Vec<Option<WorkInfo>>> {
         let queues = self.queue_keys().await?;
         let mut out = vec![None; ids.len()];
-        let mut con = self.con().await?;
+        let mut con = self.connection().await?;
         for (c, chunk) in ids.chunks(ID_CHUNK).enumerate() {
             let names: Vec<String> = chunk.iter().map(WorkId::to_string).collect();
             let mut pipe = redis::pipe();
@@ -351,32 +364,55 @@ impl WorkManager {
                 pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
                 pipe.cmd("ZMSCORE").arg(q.due()).arg(&names);
                 pipe.cmd("HMGET").arg(q.cancel()).arg(&names);
+                pipe.cmd("HMGET").arg(q.progress()).arg(&names);
             }
             let replies: Vec<redis::Value> = pipe.query_async(&mut con).await?;
             let mut replies = replies.into_iter();
+            // Jobs waiting in a lane other than the plain one: their due times come next.
+            let mut other_lanes: Vec<(usize, QueueKeys, String)> = Vec::new();
             for q in &queues {
-                let (Some(recs), Some(scores), Some(cancels)) =
-                    (replies.next(), replies.next(), replies.next())
-                else {
+                let (Some(recs), Some(scores), Some(cancels), Some(progress)) = (
+                    replies.next(),
+                    replies.next(),
+                    replies.next(),
+                    replies.next(),
+                ) else {
                     return Err(Error::Protocol("short query reply".into()));
                 };
                 let recs: Vec<Option<Vec<u8>>> = redis::from_redis_value(recs)?;
                 let scores: Vec<Option<f64>> = redis::from_redis_value(scores)?;
                 let cancels: Vec<Option<String>> = redis::from_redis_value(cancels)?;
-                for (j, ((rec, score), cancel)) in
-                    recs.into_iter().zip(scores).zip(cancels).enumerate()
-                {
+                let progress: Vec<Option<Vec<u8>>> = redis::from_redis_value(progress)?;
+                let rows = recs.into_iter().zip(scores).zip(cancels).zip(progress);
+                for (j, (((rec, score), cancel), progress)) in rows.enumerate() {
                     let Some(rec) = rec else { continue };
                     let rec = Record::decode(rec).map_err(|e| {
                         Error::Record(format!("job {} in queue {}: {e}", chunk[j], q.name()))
                     })?;
+                    let lane = rec.header.ext.lane();
+                    if rec.header.state == WorkState::Enqueued && !lane.is_empty() {
+                        other_lanes.push((c * ID_CHUNK + j, q.clone(), lane));
+                    }
                     out[c * ID_CHUNK + j] = Some(WorkInfo::from_record(
                         chunk[j],
                         q.name(),
                         &rec,
                         score.map(|s| s as u64),
                         cancel,
+                        progress,
                     ));
+                }
+            }
+            if !other_lanes.is_empty() {
+                let mut pipe = redis::pipe();
+                for (i, q, lane) in &other_lanes {
+                    pipe.zscore(q.due_in(lane), ids[*i].to_string());
+                }
+                let scores: Vec<Option<f64>> = pipe.query_async(&mut con).await?;
+                for ((i, ..), score) in other_lanes.iter().zip(scores) {
+                    if let Some(info) = out[*i].as_mut() {
+                        info.next_due_at = score.map(|s| workq_common::system_time(s as u64));
+                    }
                 }
             }
         }
@@ -407,7 +443,7 @@ impl WorkManager {
             return Ok(CancelStatus::NotFound);
         };
         let keys = QueueKeys::new(&info.queue)?;
-        let mut con = self.con().await?;
+        let mut con = self.connection().await?;
         let st = scripts()
             .cancel(
                 &mut con,
@@ -430,7 +466,7 @@ impl WorkManager {
         let reason = format!("cancelled by tag '{tag}'");
         for q in self.queue_keys().await? {
             let ids = self.tag_members(&q, tag).await?;
-            let mut con = self.con().await?;
+            let mut con = self.connection().await?;
             for chunk in ids.chunks(ID_CHUNK) {
                 let st = scripts()
                     .cancel(&mut con, &q, self.inner.retention.failed, &reason, chunk)
@@ -456,7 +492,7 @@ impl WorkManager {
 
     async fn try_queue_stats(&self, queue: &str) -> Result<QueueStats> {
         let q = QueueKeys::new(queue)?;
-        let mut con = self.con().await?;
+        let mut con = self.connection().await?;
         let (enqueued, finished, counters, workers): (u64, u64, HashMap<String, u64>, Vec<String>) =
             redis::pipe()
                 .atomic()
@@ -498,13 +534,13 @@ impl WorkManager {
     }
 
     /// Members of a tag set, deduplicated (SSCAN may repeat members).
-    async fn tag_members(&self, q: &QueueKeys, tag: &str) -> Result<Vec<String>> {
+    pub(crate) async fn tag_members(&self, q: &QueueKeys, tag: &str) -> Result<Vec<String>> {
         let r = self.try_tag_members(q, tag).await;
         self.checked(r)
     }
 
     async fn try_tag_members(&self, q: &QueueKeys, tag: &str) -> Result<Vec<String>> {
-        let mut con = self.con().await?;
+        let mut con = self.connection().await?;
         let mut seen = HashSet::new();
         let mut cursor: u64 = 0;
         loop {

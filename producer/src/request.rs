@@ -1,13 +1,27 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use workq_common::cron::CronSchedule;
 use workq_common::record::Ext;
 use workq_common::{
     Backoff, BackoffPolicy, Data, Error, Job, QueueKeys, Result, WorkId, DEFAULT_QUEUE,
     MAX_ATTEMPTS_LIMIT,
 };
 
-/// Longest tag accepted.
+/// Longest tag or label accepted.
 const MAX_TAG_LEN: usize = 256;
+
+/// How a job in a chain builds its input from its own and its parents' outputs
+/// (WorkManager's `InputMerger`). Inputs and outputs must be maps (structs) to merge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputMerger {
+    /// Every key of every input; for a key in several, the last one wins (the job's own
+    /// input first, then the parents' outputs in the order the parents were given).
+    #[default]
+    Overwriting,
+    /// Every key of every input; a key found in several inputs becomes an array of all
+    /// their values (arrays are concatenated).
+    ArrayCreating,
+}
 
 /// A unit of work to run once (WorkManager's `OneTimeWorkRequest`). Build it with
 /// [`OneTimeWorkRequest::builder`].
@@ -23,6 +37,11 @@ pub struct OneTimeWorkRequest {
 }
 
 impl OneTimeWorkRequest {
+    /// The lane it waits in (expedited and required labels).
+    pub(crate) fn lane(&self) -> String {
+        self.ext.lane()
+    }
+
     /// Starts a request to run the job `input` (its type names the kind).
     pub fn builder<J: Job>(input: J) -> OneTimeWorkRequestBuilder {
         OneTimeWorkRequestBuilder {
@@ -36,6 +55,9 @@ impl OneTimeWorkRequest {
             backoff: None,
             max_attempts: None,
             timeout: None,
+            labels: Vec::new(),
+            expedited: false,
+            merger: InputMerger::Overwriting,
         }
     }
 
@@ -53,6 +75,9 @@ impl OneTimeWorkRequest {
             backoff: None,
             max_attempts: None,
             timeout: None,
+            labels: Vec::new(),
+            expedited: false,
+            merger: InputMerger::Overwriting,
         }
     }
 
@@ -96,9 +121,32 @@ pub struct OneTimeWorkRequestBuilder {
     backoff: Option<Backoff>,
     max_attempts: Option<u32>,
     timeout: Option<Duration>,
+    labels: Vec<String>,
+    expedited: bool,
+    merger: InputMerger,
 }
 
 impl OneTimeWorkRequestBuilder {
+    /// Runs only on a worker that has this label (WorkManager's constraints, as worker
+    /// capabilities: `gpu`, `region-eu`, ...). Work no live worker can take stays ENQUEUED.
+    pub fn require_label(mut self, label: impl Into<String>) -> Self {
+        self.labels.push(label.into());
+        self
+    }
+
+    /// Claimed ahead of the queue's normal work (WorkManager's `setExpedited`).
+    pub fn expedited(mut self) -> Self {
+        self.expedited = true;
+        self
+    }
+
+    /// How the job's input is merged with its parents' outputs in a chain (default
+    /// overwriting).
+    pub fn input_merger(mut self, merger: InputMerger) -> Self {
+        self.merger = merger;
+        self
+    }
+
     /// Uses this id instead of a fresh one, so that retrying an enqueue whose reply was
     /// lost cannot create a second job.
     pub fn id(mut self, id: WorkId) -> Self {
@@ -205,6 +253,17 @@ impl OneTimeWorkRequestBuilder {
                 return invalid("run_at is before 1970".into());
             }
         }
+        let mut labels = self.labels;
+        labels.sort();
+        labels.dedup();
+        for l in &labels {
+            let bad = |c: char| c == ',' || c == '@' || c == '{' || c == '}' || c.is_whitespace();
+            if l.is_empty() || l.len() > MAX_TAG_LEN || l.contains(bad) {
+                return invalid(format!(
+                    "label '{l}' must be 1 to {MAX_TAG_LEN} bytes without commas, '@', braces or spaces"
+                ));
+            }
+        }
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let ext = Ext {
             tags: self.tags,
@@ -217,6 +276,9 @@ impl OneTimeWorkRequestBuilder {
                 (policy, ms(b.initial), ms(b.max))
             }),
             timeout_ms: self.timeout.map(ms),
+            labels,
+            expedited: self.expedited.then_some(true),
+            merger: (self.merger == InputMerger::ArrayCreating).then_some(1),
             ..Ext::default()
         };
         Ok(OneTimeWorkRequest {
@@ -228,5 +290,147 @@ impl OneTimeWorkRequestBuilder {
             at: self.at,
             ext,
         })
+    }
+}
+
+/// Work that runs again and again (WorkManager's `PeriodicWorkRequest`): once per
+/// interval, in a flex window at the end of each interval, or at the times of a cron
+/// expression. It is never SUCCEEDED or FAILED: after each run it waits for the next
+/// period, until it is cancelled. A failing run retries with its backoff within the period
+/// without moving the schedule, and periods missed while no worker ran are run once, not
+/// once each.
+#[derive(Clone, Debug)]
+pub struct PeriodicWorkRequest {
+    pub(crate) req: OneTimeWorkRequest,
+    pub(crate) cron: Option<CronSchedule>,
+}
+
+impl PeriodicWorkRequest {
+    /// Runs `input` once per `interval` (at least 100 ms), by default as soon as each
+    /// interval begins; see [`PeriodicWorkRequestBuilder::flex`].
+    pub fn builder<J: Job>(input: J, interval: Duration) -> PeriodicWorkRequestBuilder {
+        PeriodicWorkRequestBuilder {
+            inner: OneTimeWorkRequest::builder(input),
+            interval: Some(interval),
+            flex: None,
+            cron: None,
+        }
+    }
+
+    /// Runs `input` at the times of a cron expression (five fields, UTC; `@hourly`,
+    /// `@daily` and the like too).
+    pub fn cron<J: Job>(input: J, expr: &str) -> PeriodicWorkRequestBuilder {
+        PeriodicWorkRequestBuilder {
+            inner: OneTimeWorkRequest::builder(input),
+            interval: None,
+            flex: None,
+            cron: Some(expr.to_owned()),
+        }
+    }
+
+    /// The id the work will have.
+    pub fn id(&self) -> WorkId {
+        self.req.id
+    }
+}
+
+/// Builder for [`PeriodicWorkRequest`].
+#[derive(Debug)]
+#[must_use = "call build() to get the request"]
+pub struct PeriodicWorkRequestBuilder {
+    inner: OneTimeWorkRequestBuilder,
+    interval: Option<Duration>,
+    flex: Option<Duration>,
+    cron: Option<String>,
+}
+
+impl PeriodicWorkRequestBuilder {
+    /// Runs within the last `flex` of each interval rather than at its start (WorkManager's
+    /// flex interval). Default: the whole interval.
+    pub fn flex(mut self, flex: Duration) -> Self {
+        self.flex = Some(flex);
+        self
+    }
+
+    /// See [`OneTimeWorkRequestBuilder::id`].
+    pub fn id(mut self, id: WorkId) -> Self {
+        self.inner = self.inner.id(id);
+        self
+    }
+
+    /// See [`OneTimeWorkRequestBuilder::queue`].
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.inner = self.inner.queue(queue);
+        self
+    }
+
+    /// See [`OneTimeWorkRequestBuilder::tag`].
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.inner = self.inner.tag(tag);
+        self
+    }
+
+    /// Retries of a failing run, within its period. See
+    /// [`OneTimeWorkRequestBuilder::backoff`].
+    pub fn backoff(mut self, policy: BackoffPolicy, initial: Duration) -> Self {
+        self.inner = self.inner.backoff(policy, initial);
+        self
+    }
+
+    /// Attempts per run (default 10); past them the run is over and the work waits for
+    /// its next period.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.inner = self.inner.max_attempts(n);
+        self
+    }
+
+    /// See [`OneTimeWorkRequestBuilder::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.inner = self.inner.timeout(timeout);
+        self
+    }
+
+    /// See [`OneTimeWorkRequestBuilder::require_label`].
+    pub fn require_label(mut self, label: impl Into<String>) -> Self {
+        self.inner = self.inner.require_label(label);
+        self
+    }
+
+    /// Checks the settings and encodes the input.
+    pub fn build(self) -> Result<PeriodicWorkRequest> {
+        let mut req = self.inner.build()?;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let cron = match (self.interval, self.cron) {
+            (Some(interval), None) => {
+                let flex = self.flex.unwrap_or(interval);
+                if interval < Duration::from_millis(100) {
+                    return Err(Error::InvalidRequest(format!(
+                        "periodic interval {interval:?} is under 100 ms"
+                    )));
+                }
+                if flex.is_zero() || flex > interval {
+                    return Err(Error::InvalidRequest(format!(
+                        "flex {flex:?} must be above zero and at most the interval {interval:?}"
+                    )));
+                }
+                req.ext.interval_ms = Some(ms(interval));
+                req.ext.flex_ms = Some(ms(flex));
+                // The first run: at the start of the first flex window, counted on Redis'
+                // clock from when Redis receives the request.
+                req.delay = interval - flex;
+                None
+            }
+            (None, Some(expr)) => {
+                let schedule = CronSchedule::parse(&expr).map_err(Error::InvalidRequest)?;
+                req.ext.cron = Some(schedule.as_str().to_owned());
+                Some(schedule)
+            }
+            _ => {
+                return Err(Error::InvalidRequest(
+                    "a periodic request needs an interval or a cron expression".into(),
+                ))
+            }
+        };
+        Ok(PeriodicWorkRequest { req, cron })
     }
 }

@@ -21,6 +21,8 @@ pub struct WorkEvent {
     pub state: WorkState,
     /// Its attempt count at that moment.
     pub attempt: u32,
+    /// The running attempt reported progress (the state is RUNNING).
+    pub progress: bool,
     /// The stream entry's id (Redis time in ms and a sequence number).
     pub entry: String,
 }
@@ -49,6 +51,11 @@ impl std::fmt::Debug for QueueWatch {
 }
 
 impl QueueWatch {
+    /// The queue watched.
+    pub fn queue(&self) -> &str {
+        self.keys.name()
+    }
+
     pub(crate) async fn start(pool: Pool, keys: QueueKeys) -> Result<Self> {
         let mut con = pool.get().await?;
         let (_, time): ((), (u64, u64)) = redis::pipe()
@@ -138,17 +145,23 @@ impl QueueWatch {
                     .zip(states.split(','))
                     .zip(attempts.split(','))
                 {
-                    let (Ok(id), Some(state), Ok(attempt)) = (
-                        id.parse::<WorkId>(),
-                        s.parse::<u8>().ok().and_then(WorkState::from_code),
-                        a.parse::<u32>(),
-                    ) else {
+                    // "P": a progress report of a RUNNING job.
+                    let progress = s == "P";
+                    let state = if progress {
+                        Some(WorkState::Running)
+                    } else {
+                        s.parse::<u8>().ok().and_then(WorkState::from_code)
+                    };
+                    let (Ok(id), Some(state), Ok(attempt)) =
+                        (id.parse::<WorkId>(), state, a.parse::<u32>())
+                    else {
                         continue; // a job with a foreign id: not ours to report
                     };
                     self.buf.push_back(WorkEvent {
                         id,
                         state,
                         attempt,
+                        progress,
                         entry: entry.id.clone(),
                     });
                 }

@@ -2,8 +2,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde::Serialize;
 use tokio::sync::Notify;
-use workq_common::WorkId;
+use workq_common::scripts::scripts;
+use workq_common::{Data, Error, QueueKeys, Result, WorkId};
 
 /// Fires once, when an attempt must stop (cancelled, or its job was lost).
 #[derive(Debug, Default)]
@@ -47,6 +49,17 @@ pub struct WorkContext {
     pub(crate) tags: Vec<String>,
     pub(crate) enqueued_at: SystemTime,
     pub(crate) cancel: Arc<CancelSignal>,
+    pub(crate) progress: Arc<ProgressSink>,
+}
+
+/// Where an attempt's progress goes: the job's entry in the queue's `progress` hash,
+/// written under the attempt's fencing token.
+#[derive(Debug)]
+pub(crate) struct ProgressSink {
+    pub(crate) pool: deadpool_redis::Pool,
+    pub(crate) keys: QueueKeys,
+    pub(crate) token: u32,
+    pub(crate) max: usize,
 }
 
 impl WorkContext {
@@ -83,6 +96,35 @@ impl WorkContext {
     /// True once the work was cancelled (or this worker lost the job): stop soon.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_fired()
+    }
+
+    /// Reports progress (WorkManager's `setProgress`): producers see it in
+    /// `WorkInfo::progress` and in watch streams while the attempt runs. Refused (with
+    /// [`Error::Fenced`]) when this attempt no longer holds the job, and with
+    /// [`Error::PayloadTooLarge`] over the runtime's progress limit.
+    pub async fn set_progress<T: Serialize + ?Sized>(&self, progress: &T) -> Result<()> {
+        let data = Data::encode(progress)?;
+        let sink = &self.progress;
+        if data.len() > sink.max {
+            return Err(Error::PayloadTooLarge {
+                what: "progress".into(),
+                size: data.len(),
+                limit: sink.max,
+            });
+        }
+        let mut con = sink.pool.get().await?;
+        let id = self.id.to_string();
+        if scripts()
+            .progress(&mut *con, &sink.keys, &id, sink.token, data.as_bytes())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::Fenced(format!(
+                "job {id}: attempt {} no longer holds it",
+                sink.token
+            )))
+        }
     }
 
     /// Resolves when the work is cancelled. The attempt then has the runtime's cancel

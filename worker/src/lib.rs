@@ -48,6 +48,7 @@
 //! - Redis outages are waited out with capped backoff, logged once per outage.
 
 mod context;
+mod merge;
 mod metrics;
 mod outage;
 mod registry;

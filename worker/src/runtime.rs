@@ -37,8 +37,11 @@ pub(crate) struct Config {
     pub(crate) cancel_grace: Duration,
     pub(crate) retention: Retention,
     pub(crate) max_output: usize,
+    pub(crate) max_progress: usize,
     pub(crate) idle_poll: Duration,
     pub(crate) worker_id: String,
+    /// Labels this worker has, sorted, comma-separated.
+    pub(crate) labels: String,
 }
 
 /// Builder for [`WorkerRuntime`].
@@ -125,6 +128,30 @@ impl WorkerRuntimeBuilder {
         self
     }
 
+    /// Largest progress an attempt may report (default 64 KiB); larger reports are refused
+    /// with an error giving both sizes.
+    pub fn max_progress(mut self, bytes: usize) -> Self {
+        self.cfg.max_progress = bytes;
+        self
+    }
+
+    /// Labels this worker has (WorkManager's constraints, as capabilities): it claims
+    /// work that requires only labels among these, and never looks at other work.
+    pub fn labels<S: Into<String>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
+        let mut all: Vec<String> = self
+            .cfg
+            .labels
+            .split(',')
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .chain(labels.into_iter().map(Into::into))
+            .collect();
+        all.sort();
+        all.dedup();
+        self.cfg.labels = all.join(",");
+        self
+    }
+
     /// Connections to Redis (default: queues + 4).
     pub fn pool_size(mut self, n: usize) -> Self {
         self.cfg.redis.pool_size = n;
@@ -167,6 +194,20 @@ impl WorkerRuntimeBuilder {
         if self.cfg.idle_poll.is_zero() {
             return invalid("idle_poll must be above zero".into());
         }
+        if self
+            .cfg
+            .labels
+            .split(',')
+            .any(|l| l.contains(|c: char| c == '@' || c == '{' || c == '}' || c.is_whitespace()))
+        {
+            return invalid(format!(
+                "labels '{}' may not contain '@', braces or spaces",
+                self.cfg.labels
+            ));
+        }
+        // An idle worker renews its lease when it looks for work; it must look often
+        // enough that others do not take it for dead.
+        self.cfg.idle_poll = self.cfg.idle_poll.min(self.cfg.lease / 3);
         if self.queues.is_empty() {
             self.queues.push(DEFAULT_QUEUE.to_owned());
         }
@@ -246,6 +287,9 @@ pub(crate) struct Shared {
     pub(crate) slot_freed: Vec<Notify>,
     /// Per queue: a producer published new work.
     pub(crate) wake: Vec<Notify>,
+    /// Per queue: Redis' time in the latest claim reply (jobs claimed well before it are
+    /// known to this process, unless their reply was lost).
+    pub(crate) last_reply_ms: Vec<std::sync::atomic::AtomicU64>,
     acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
 }
 
@@ -286,8 +330,10 @@ impl WorkerRuntime {
                 cancel_grace: Duration::from_secs(5),
                 retention: Retention::default(),
                 max_output: 512 * 1024,
+                max_progress: 64 * 1024,
                 idle_poll: Duration::from_secs(5),
                 worker_id: default_worker_id(),
+                labels: String::new(),
             },
             queues: Vec::new(),
             registry: Registry::default(),
@@ -352,6 +398,9 @@ impl WorkerRuntime {
             held: Mutex::new((0..n).map(|_| HashMap::new()).collect()),
             slot_freed: (0..n).map(|_| Notify::new()).collect(),
             wake: (0..n).map(|_| Notify::new()).collect(),
+            last_reply_ms: (0..n)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             acks: Mutex::new(Some(ack_tx)),
             queue_names: self.queues.iter().map(|q| Arc::from(q.name())).collect(),
             qm: self
@@ -498,13 +547,16 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let res: Result<String> = async {
             let mut con = shared.pool.get().await?;
             let names: Vec<&str> = shared.queues.iter().map(QueueKeys::name).collect();
-            let (_, info): ((), String) = redis::pipe()
-                .cmd("SADD")
-                .arg(keys::QUEUES)
-                .arg(&names)
-                .cmd("INFO")
-                .query_async(&mut *con)
-                .await?;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SADD").arg(keys::QUEUES).arg(&names).ignore();
+            for q in &shared.queues {
+                pipe.cmd("HSET")
+                    .arg(q.workers())
+                    .arg(&shared.cfg.worker_id)
+                    .arg(&shared.cfg.labels)
+                    .ignore();
+            }
+            let (info,): (String,) = pipe.cmd("INFO").query_async(&mut *con).await?;
             Ok(info)
         }
         .await;

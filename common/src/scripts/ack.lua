@@ -2,8 +2,9 @@
 -- KEYS[1] queue prefix
 -- ARGV: worker, keep_succeeded_ms, keep_failed_ms, n; then per job: id, token, result.
 --       result is empty for a success with no output, otherwise MessagePack
---       [code, message, output] with code S succeeded, F failed (terminal), R retry with
---       backoff (Err, panic, timeout, retry).
+--       [code, message, output, next_due_ms, following_due_ms] with code S succeeded,
+--       F failed (terminal), R retry with backoff (Err, panic, timeout, retry). The due
+--       times are the next two periods of periodic work (0 otherwise).
 -- A job whose cancellation was requested ends CANCELLED whatever the code.
 -- Returns per job: 1 applied, 0 refused (stale token: the job was taken over, or is gone).
 local now = now_ms()
@@ -22,12 +23,13 @@ local plain = 0 -- fast-path successes, counted once below
 for j = 1, n do
   local a = 2 + 3 * j
   local id, token, result = ids[j], tonumber(ARGV[a + 1]), ARGV[a + 2]
-  local code, msg, output = 'S', '', ''
+  local code, msg, output, next_due, following = 'S', '', '', 0, 0
   if result ~= '' then
     local ok, r = pcall(cmsgpack.unpack, result)
     if ok and type(r) == 'table' and type(r[1]) == 'string' and type(r[2]) == 'string'
         and type(r[3]) == 'string' then
       code, msg, output = r[1], r[2], r[3]
+      next_due, following = tonumber(r[4]) or 0, tonumber(r[5]) or 0
     else
       code, msg = 'F', 'the worker sent an outcome this version cannot read'
     end
@@ -48,12 +50,13 @@ for j = 1, n do
     released[#released + 1] = id
     local cancel = cancels[j] or nil
     if code == 'S' and not cancel and keep_ok <= 0 and #output == 0 and string.byte(rec, 1) == 0x95 then
-      -- Fast path (no retention, no output, no tags): the job is simply gone.
+      -- Fast path (no retention, no output, no options): the job is simply gone.
       w_del[#w_del + 1] = id
       plain = plain + 1
       if watched ~= false then note(id, SUCCEEDED, att) end
     else
-      end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed, false)
+      end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed, false,
+        next_due, following)
     end
   end
 end

@@ -1,6 +1,6 @@
--- Cancel jobs by id. Waiting jobs end CANCELLED now; a running job gets a stop reason in
--- `cancel`, its worker learns it at its next heartbeat, and the job then ends CANCELLED
--- with no retry.
+-- Cancel jobs by id. Waiting and blocked jobs end CANCELLED now (with their descendants in
+-- a chain); a running job gets a stop reason in `cancel`, its worker learns it at its next
+-- heartbeat, and the job then ends CANCELLED with no retry. Periodic work stops for good.
 -- KEYS[1] queue prefix
 -- ARGV: keep_failed_ms, reason; then ids
 -- Returns per id: 0 unknown, 1 cancelled, 2 cancellation requested, 3 already finished.
@@ -15,7 +15,11 @@ for j = 3, #ARGV do
   if h == nil then
     out[#out + 1] = 0
   elseif h[2] == ENQUEUED or h[2] == BLOCKED then
-    redis.call('ZREM', K_DUE, id)
+    if h[2] == ENQUEUED then
+      redis.call('ZREM', k_due(lane_of(h)), id)
+    else
+      w_blocked_rem[#w_blocked_rem + 1] = id
+    end
     ext(h).e = reason
     finish(id, h, rest, CANCELLED, now, keep_failed)
     out[#out + 1] = 1

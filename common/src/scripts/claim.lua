@@ -1,16 +1,23 @@
--- Claim due jobs for one worker, taking over the jobs of workers whose lease ran out on
--- the way (the attempt counts; the job is due again at once, or FAILED past max
--- attempts), and pruning finished jobs past retention. Any worker may run it.
+-- Claim due jobs for one worker from the lanes it can serve (expedited lanes first, then
+-- the others; a lane that needs labels only if the worker has them all), taking over the
+-- jobs of workers whose lease ran out on the way (the attempt counts; the job is due again
+-- at once, or finished past max attempts), and pruning finished jobs past retention. It
+-- also records when this worker last looked for work, for stats.
 -- KEYS[1] queue prefix
--- ARGV: limit, lease_ms, worker_id, keep_failed_ms, maintenance_limit
+-- ARGV: limit, lease_ms, worker_id, keep_failed_ms, maintenance_limit, labels (sorted,
+--       comma-separated, '' for none)
 -- Returns {now_ms, next_wake_ms|-1, id1, record1, due1, id2, ...}; next_wake is the
--- earliest due time or lease end of another worker.
+-- earliest due time in a lane it serves, prune time, or lease end of another worker.
 local now = now_ms()
 local limit = math.min(tonumber(ARGV[1]), 1000)
 local lease_ms = tonumber(ARGV[2])
 local worker = ARGV[3]
 local keep_failed = tonumber(ARGV[4])
 local maint = tonumber(ARGV[5])
+local next_wake = nil
+local function wake_for(t)
+  if t and (next_wake == nil or t < next_wake) then next_wake = t end
+end
 
 -- 1. Finished jobs past retention. Records without ext (first byte 0x95) carry no tags.
 local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint)
@@ -19,27 +26,33 @@ if #old > 0 then
   for n, id in ipairs(old) do
     local rec = recs[n]
     if rec and string.byte(rec, 1) ~= 0x95 then
-      local h = split(rec)
-      delete_job(id, h)
+      delete_job(id, split(rec))
     else
       delete_job(id, nil)
     end
   end
   each_chunk('ZREM', K_DONE, old, 1)
   bump('pruned', #old)
+  -- While at it, forget workers not seen for an hour.
+  local seen = redis.call('HGETALL', K_WORKERS)
+  for k = 1, #seen, 2 do
+    local t = tonumber(string.match(seen[k + 1], '^(%d+)'))
+    if t and t < now - 3600000 then redis.call('HDEL', K_WORKERS, seen[k]) end
+  end
 end
+local np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES')
+if np[2] then wake_for(tonumber(np[2])) end
 
 -- 2. Workers whose lease ran out are gone or stalled: their jobs lose the attempt. This
 --    worker is alive (it is claiming), so it never reaps itself. The same read gives the
 --    next lease end to wake up for.
 local budget = maint
-local next_lease = nil
 local ls = redis.call('ZRANGE', K_LEASES, 0, 3, 'WITHSCORES')
 for k = 1, #ls, 2 do
   local w, lease_end = ls[k], tonumber(ls[k + 1])
   if w ~= worker then
     if lease_end > now or budget <= 0 then
-      if next_lease == nil then next_lease = lease_end end
+      wake_for(lease_end)
     else
       local ids = redis.call('SPOP', k_held(w), budget)
       budget = budget - #ids
@@ -60,21 +73,55 @@ for k = 1, #ls, 2 do
       end
       if redis.call('SCARD', k_held(w)) == 0 then
         redis.call('ZREM', K_LEASES, w)
-      elseif next_lease == nil then
-        next_lease = now -- more of its jobs to take over: come back at once
+      else
+        wake_for(now) -- more of its jobs to take over: come back at once
       end
     end
   end
 end
+-- Presence (for stats): when this worker last looked for work, and its labels.
+redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6])
 
--- 3. Claim.
+-- 3. The lanes this worker serves.
+local mine = {}
+for label in string.gmatch(ARGV[6], '[^,]+') do mine[label] = true end
+local function serves(lane)
+  local at = string.find(lane, '@', 1, true)
+  if not at then return true end
+  for label in string.gmatch(string.sub(lane, at + 1), '[^,]+') do
+    if not mine[label] then return false end
+  end
+  return true
+end
+local lanes = {}
+local plain = { '' }
+for _, lane in ipairs(redis.call('SMEMBERS', K_LANES)) do
+  if serves(lane) then
+    if string.sub(lane, 1, 1) == 'x' then lanes[#lanes + 1] = lane else plain[#plain + 1] = lane end
+  end
+end
+for _, lane in ipairs(plain) do lanes[#lanes + 1] = lane end
+
+-- 4. Claim, lane by lane.
 local out = { now, -1 }
 if limit > 0 then
-  local due = redis.call('ZRANGEBYSCORE', K_DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-  if #due > 0 then
-    local ids = {}
-    for k = 1, #due, 2 do ids[#ids + 1] = due[k] end
-    each_chunk('ZREM', K_DUE, ids, 1)
+  local ids, dues = {}, {}
+  for _, lane in ipairs(lanes) do
+    local room = limit - #ids
+    if room <= 0 then break end
+    local key = k_due(lane)
+    local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
+    if #due > 0 then
+      local taken = {}
+      for k = 1, #due, 2 do
+        taken[#taken + 1] = due[k]
+        ids[#ids + 1] = due[k]
+        dues[#dues + 1] = due[k + 1]
+      end
+      each_chunk('ZREM', key, taken, 1)
+    end
+  end
+  if #ids > 0 then
     local recs = hmget(K_JOBS, ids)
     local trailer = cmsgpack.pack({ now, worker })
     trailer = trailer .. string.char(#trailer)
@@ -105,20 +152,23 @@ if limit > 0 then
         claimed[#claimed + 1] = id
         out[#out + 1] = id
         out[#out + 1] = rec
-        out[#out + 1] = tonumber(due[2 * n])
-        note(id, RUNNING, attempt)
+        out[#out + 1] = tonumber(dues[n])
+        if watched ~= false then note(id, RUNNING, attempt) end
       end
     end
     if #claimed > 0 then
       each_chunk('SADD', k_held(worker), claimed, 1)
+      -- The lease covers the new jobs until the worker's next heartbeat.
       redis.call('ZADD', K_LEASES, 'GT', now + lease_ms, worker)
       bump('claimed', #claimed)
     end
   end
 end
 
-local nd = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
-if nd[2] then out[2] = tonumber(nd[2]) end
-if next_lease and (out[2] < 0 or next_lease < out[2]) then out[2] = next_lease end
+for _, lane in ipairs(lanes) do
+  local nd = redis.call('ZRANGE', k_due(lane), 0, 0, 'WITHSCORES')
+  if nd[2] then wake_for(tonumber(nd[2])) end
+end
+if next_wake then out[2] = next_wake end
 flush()
 return out

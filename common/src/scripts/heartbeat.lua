@@ -1,18 +1,48 @@
 -- Extend the lease of one worker, which covers every job it holds, and report on those
--- jobs.
+-- jobs. Jobs Redis says it holds but it does not list, claimed before `known_until`, are
+-- jobs whose claim reply never reached it (a connection lost mid-claim): they are handed
+-- back at once, or its lease would keep them forever.
 -- KEYS[1] queue prefix
--- ARGV: worker, lease_ms; then per job: id, token
+-- ARGV: worker, lease_ms, known_until_ms, keep_failed_ms; then per job: id, token
 -- Returns per job: 1 held, 2 held and cancellation requested, 0 lost (taken over after the
 -- lease ran out, or gone).
 local now = now_ms()
 local worker = ARGV[1]
+local known_until = tonumber(ARGV[3])
+local keep_failed = tonumber(ARGV[4])
 local ids, tokens = {}, {}
-for j = 3, #ARGV, 2 do
+local listed = {}
+for j = 5, #ARGV, 2 do
   ids[#ids + 1] = ARGV[j]
   tokens[#tokens + 1] = tonumber(ARGV[j + 1])
+  listed[ARGV[j]] = true
 end
 local out = {}
 if #ids == 0 then return out end
+
+local orphans = {}
+for _, id in ipairs(redis.call('SMEMBERS', k_held(worker))) do
+  if not listed[id] then orphans[#orphans + 1] = id end
+end
+if #orphans > 0 then
+  local recs = hmget(K_JOBS, orphans)
+  local gone = {}
+  for n, id in ipairs(orphans) do
+    local rec = recs[n]
+    local h, _, started = nil, nil, nil
+    if rec then h, _, started = split(rec) end
+    if not h or h[2] ~= RUNNING then
+      gone[#gone + 1] = id
+    elseif started and started <= known_until then
+      gone[#gone + 1] = id
+      bump('released')
+      end_attempt(id, rec, nil, 'R', 'the claim reply was lost; handed back', '', now, 0,
+        keep_failed, true)
+    end
+  end
+  each_chunk('SREM', k_held(worker), gone, 1)
+  flush()
+end
 local member = redis.call('SMISMEMBER', k_held(worker), unpack(ids))
 local recs = hmget(K_JOBS, ids)
 local cancels = cancel_reasons(ids)

@@ -3,10 +3,16 @@
 --
 -- Layout of a queue (all keys share the {queue} hash tag):
 --   jobs         hash   id -> record
---   due          zset   ENQUEUED ids by due time (ms)
+--   due          zset   ENQUEUED ids by due time (ms), plain lane
+--   due:<lane>   zset   the same for lane x (expedited), @labels, x@labels
+--   lanes        set    lanes other than the plain one that ever held work
+--   blocked      set    BLOCKED ids (waiting for parents in a chain)
 --   leases       zset   worker id -> lease end (ms); one lease covers all a worker holds
+--   workers      hash   worker id -> its labels (comma-separated)
 --   held:<w>     set    ids of the RUNNING jobs worker <w> holds
 --   cancel       hash   id -> stop reason, for RUNNING jobs asked to stop
+--   progress     hash   id -> progress data of a RUNNING job
+--   unique       hash   unique name -> MessagePack {ids = [...], leaves = [...]}
 --   done         zset   finished ids by the time they may be pruned
 --   tag:<t>      set    ids with tag <t>
 --   stats        hash   counters
@@ -26,14 +32,23 @@ local FORMAT_VERSION = 1
 local prefix = KEYS[1]
 local K_JOBS = prefix .. 'jobs'
 local K_DUE = prefix .. 'due'
+local K_LANES = prefix .. 'lanes'
+local K_BLOCKED = prefix .. 'blocked'
 local K_LEASES = prefix .. 'leases'
+local K_WORKERS = prefix .. 'workers'
 local K_CANCEL = prefix .. 'cancel'
+local K_PROGRESS = prefix .. 'progress'
+local K_UNIQUE = prefix .. 'unique'
 local K_DONE = prefix .. 'done'
 local K_STATS = prefix .. 'stats'
 local K_EVENTS = prefix .. 'events'
 local K_WATCH = prefix .. 'watch'
 local CH_WAKE = prefix .. 'wake'
 local function k_held(worker) return prefix .. 'held:' .. worker end
+local function k_due(lane)
+  if lane == '' then return K_DUE end
+  return K_DUE .. ':' .. lane
+end
 
 -- Redis is the one clock: due times and leases never come from a client.
 local function now_ms()
@@ -51,9 +66,9 @@ local function peek(rec)
   return nil
 end
 
--- Returns header, rest (input and output; the RUNNING trailer removed), started_ms,
--- worker; or nil when the header cannot be read (the job must then fail alone instead of
--- breaking the whole batch).
+-- Returns header, rest (input and output; a RUNNING record's trailer removed), started_ms,
+-- worker, trailer bytes; or nil when the header cannot be read (the job must then fail
+-- alone instead of breaking the whole batch).
 local function split(rec)
   local ok, off, h = pcall(cmsgpack.unpack_one, rec, 0)
   if not ok or type(h) ~= 'table' or h[1] ~= FORMAT_VERSION or type(h[2]) ~= 'number'
@@ -66,7 +81,7 @@ local function split(rec)
     local n = string.byte(rest, #rest)
     local ok2, t = pcall(cmsgpack.unpack, string.sub(rest, #rest - n, #rest - 1))
     if ok2 and type(t) == 'table' then
-      return h, string.sub(rest, 1, #rest - n - 1), t[1], t[2]
+      return h, string.sub(rest, 1, #rest - n - 1), t[1], t[2], string.sub(rest, #rest - n)
     end
   end
   return h, rest
@@ -81,9 +96,32 @@ local function ext(h)
   return x
 end
 
+-- The lane a job waits in: '' (plain), 'x' (expedited), '@gpu,eu' (needs those labels,
+-- sorted by the producer), 'x@gpu,eu'.
+local function lane_of(h)
+  local x = h[6]
+  if x == nil then return '' end
+  local lane = ''
+  if x.X then lane = 'x' end
+  if type(x.l) == 'table' and #x.l > 0 then lane = lane .. '@' .. table.concat(x.l, ',') end
+  return lane
+end
+
 local function max_attempts(h)
   local x = h[6]
   return (x and x.m) or DEFAULT_MAX_ATTEMPTS
+end
+
+local function is_periodic(h)
+  local x = h[6]
+  return x ~= nil and (x.ri ~= nil or x.rc ~= nil)
+end
+
+-- Attempts made in the current run. Periodic work starts counting again each period
+-- (ext.rb); the attempt number itself keeps growing, because it is the fencing token.
+local function run_attempts(h)
+  local x = h[6]
+  return h[3] - ((x and x.rb) or 0)
 end
 
 -- WorkManager's formulas: linear = initial * n, exponential = initial * 2^(n-1), capped.
@@ -130,8 +168,10 @@ local function cancel_reasons(ids)
 end
 
 -- Writes collected during the call and applied in flush(), one command per kind (a script
--- touches each job once, so their order does not matter).
-local w_jobs, w_del, w_done, w_due, w_uncancel = {}, {}, {}, {}, {}
+-- touches each job once in these, so their order does not matter). Chain updates, which
+-- may touch a job twice in one call, write at once instead.
+local w_jobs, w_del, w_done, w_due, w_uncancel, w_unprogress = {}, {}, {}, {}, {}, {}
+local w_blocked_add, w_blocked_rem = {}, {}
 local function put_job(id, rec)
   w_jobs[#w_jobs + 1] = id
   w_jobs[#w_jobs + 1] = rec
@@ -144,7 +184,8 @@ local function bump(field, n)
 end
 
 -- State changes, written to the capped events stream only while somebody watches (the
--- `watch` key exists); otherwise nothing is even collected.
+-- `watch` key exists); otherwise nothing is even collected. A state of 'P' marks a
+-- progress update of a RUNNING job.
 local watched = nil
 local ev_ids, ev_states, ev_attempts = {}, {}, {}
 local function note(id, state, attempts)
@@ -157,11 +198,16 @@ local function note(id, state, attempts)
   end
 end
 
--- Puts a job on the timeline; workers are woken for the earliest new due time.
+-- Puts a job on its lane's timeline; workers are woken for the earliest new due time.
 local wake_at = nil
-local function schedule(id, due)
-  w_due[#w_due + 1] = due
-  w_due[#w_due + 1] = id
+local function schedule(id, due, lane)
+  local p = w_due[lane]
+  if p == nil then
+    p = {}
+    w_due[lane] = p
+  end
+  p[#p + 1] = due
+  p[#p + 1] = id
   if wake_at == nil or due < wake_at then wake_at = due end
 end
 
@@ -169,8 +215,14 @@ local function flush()
   each_chunk('HSET', K_JOBS, w_jobs, 2)
   each_chunk('HDEL', K_JOBS, w_del, 1)
   each_chunk('ZADD', K_DONE, w_done, 2)
-  each_chunk('ZADD', K_DUE, w_due, 2)
+  for lane, p in pairs(w_due) do
+    each_chunk('ZADD', k_due(lane), p, 2)
+    if lane ~= '' then redis.call('SADD', K_LANES, lane) end
+  end
+  each_chunk('SADD', K_BLOCKED, w_blocked_add, 1)
+  each_chunk('SREM', K_BLOCKED, w_blocked_rem, 1)
   each_chunk('HDEL', K_CANCEL, w_uncancel, 1)
+  each_chunk('HDEL', K_PROGRESS, w_unprogress, 1)
   for field, n in pairs(stats) do
     redis.call('HINCRBY', K_STATS, field, n)
   end
@@ -184,26 +236,135 @@ local function flush()
   end
 end
 
--- Deletes a job that is not in `done` (finished with no retention).
+-- Forgets a pruned or deleted job in its unique name's sequence.
+local function unlink_unique(id, name)
+  local v = redis.call('HGET', K_UNIQUE, name)
+  if not v then return end
+  local ok, u = pcall(cmsgpack.unpack, v)
+  if not ok or type(u) ~= 'table' then
+    redis.call('HDEL', K_UNIQUE, name)
+    return
+  end
+  local function without(list)
+    local out = {}
+    for _, x in ipairs(list or {}) do
+      if x ~= id then out[#out + 1] = x end
+    end
+    return out
+  end
+  u.ids = without(u.ids)
+  u.leaves = without(u.leaves)
+  if #u.ids == 0 then
+    redis.call('HDEL', K_UNIQUE, name)
+  else
+    redis.call('HSET', K_UNIQUE, name, cmsgpack.pack(u))
+  end
+end
+
+-- Deletes a job that is not in `done` (finished with no retention, or pruned).
 local function delete_job(id, h)
   w_del[#w_del + 1] = id
   local x = h and h[6]
-  if x and x.t then
-    for _, tag in ipairs(x.t) do
-      redis.call('SREM', prefix .. 'tag:' .. tag, id)
+  if x then
+    if x.t then
+      for _, tag in ipairs(x.t) do
+        redis.call('SREM', prefix .. 'tag:' .. tag, id)
+      end
+    end
+    if x.u then unlink_unique(id, x.u) end
+  end
+end
+
+-- The output bytes at the end of `rest`, if any.
+local function output_of(h, rest)
+  local x = h[6]
+  if x and x.o and x.o > 0 then return string.sub(rest, #rest - x.o + 1) end
+  return ''
+end
+
+-- A finished job's children. When it SUCCEEDED, each child gets its output (for the input
+-- merger) and is released once no parent is left; when it FAILED or was CANCELLED, every
+-- descendant ends the same way, its stop reason naming the parent. Children are read and
+-- written at once (not batched): two parents of one child may finish in the same call.
+local function settle_children(id, h, rest, state, now, keep_failed)
+  local x = h[6]
+  if not x or type(x.k) ~= 'table' or #x.k == 0 then return end
+  if state == SUCCEEDED then
+    local output = output_of(h, rest)
+    for _, cid in ipairs(x.k) do
+      local rec = redis.call('HGET', K_JOBS, cid)
+      local ch, crest
+      if rec then ch, crest = split(rec) end
+      if ch and ch[2] == BLOCKED then
+        local cx = ext(ch)
+        local inputs = cx.i
+        if type(inputs) ~= 'table' then inputs = {} end
+        inputs[id] = output
+        cx.i = inputs
+        cx.p = (cx.p or 1) - 1
+        if cx.p <= 0 then
+          cx.p = nil
+          ch[2] = ENQUEUED
+          w_blocked_rem[#w_blocked_rem + 1] = cid
+          schedule(cid, now, lane_of(ch))
+          note(cid, ENQUEUED, ch[3])
+        end
+        redis.call('HSET', K_JOBS, cid, cmsgpack.pack(ch) .. crest)
+      end
+    end
+    return
+  end
+  local verb = 'failed'
+  if state == CANCELLED then verb = 'was cancelled' end
+  local queue, seen = {}, {}
+  for _, cid in ipairs(x.k) do queue[#queue + 1] = { cid, id } end
+  local i = 1
+  while i <= #queue do
+    local cid, parent = queue[i][1], queue[i][2]
+    i = i + 1
+    if not seen[cid] then
+      seen[cid] = true
+      local rec = redis.call('HGET', K_JOBS, cid)
+      local ch, crest
+      if rec then ch, crest = split(rec) end
+      if ch and (ch[2] == BLOCKED or ch[2] == ENQUEUED) then
+        if ch[2] == ENQUEUED then
+          redis.call('ZREM', k_due(lane_of(ch)), cid)
+        else
+          w_blocked_rem[#w_blocked_rem + 1] = cid
+        end
+        ch[2] = state
+        local cx = ext(ch)
+        cx.f = now
+        cx.e = 'parent ' .. parent .. ' ' .. verb
+        if state == FAILED then bump('failed') else bump('cancelled') end
+        note(cid, state, ch[3])
+        redis.call('HSET', K_JOBS, cid, cmsgpack.pack(ch) .. crest)
+        w_done[#w_done + 1] = now + keep_failed
+        w_done[#w_done + 1] = cid
+        if type(cx.k) == 'table' then
+          for _, gid in ipairs(cx.k) do queue[#queue + 1] = { gid, cid } end
+        end
+      end
     end
   end
 end
 
--- Moves a job (already off the timeline and out of any held set) into a finished state.
+-- Moves a job (already off its timeline and out of any held set) into a finished state.
 -- keep_ms is how long it stays queryable; 0 deletes it now.
-local function finish(id, h, rest, state, now, keep_ms)
+local function finish(id, h, rest, state, now, keep_ms, keep_failed)
   h[2] = state
-  ext(h).f = now
+  local x = ext(h)
+  x.f = now
   if state == SUCCEEDED then bump('succeeded')
   elseif state == FAILED then bump('failed')
   else bump('cancelled') end
   note(id, state, h[3])
+  if x.G then
+    w_unprogress[#w_unprogress + 1] = id
+    x.G = nil
+  end
+  settle_children(id, h, rest, state, now, keep_failed or keep_ms)
   if keep_ms <= 0 then
     delete_job(id, h)
   else
@@ -213,25 +374,62 @@ local function finish(id, h, rest, state, now, keep_ms)
   end
 end
 
--- After a failed attempt: back on the timeline, or FAILED past max attempts. A failure
--- waits out the backoff; a lost worker (immediate = true) is not the job's fault, so its
--- job is due again at once.
-local function retry_or_fail(id, h, rest, now, keep_failed, immediate)
-  if h[3] >= max_attempts(h) then
-    finish(id, h, rest, FAILED, now, keep_failed)
+-- Periodic work never finishes on its own: when a period's run is over (succeeded, failed
+-- for good, or out of attempts), the job waits for the next period. next_due and
+-- following come from the worker (it knows the schedule, cron included); without them
+-- (a lost worker) the due time precomputed for the next period is used, which may lie
+-- in the past: a missed period then runs once, at once.
+local function next_period(id, h, rest, now, next_due, following)
+  local x = ext(h)
+  local due = next_due
+  if x.ri then
+    -- Interval work: runs at anchor + k * interval + (interval - flex), the anchor being
+    -- when it was enqueued; the next is the first such time after now.
+    local off = x.ri - (x.rf or x.ri)
+    local k = math.floor((now - h[4] - off) / x.ri) + 1
+    if k < 1 then k = 1 end
+    due = h[4] + k * x.ri + off
+    x.rn = due + x.ri
+  else
+    if not due or due <= 0 then due = x.rn or now end
+    if following and following > 0 then x.rn = following end
+  end
+  x.rb = h[3]
+  h[2] = ENQUEUED
+  put_job(id, cmsgpack.pack(h) .. rest)
+  schedule(id, due, lane_of(h))
+  bump('periodic_runs')
+  note(id, ENQUEUED, h[3])
+end
+
+-- After a failed attempt: back on the timeline (after the backoff, or at once for a lost
+-- worker, which is not the job's fault), or finished: FAILED past max attempts, or, for
+-- periodic work, on to the next period.
+local function retry_or_fail(id, h, rest, now, keep_failed, immediate, next_due, following)
+  if run_attempts(h) >= max_attempts(h) then
+    if is_periodic(h) then
+      next_period(id, h, rest, now, next_due, following)
+    else
+      finish(id, h, rest, FAILED, now, keep_failed)
+    end
   else
     h[2] = ENQUEUED
     put_job(id, cmsgpack.pack(h) .. rest)
-    if immediate then schedule(id, now) else schedule(id, now + backoff_ms(h, h[3])) end
+    if immediate then
+      schedule(id, now, lane_of(h))
+    else
+      schedule(id, now + backoff_ms(h, run_attempts(h)), lane_of(h))
+    end
     bump('retried')
     note(id, ENQUEUED, h[3])
   end
 end
 
 -- Ends a RUNNING job's attempt outside the success fast path: folds the trailer into the
--- header, then cancels, retries or finishes it. `code` is S, F or R (see ack.lua) and
+-- header, then cancels, retries or finishes it. `code` is S, F or R (see apply_acks) and
 -- `immediate` retries without backoff (a lost worker).
-local function end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed, immediate)
+local function end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed,
+                           immediate, next_due, following)
   local h, rest, started, worker = split(rec)
   if h == nil then
     local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
@@ -241,6 +439,10 @@ local function end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, kee
   local x = ext(h)
   x.s = started
   x.w = worker
+  if x.G then
+    w_unprogress[#w_unprogress + 1] = id
+    x.G = nil
+  end
   if cancel then
     w_uncancel[#w_uncancel + 1] = id
     x.e = cancel
@@ -249,16 +451,28 @@ local function end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, kee
   end
   if msg ~= '' then x.e = msg end
   if code == 'R' then
-    retry_or_fail(id, h, rest, now, keep_failed, immediate)
+    retry_or_fail(id, h, rest, now, keep_failed, immediate, next_due, following)
+  elseif is_periodic(h) then
+    next_period(id, h, rest, now, next_due, following)
   else
     if #output > 0 then
       x.o = #output
       rest = rest .. output
     end
     if code == 'S' then
-      finish(id, h, rest, SUCCEEDED, now, keep_ok)
+      finish(id, h, rest, SUCCEEDED, now, keep_ok, keep_failed)
     else
       finish(id, h, rest, FAILED, now, keep_failed)
     end
   end
+end
+
+-- A job's stamp of Redis time: the 8 bytes of a big-endian uint64.
+local function u64be(n)
+  local b = {}
+  for i = 8, 1, -1 do
+    b[i] = n % 256
+    n = math.floor(n / 256)
+  end
+  return string.char(unpack(b))
 end

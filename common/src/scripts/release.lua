@@ -33,7 +33,7 @@ for j, id in ipairs(ids) do
       x.e = reason
       h[2] = ENQUEUED
       put_job(id, cmsgpack.pack(h) .. rest)
-      schedule(id, now)
+      schedule(id, now, lane_of(h))
       bump('released')
       note(id, ENQUEUED, h[3])
     end

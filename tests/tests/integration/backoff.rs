@@ -24,6 +24,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
                     worker: "test",
                     keep_failed: Duration::from_secs(60),
                     maintenance_limit: 10,
+                    labels: "",
                 },
             )
             .await
@@ -48,6 +49,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
                 outcome: AckOutcome::Retry,
                 message: format!("failure {token}"),
                 output: vec![],
+                next_runs: (0, 0),
             }],
         )
         .await

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use workq_common::record::peek_attempts;
 use workq_common::scripts::{
-    scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, LeaseStatus, Retention,
+    scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, HeartbeatArgs, LeaseStatus, Retention,
 };
 use workq_common::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
@@ -27,6 +27,7 @@ async fn claim_as(
                 worker,
                 keep_failed: Duration::from_secs(60),
                 maintenance_limit: 10,
+                labels: "",
             },
         )
         .await
@@ -70,9 +71,13 @@ async fn fenced_attempts_ignore_stale_workers() {
         .heartbeat(
             &mut *con,
             &keys,
-            "A",
-            Duration::from_secs(30),
-            &[(id.clone(), a_token)],
+            &HeartbeatArgs {
+                worker: "A",
+                lease: Duration::from_secs(30),
+                known_until: 0,
+                keep_failed: Duration::from_secs(60),
+                held: &[(id.clone(), a_token)],
+            },
         )
         .await
         .unwrap();
@@ -84,6 +89,7 @@ async fn fenced_attempts_ignore_stale_workers() {
         outcome: AckOutcome::Succeeded,
         message: String::new(),
         output: output.to_vec(),
+        next_runs: (0, 0),
     };
     let refused = scripts()
         .ack(
@@ -108,9 +114,13 @@ async fn fenced_attempts_ignore_stale_workers() {
         .heartbeat(
             &mut *con,
             &keys,
-            "B",
-            Duration::from_secs(30),
-            &[(id.clone(), b_token)],
+            &HeartbeatArgs {
+                worker: "B",
+                lease: Duration::from_secs(30),
+                known_until: 0,
+                keep_failed: Duration::from_secs(60),
+                held: &[(id.clone(), b_token)],
+            },
         )
         .await
         .unwrap();

@@ -73,10 +73,18 @@ async fn workers_survive_a_redis_restart_and_no_acknowledged_job_is_lost() {
         }
     }
     while !pending.is_empty() {
-        let ev = tokio::time::timeout(HANG, watch.next())
-            .await
-            .expect("jobs stopped completing")
-            .unwrap();
+        let Ok(ev) = tokio::time::timeout(HANG, watch.next()).await else {
+            let stats = wm.queue_stats("default").await.unwrap();
+            let left: Vec<_> = pending.iter().take(3).collect();
+            let infos = wm
+                .get_work_infos(&left.iter().map(|i| **i).collect::<Vec<_>>())
+                .await;
+            panic!(
+                "jobs stopped completing: {} left, {stats:?}, e.g. {infos:?}",
+                pending.len()
+            );
+        };
+        let ev = ev.unwrap();
         if ev.state == WorkState::Succeeded {
             pending.remove(&ev.id);
         }

@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
+use workq_common::cron::CronSchedule;
 use workq_common::record::Record;
 use workq_common::scripts::{Ack, AckOutcome};
 use workq_common::{system_time, WorkId};
 
+use super::claim::RedisClock;
 use super::{PendingAck, Shared};
-use crate::context::CancelSignal;
+use crate::context::{CancelSignal, ProgressSink};
+use crate::merge;
 use crate::metrics::Outcome as Label;
 use crate::registry::JobFuture;
 use crate::{WorkContext, WorkResult};
@@ -57,6 +60,7 @@ pub(super) async fn run(
     rec: Record,
     permit: OwnedSemaphorePermit,
     cancel: Arc<CancelSignal>,
+    clock: RedisClock,
 ) {
     shared.metrics.running.inc();
     let slot = Slot {
@@ -87,6 +91,7 @@ pub(super) async fn run(
                     outcome: outcome.ack,
                     message: outcome.message,
                     output: outcome.output,
+                    next_runs: next_runs(&rec, clock),
                 },
             },
         );
@@ -96,6 +101,24 @@ pub(super) async fn run(
     }
     .instrument(span)
     .await
+}
+
+/// For cron work, the next two run times after now (the scripts work out interval
+/// schedules themselves); (0, 0) otherwise.
+fn next_runs(rec: &Record, clock: RedisClock) -> (u64, u64) {
+    let Some(expr) = &rec.header.ext.cron else {
+        return (0, 0);
+    };
+    match CronSchedule::parse(expr) {
+        Ok(cron) => {
+            let next = cron.next_after(clock.now_ms()).unwrap_or(0);
+            (next, cron.next_after(next).unwrap_or(0))
+        }
+        Err(e) => {
+            tracing::error!(cron = %expr, error = %e, "stored cron expression does not parse");
+            (0, 0)
+        }
+    }
 }
 
 /// Marks the job's attempt as returned and queues its ack.
@@ -138,12 +161,43 @@ async fn attempt(
         id: work_id,
         queue: Arc::clone(&shared.queue_names[q]),
         kind: Arc::clone(&registered.kind),
-        attempt: h.attempts,
+        attempt: h.attempts.saturating_sub(h.ext.period_base.unwrap_or(0)),
         tags: h.ext.tags.clone(),
         enqueued_at: system_time(h.enqueued_ms),
         cancel: Arc::clone(&cancel),
+        progress: Arc::new(ProgressSink {
+            pool: shared.pool.clone(),
+            keys: shared.queues[q].clone(),
+            token: h.attempts,
+            max: shared.cfg.max_progress,
+        }),
     };
-    let fut = match registered.worker.start(ctx, rec.input()) {
+    // In a chain, the input is the job's own input merged with its parents' outputs.
+    let merged;
+    let input = match &h.ext.parent_outputs {
+        None => rec.input(),
+        Some(outputs) => {
+            let mut inputs: Vec<&[u8]> = vec![rec.input()];
+            inputs.extend(
+                h.ext
+                    .parents
+                    .iter()
+                    .filter_map(|p| outputs.get(p).map(|o| o.0.as_slice())),
+            );
+            merged = match merge::merge(&inputs, h.ext.merger == Some(1)) {
+                Ok(m) => m,
+                Err(e) => {
+                    return Outcome::new(
+                        AckOutcome::Failed,
+                        Label::Undecodable,
+                        format!("cannot merge the parents' outputs into the input: {e}"),
+                    )
+                }
+            };
+            &merged
+        }
+    };
+    let fut = match registered.worker.start(ctx, input) {
         Ok(f) => f,
         Err(msg) => return Outcome::new(AckOutcome::Failed, Label::Undecodable, msg),
     };

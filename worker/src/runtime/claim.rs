@@ -84,6 +84,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
             Some((res, permits)) = in_flight.next() => match res {
                 Ok(reply) => {
                     outage.recovered();
+                    shared.last_reply_ms[q].fetch_max(reply.now_ms, std::sync::atomic::Ordering::Relaxed);
                     let at = Instant::now();
                     let claimed = reply.jobs.len();
                     let limit = permits.len();
@@ -171,6 +172,7 @@ fn claim(
                     worker: &shared.cfg.worker_id,
                     keep_failed: shared.cfg.retention.failed,
                     maintenance_limit: MAINTENANCE_LIMIT,
+                    labels: &shared.cfg.labels,
                 },
             )
             .await;
@@ -208,11 +210,29 @@ fn start_all(
     }
     if !batch.is_empty() {
         let shared = Arc::clone(shared);
+        let clock = RedisClock {
+            now_ms,
+            at: Instant::now(),
+        };
         tokio::spawn(async move {
             for (start, permit) in batch {
-                launch(&shared, q, start, permit);
+                launch(&shared, q, start, permit, clock);
             }
         });
+    }
+}
+
+/// Redis' clock as of a claim reply, to tell the time later without asking Redis.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RedisClock {
+    now_ms: u64,
+    at: Instant,
+}
+
+impl RedisClock {
+    /// Redis' time now, estimated.
+    pub(super) fn now_ms(&self) -> u64 {
+        self.now_ms + u64::try_from(self.at.elapsed().as_millis()).unwrap_or(0)
     }
 }
 
@@ -260,7 +280,13 @@ fn register(shared: &Shared, q: usize, job: ClaimedJob, now_ms: u64) -> Option<S
 }
 
 /// Starts a registered job's attempt.
-fn launch(shared: &Arc<Shared>, q: usize, start: Start, permit: OwnedSemaphorePermit) {
+fn launch(
+    shared: &Arc<Shared>,
+    q: usize,
+    start: Start,
+    permit: OwnedSemaphorePermit,
+    clock: RedisClock,
+) {
     let Start {
         id,
         token,
@@ -282,6 +308,7 @@ fn launch(shared: &Arc<Shared>, q: usize, start: Start, permit: OwnedSemaphorePe
                         outcome: AckOutcome::Failed,
                         message: format!("undecodable record: {e}"),
                         output: Vec::new(),
+                        next_runs: (0, 0),
                     },
                 },
             );
@@ -295,6 +322,7 @@ fn launch(shared: &Arc<Shared>, q: usize, start: Start, permit: OwnedSemaphorePe
         rec,
         permit,
         cancel,
+        clock,
     ));
     // An attempt that finishes without waiting on anything (a very short job) is done in
     // this first poll, which spares it a task. One that has to wait becomes a task; tokio

@@ -4,11 +4,11 @@
 //! be refused anyway).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deadpool_redis::Connection;
 use tokio::sync::watch;
-use workq_common::scripts::{scripts, LeaseStatus, MAX_CLAIM};
+use workq_common::scripts::{scripts, HeartbeatArgs, LeaseStatus, MAX_CLAIM};
 use workq_common::Result;
 
 use super::Shared;
@@ -65,13 +65,23 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
         for chunk in jobs.chunks(MAX_CLAIM) {
             let sent = Instant::now();
             shared.qm[q].heartbeat_calls.inc();
+            // A claim reply can be in flight at most for the response timeout: jobs claimed
+            // before that, counted back from the latest reply, are known unless lost.
+            let margin = shared.cfg.redis.response_timeout + Duration::from_secs(1);
+            let known_until = shared.last_reply_ms[q]
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .saturating_sub(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX));
             let statuses = scripts()
                 .heartbeat(
                     &mut **con,
                     &shared.queues[q],
-                    &shared.cfg.worker_id,
-                    shared.cfg.lease,
-                    chunk,
+                    &HeartbeatArgs {
+                        worker: &shared.cfg.worker_id,
+                        lease: shared.cfg.lease,
+                        known_until,
+                        keep_failed: shared.cfg.retention.failed,
+                        held: chunk,
+                    },
                 )
                 .await?;
             let mut held = shared.held();

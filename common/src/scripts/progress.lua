@@ -1,0 +1,19 @@
+-- Store the progress of a running attempt, fenced by its token, and tell watchers.
+-- KEYS[1] queue prefix
+-- ARGV: id, token, data (MessagePack)
+-- Returns 1 stored, 0 refused (the job is no longer this attempt's).
+local id, token, data = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local rec = redis.call('HGET', K_JOBS, id)
+if not rec then return 0 end
+local h, rest, started, worker, trailer = split(rec)
+if h == nil or h[2] ~= RUNNING or h[3] ~= token then return 0 end
+redis.call('HSET', K_PROGRESS, id, data)
+local x = ext(h)
+if not x.G then
+  -- Marks the record, so that finishing it also clears its progress.
+  x.G = true
+  redis.call('HSET', K_JOBS, id, cmsgpack.pack(h) .. rest .. (trailer or ''))
+end
+note(id, 'P', h[3])
+flush()
+return 1
