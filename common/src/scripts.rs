@@ -223,6 +223,8 @@ pub struct HeartbeatArgs<'a> {
     pub known_until: Millis,
     /// Retention for jobs that end FAILED on the way.
     pub keep_failed: Duration,
+    /// The worker's labels (recorded with its presence).
+    pub labels: &'a str,
     /// The (id, token) pairs it holds.
     pub held: &'a [(String, u32)],
 }
@@ -522,7 +524,8 @@ impl Scripts {
             .arg(args.worker)
             .arg(ms(args.lease).max(1))
             .arg(args.known_until)
-            .arg(ms(args.keep_failed));
+            .arg(ms(args.keep_failed))
+            .arg(args.labels);
         let held = args.held;
         for (id, token) in held {
             inv.arg(id.as_str()).arg(*token);

@@ -47,14 +47,24 @@ pub struct CancelSummary {
 /// A queue's size and counters, for dashboards and the demo's summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
-    /// ENQUEUED jobs (due or not).
+    /// ENQUEUED jobs (due or not), in every lane.
     pub enqueued: u64,
     /// RUNNING jobs.
     pub running: u64,
+    /// BLOCKED jobs (waiting for parents in a chain).
+    pub blocked: u64,
     /// Finished jobs still retained.
     pub finished: u64,
+    /// ENQUEUED jobs per lane: "" plain, "x" expedited, "@labels" needing labels,
+    /// "x@labels".
+    pub lanes: Vec<(String, u64)>,
+    /// Workers seen looking for work in the last minute, with their labels.
+    pub workers: Vec<(String, Vec<String>)>,
+    /// ENQUEUED jobs that need labels no worker seen in the last minute has: they wait
+    /// until such a worker comes.
+    pub unsatisfiable: u64,
     /// Cumulative counters: enqueued, claimed, succeeded, failed, cancelled, retried,
-    /// lease_expired, released, pruned.
+    /// lease_expired, released, pruned, periodic_runs.
     pub counters: HashMap<String, u64>,
 }
 
@@ -493,27 +503,83 @@ impl WorkManager {
     async fn try_queue_stats(&self, queue: &str) -> Result<QueueStats> {
         let q = QueueKeys::new(queue)?;
         let mut con = self.connection().await?;
-        let (enqueued, finished, counters, workers): (u64, u64, HashMap<String, u64>, Vec<String>) =
-            redis::pipe()
-                .atomic()
-                .zcard(q.due())
-                .zcard(q.done())
-                .hgetall(q.stats())
-                .zrange(q.leases(), 0, -1)
-                .query_async(&mut con)
-                .await?;
-        let mut held: Vec<u64> = Vec::new();
-        if !workers.is_empty() {
-            let mut pipe = redis::pipe();
-            for w in &workers {
-                pipe.scard(q.held(w));
-            }
-            held = pipe.query_async(&mut con).await?;
+        type Head = (
+            u64,
+            u64,
+            HashMap<String, u64>,
+            Vec<String>,
+            Vec<String>,
+            HashMap<String, String>,
+            (u64, u64),
+        );
+        let (plain, finished, counters, holders, lanes, seen, time): Head = redis::pipe()
+            .atomic()
+            .zcard(q.due())
+            .zcard(q.done())
+            .hgetall(q.stats())
+            .zrange(q.leases(), 0, -1)
+            .smembers(q.lanes())
+            .hgetall(q.workers())
+            .cmd("TIME")
+            .query_async(&mut con)
+            .await?;
+        let now_ms = time.0 * 1000 + time.1 / 1000;
+        let mut pipe = redis::pipe();
+        pipe.scard(q.blocked());
+        for w in &holders {
+            pipe.scard(q.held(w));
         }
+        for lane in &lanes {
+            pipe.zcard(q.due_in(lane));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut con).await?;
+        let blocked = counts.first().copied().unwrap_or(0);
+        let running = counts.iter().skip(1).take(holders.len()).sum();
+        let mut per_lane = vec![(String::new(), plain)];
+        per_lane.extend(
+            lanes
+                .iter()
+                .cloned()
+                .zip(counts.iter().skip(1 + holders.len()).copied()),
+        );
+        // Presence is "<last seen ms>|<labels>".
+        let mut workers: Vec<(String, Vec<String>)> = seen
+            .into_iter()
+            .filter_map(|(w, v)| {
+                let (t, labels) = v.split_once('|')?;
+                let t: u64 = t.parse().ok()?;
+                (t + 60_000 >= now_ms).then(|| {
+                    let labels = labels
+                        .split(',')
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    (w, labels)
+                })
+            })
+            .collect();
+        workers.sort();
+        let unsatisfiable = per_lane
+            .iter()
+            .filter(|(lane, _)| {
+                let needs: Vec<&str> = lane
+                    .split_once('@')
+                    .map(|(_, l)| l.split(',').collect())
+                    .unwrap_or_default();
+                !workers
+                    .iter()
+                    .any(|(_, has)| needs.iter().all(|n| has.iter().any(|h| h == n)))
+            })
+            .map(|(_, n)| n)
+            .sum();
         Ok(QueueStats {
-            enqueued,
-            running: held.iter().sum(),
+            enqueued: per_lane.iter().map(|(_, n)| n).sum(),
+            running,
+            blocked,
             finished,
+            lanes: per_lane,
+            workers,
+            unsatisfiable,
             counters,
         })
     }

@@ -199,6 +199,10 @@ impl WorkManager {
     /// item has the state and attempt of that change; the other fields are read when the
     /// change arrives. A dropped Redis connection is re-established and the stream resumes
     /// after the last change it delivered.
+    ///
+    /// It watches the queues in use when it is called (for an id already enqueued, its
+    /// queue); to watch a queue that may not hold any work yet, use
+    /// [`watch_in`](Self::watch_in).
     pub async fn watch(&self, target: WatchTarget) -> Result<WorkInfoStream> {
         let queues: Vec<String> = match &target {
             WatchTarget::Id(id) => match self.get_work_info(*id).await? {
@@ -207,11 +211,23 @@ impl WorkManager {
             },
             _ => self.queues().await?,
         };
-        let queues = if queues.is_empty() {
-            vec![workq_common::DEFAULT_QUEUE.to_owned()]
-        } else {
-            queues
-        };
+        let mut queues = queues;
+        if !queues.iter().any(|q| q == workq_common::DEFAULT_QUEUE) {
+            queues.push(workq_common::DEFAULT_QUEUE.to_owned());
+        }
+        self.watch_queues(queues, target).await
+    }
+
+    /// Like [`watch`](Self::watch), in one queue, which need not hold any work yet.
+    pub async fn watch_in(&self, queue: &str, target: WatchTarget) -> Result<WorkInfoStream> {
+        self.watch_queues(vec![queue.to_owned()], target).await
+    }
+
+    async fn watch_queues(
+        &self,
+        queues: Vec<String>,
+        target: WatchTarget,
+    ) -> Result<WorkInfoStream> {
         let (tx, rx) = mpsc::channel(1024);
         let mut tasks = Vec::new();
         for q in queues {

@@ -3,16 +3,18 @@
 -- jobs whose claim reply never reached it (a connection lost mid-claim): they are handed
 -- back at once, or its lease would keep them forever.
 -- KEYS[1] queue prefix
--- ARGV: worker, lease_ms, known_until_ms, keep_failed_ms; then per job: id, token
+-- ARGV: worker, lease_ms, known_until_ms, keep_failed_ms, labels; then per job: id, token
 -- Returns per job: 1 held, 2 held and cancellation requested, 0 lost (taken over after the
 -- lease ran out, or gone).
 local now = now_ms()
 local worker = ARGV[1]
 local known_until = tonumber(ARGV[3])
 local keep_failed = tonumber(ARGV[4])
+-- Presence (for stats), as claims record it: a busy worker may not claim for a while.
+redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[5])
 local ids, tokens = {}, {}
 local listed = {}
-for j = 5, #ARGV, 2 do
+for j = 6, #ARGV, 2 do
   ids[#ids + 1] = ARGV[j]
   tokens[#tokens + 1] = tonumber(ARGV[j + 1])
   listed[ARGV[j]] = true

@@ -80,6 +80,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
                         lease: shared.cfg.lease,
                         known_until,
                         keep_failed: shared.cfg.retention.failed,
+                        labels: &shared.cfg.labels,
                         held: chunk,
                     },
                 )
