@@ -415,6 +415,11 @@ async fn follow(
         if info.schedule.is_none() {
             info.run_attempt_count = ev.attempt;
         }
+        if let Some(data) = ev.progress_data {
+            info.progress = Some(workq_common::Data::from_bytes(data));
+        } else if ev.state != WorkState::Running {
+            info.progress = None;
+        }
         if tx.send(Ok(info)).await.is_err() {
             return; // the stream was dropped
         }

@@ -23,6 +23,8 @@ pub struct WorkEvent {
     pub attempt: u32,
     /// The running attempt reported progress (the state is RUNNING).
     pub progress: bool,
+    /// The progress reported, when it was small enough (4 KiB) to travel with the event.
+    pub progress_data: Option<Vec<u8>>,
     /// The stream entry's id (Redis time in ms and a sequence number).
     pub entry: String,
 }
@@ -140,6 +142,11 @@ impl QueueWatch {
                         .ok_or_else(|| Error::Protocol(format!("event without '{name}'")))
                 };
                 let (ids, states, attempts) = (field("j")?, field("s")?, field("a")?);
+                let data: Option<Vec<u8>> = entry
+                    .map
+                    .get("p")
+                    .map(Vec::<u8>::from_redis_value_ref)
+                    .transpose()?;
                 for ((id, s), a) in ids
                     .split(',')
                     .zip(states.split(','))
@@ -162,6 +169,7 @@ impl QueueWatch {
                         state,
                         attempt,
                         progress,
+                        progress_data: data.clone(),
                         entry: entry.id.clone(),
                     });
                 }

@@ -14,6 +14,14 @@ if not x.G then
   x.G = true
   redis.call('HSET', K_JOBS, id, cmsgpack.pack(h) .. rest .. (trailer or ''))
 end
-note(id, 'P', h[3])
-flush()
+-- Watchers get the progress itself with the event (when small), so they never depend on
+-- reading it later: the job may have finished, and its progress gone, by then.
+if redis.call('EXISTS', K_WATCH) == 1 then
+  local fields = { 'j', id, 's', 'P', 'a', h[3] }
+  if #data <= 4096 then
+    fields[7] = 'p'
+    fields[8] = data
+  end
+  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(fields))
+end
 return 1

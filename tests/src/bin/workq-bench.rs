@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -28,6 +29,9 @@ struct Args {
     delayed: usize,
     memory_jobs: usize,
     idle_secs: u64,
+    chains: usize,
+    progress_updates: usize,
+    retention_jobs: usize,
     only: Option<String>,
     bullmq: Option<String>,
 }
@@ -41,6 +45,9 @@ fn parse_args() -> Result<Args, String> {
         delayed: 2000,
         memory_jobs: 100_000,
         idle_secs: 10,
+        chains: 10_000,
+        progress_updates: 500,
+        retention_jobs: 1_000_000,
         only: None,
         bullmq: None,
     };
@@ -56,13 +63,18 @@ fn parse_args() -> Result<Args, String> {
             "--delayed" => a.delayed = num(val()?)?,
             "--memory-jobs" => a.memory_jobs = num(val()?)?,
             "--idle-secs" => a.idle_secs = num(val()?)? as u64,
+            "--chains" => a.chains = num(val()?)?,
+            "--progress-updates" => a.progress_updates = num(val()?)?,
+            "--retention-jobs" => a.retention_jobs = num(val()?)?,
             "--only" => a.only = Some(val()?),
             "--bullmq" => a.bullmq = Some(val()?),
             "--help" | "-h" => {
                 return Err(
                     "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
-                    [--delayed N] [--memory-jobs N] [--idle-secs N] \
-                    [--only throughput|latency|memory|idle] [--bullmq DIR]"
+                    [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
+                    [--progress-updates N] [--retention-jobs N] \
+                    [--only throughput,latency,memory,idle,chain,progress,retention] \
+                    [--bullmq DIR]"
                         .into(),
                 )
             }
@@ -444,6 +456,236 @@ async fn idle(a: &Args) -> Result<Value, BoxError> {
     }))
 }
 
+/// No-op steps of a chain, counting the last steps.
+struct StepWorker {
+    done: Arc<AtomicU64>,
+    target: u64,
+    all_done: Arc<Notify>,
+}
+#[derive(Serialize, Deserialize)]
+struct Step {
+    last: bool,
+}
+impl Job for Step {
+    const KIND: &'static str = "step";
+}
+impl Worker for StepWorker {
+    type Job = Step;
+    async fn do_work(&self, _: &WorkContext, job: Step) -> Result<WorkResult, WorkError> {
+        if job.last && self.done.fetch_add(1, Ordering::Relaxed) + 1 == self.target {
+            self.all_done.notify_one();
+        }
+        WorkResult::success()
+    }
+}
+
+/// 3-step chains (a -> b -> c) of no-op jobs: how fast they drain, in jobs per second, to
+/// set beside the one-step drain rate.
+async fn chain(a: &Args) -> Result<Value, BoxError> {
+    let queue = queue_name("chain");
+    let wm = WorkManager::connect(&a.redis).await?;
+    let step = |last: bool| {
+        OneTimeWorkRequest::builder(Step { last })
+            .queue(&queue)
+            .build()
+    };
+    let mut chains = Vec::with_capacity(a.chains);
+    for _ in 0..a.chains {
+        chains.push(
+            wm.begin_with([step(false)?])
+                .then([step(false)?])
+                .then([step(true)?]),
+        );
+    }
+    let t0 = Instant::now();
+    futures_util::stream::iter(chains)
+        .map(|c| c.enqueue())
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let enq = t0.elapsed();
+    let done = Arc::new(AtomicU64::new(0));
+    let all_done = Arc::new(Notify::new());
+    let rt = WorkerRuntime::builder(&a.redis)
+        .queue(&queue)
+        .concurrency(a.concurrency)
+        .retention(Retention {
+            succeeded: Duration::ZERO,
+            failed: Duration::from_secs(3600),
+        })
+        .register(StepWorker {
+            done: Arc::clone(&done),
+            target: a.chains as u64,
+            all_done: Arc::clone(&all_done),
+        })
+        .build()?;
+    let t0 = Instant::now();
+    let notified = Arc::clone(&all_done);
+    rt.run_until(async move { notified.notified().await })
+        .await?;
+    let drain = t0.elapsed();
+    drop_queue(&a.redis, &queue).await?;
+    let jobs = 3 * a.chains;
+    Ok(json!({
+        "scenario": "chain",
+        "chains": a.chains,
+        "steps": 3,
+        "concurrency": a.concurrency,
+        "chains_enqueued_per_s": (a.chains as f64 / enq.as_secs_f64()).round(),
+        "chain_jobs_per_s": (jobs as f64 / drain.as_secs_f64()).round(),
+    }))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Report {
+    updates: u32,
+}
+impl Job for Report {
+    const KIND: &'static str = "report";
+}
+#[derive(Serialize, Deserialize)]
+struct Sent {
+    at_us: u64,
+}
+struct ReportWorker;
+impl Worker for ReportWorker {
+    type Job = Report;
+    async fn do_work(&self, ctx: &WorkContext, job: Report) -> Result<WorkResult, WorkError> {
+        for _ in 0..job.updates {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            ctx.set_progress(&Sent { at_us: now_us() }).await?;
+        }
+        WorkResult::success()
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Progress: from `set_progress` in a worker to a watcher's stream item (both through
+/// Redis: the worker runtime and the producer share nothing but Redis here).
+async fn progress(a: &Args) -> Result<Value, BoxError> {
+    let queue = queue_name("progress");
+    let wm = WorkManager::connect(&a.redis).await?;
+    let rt = WorkerRuntime::builder(&a.redis)
+        .queue(&queue)
+        .register(ReportWorker)
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(rt.run_until(async {
+        let _ = stopped.await;
+    }));
+    let req = OneTimeWorkRequest::builder(Report {
+        updates: a.progress_updates as u32,
+    })
+    .queue(&queue)
+    .build()?;
+    let mut items = wm
+        .watch_in(&queue, workq_producer::WatchTarget::Id(req.id()))
+        .await?;
+    wm.enqueue(req).await?;
+    let mut late_us: Vec<i64> = Vec::with_capacity(a.progress_updates);
+    while let Some(info) = items.next_info().await {
+        let info = info?;
+        if let Some(p) = &info.progress {
+            let sent: Sent = p.decode()?;
+            late_us.push(now_us() as i64 - sent.at_us as i64);
+        }
+        if info.state.is_finished() {
+            break;
+        }
+    }
+    let _ = stop.send(());
+    worker.await??;
+    drop_queue(&a.redis, &queue).await?;
+    late_us.sort_unstable();
+    if late_us.is_empty() {
+        return Err("no progress arrived".into());
+    }
+    let ms = |us: i64| (us as f64 / 1000.0 * 100.0).round() / 100.0;
+    Ok(json!({
+        "scenario": "progress",
+        "updates": late_us.len(),
+        "ms_p50": ms(pct(&late_us, 0.5)),
+        "ms_p99": ms(pct(&late_us, 0.99)),
+        "ms_max": ms(*late_us.last().unwrap_or(&0)),
+    }))
+}
+
+/// Retention: a million no-op jobs through one runtime that keeps successes for 1 s;
+/// Redis memory before, at the end of the drain, and once pruning is done.
+async fn retention(a: &Args) -> Result<Value, BoxError> {
+    let queue = queue_name("retention");
+    let wm = WorkManager::connect(&a.redis).await?;
+    let done = Arc::new(AtomicU64::new(0));
+    let all_done = Arc::new(Notify::new());
+    let rt = WorkerRuntime::builder(&a.redis)
+        .queue(&queue)
+        .concurrency(a.concurrency)
+        .retention(Retention {
+            succeeded: Duration::from_secs(1),
+            failed: Duration::from_secs(1),
+        })
+        .register(NoopWorker {
+            done: Arc::clone(&done),
+            target: a.retention_jobs as u64,
+            all_done: Arc::clone(&all_done),
+            yields: false,
+        })
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(rt.run_until(async {
+        let _ = stopped.await;
+    }));
+    // Baseline: the worker is up and the queue exists (its first enqueue registered it).
+    wm.enqueue_many(Vec::new()).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = info_field(&a.redis, "memory", "used_memory").await?;
+    let t0 = Instant::now();
+    let mut peak = baseline;
+    for start in (0..a.retention_jobs).step_by(10_000) {
+        let reqs = (start..(start + 10_000).min(a.retention_jobs))
+            .map(|i| {
+                OneTimeWorkRequest::builder(Noop { i: i as u64 })
+                    .queue(&queue)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        wm.enqueue_many(reqs).await?;
+        peak = peak.max(info_field(&a.redis, "memory", "used_memory").await?);
+    }
+    all_done.notified().await;
+    let drained = t0.elapsed();
+    let at_drain = info_field(&a.redis, "memory", "used_memory").await?;
+    // Pruning is the worker's job: wait until it has removed every finished job.
+    loop {
+        let s = wm.queue_stats(&queue).await?;
+        if s.finished == 0 && s.enqueued == 0 && s.running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pruned_after = t0.elapsed();
+    let after = info_field(&a.redis, "memory", "used_memory").await?;
+    let _ = stop.send(());
+    worker.await??;
+    drop_queue(&a.redis, &queue).await?;
+    Ok(json!({
+        "scenario": "retention",
+        "jobs": a.retention_jobs,
+        "retention_s": 1,
+        "baseline_bytes": baseline,
+        "peak_bytes": peak.max(at_drain),
+        "after_prune_bytes": after,
+        "after_minus_baseline_bytes": after as i64 - baseline as i64,
+        "drained_s": (drained.as_secs_f64() * 10.0).round() / 10.0,
+        "pruned_by_s": (pruned_after.as_secs_f64() * 10.0).round() / 10.0,
+    }))
+}
+
 // ---- the peer ----
 
 fn redis_port(url: &str) -> Result<String, BoxError> {
@@ -508,6 +750,21 @@ async fn run(a: &Args) -> Result<(), BoxError> {
     }
     if want("idle") {
         let v = idle(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if want("chain") {
+        let v = chain(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if want("progress") {
+        let v = progress(a).await?;
+        emit(&v);
+        results.push(v);
+    }
+    if want("retention") {
+        let v = retention(a).await?;
         emit(&v);
         results.push(v);
     }

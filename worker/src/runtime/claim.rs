@@ -21,7 +21,8 @@ use super::{attempt, Held, PendingAck, Shared};
 use crate::context::CancelSignal;
 use crate::outage::Outage;
 
-/// Expired leases and prunable jobs handled per claim call.
+/// Jobs of lost workers taken over per claim call (and ten times as many finished jobs
+/// pruned).
 const MAINTENANCE_LIMIT: usize = 100;
 /// Claims in flight at once.
 const IN_FLIGHT: usize = 2;
