@@ -35,14 +35,7 @@ for j = 1, n do
     end
   end
   local rec = recs[j]
-  local st, att
-  if rec then
-    st, att = peek(rec)
-    if st == nil then
-      local h = split(rec)
-      if h then st, att = h[2], h[3] end
-    end
-  end
+  local st, att = state_of(rec)
   if st ~= RUNNING or att ~= token then
     out[j] = 0
   else

@@ -15,11 +15,7 @@ for j = 3, #ARGV do
   if h == nil then
     out[#out + 1] = 0
   elseif h[2] == ENQUEUED or h[2] == BLOCKED then
-    if h[2] == ENQUEUED then
-      redis.call('ZREM', k_due(lane_of(h)), id)
-    else
-      w_blocked_rem[#w_blocked_rem + 1] = id
-    end
+    unwait(id, h)
     ext(h).e = reason
     finish(id, h, rest, CANCELLED, now, keep_failed)
     out[#out + 1] = 1

@@ -25,15 +25,6 @@ end
 if n == 0 then return { now, 1 } end
 if redis.call('HEXISTS', K_JOBS, jobs[1].id) == 1 then return { now, 2, jobs[1].id } end
 
-local function state_of(rec)
-  if not rec then return nil end
-  local st = peek(rec)
-  if st == nil then
-    local h = split(rec)
-    if h then st = h[2] end
-  end
-  return st
-end
 local function finished(st)
   return st == nil or st == SUCCEEDED or st == FAILED or st == CANCELLED
 end
@@ -70,11 +61,7 @@ local function cancel_existing(reason)
     local h, rest
     if rec then h, rest = split(rec) end
     if h and (h[2] == ENQUEUED or h[2] == BLOCKED) then
-      if h[2] == ENQUEUED then
-        redis.call('ZREM', k_due(lane_of(h)), id)
-      else
-        w_blocked_rem[#w_blocked_rem + 1] = id
-      end
+      unwait(id, h)
       ext(h).e = reason
       finish(id, h, rest, CANCELLED, now, keep_failed)
     elseif h and h[2] == RUNNING then

@@ -51,14 +51,7 @@ local cancels = cancel_reasons(ids)
 local any = false
 for j, id in ipairs(ids) do
   local rec = recs[j]
-  local st, att
-  if rec then
-    st, att = peek(rec)
-    if st == nil then
-      local h = split(rec)
-      if h then st, att = h[2], h[3] end
-    end
-  end
+  local st, att = state_of(rec)
   if member[j] ~= 1 or st ~= RUNNING or att ~= tokens[j] then
     out[j] = 0
   else

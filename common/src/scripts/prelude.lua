@@ -87,6 +87,18 @@ local function split(rec)
   return h, rest
 end
 
+-- State and attempts of a record: from its fixed bytes, or else from its decoded header;
+-- nil for a record that is missing or cannot be read.
+local function state_of(rec)
+  if not rec then return nil end
+  local st, att = peek(rec)
+  if st == nil then
+    local h = split(rec)
+    if h then st, att = h[2], h[3] end
+  end
+  return st, att
+end
+
 local function ext(h)
   local x = h[6]
   if x == nil then
@@ -211,6 +223,15 @@ local function schedule(id, due, lane)
   if wake_at == nil or due < wake_at then wake_at = due end
 end
 
+-- Takes a waiting (ENQUEUED or BLOCKED) job off its lane or out of `blocked`.
+local function unwait(id, h)
+  if h[2] == ENQUEUED then
+    redis.call('ZREM', k_due(lane_of(h)), id)
+  else
+    w_blocked_rem[#w_blocked_rem + 1] = id
+  end
+end
+
 local function flush()
   each_chunk('HSET', K_JOBS, w_jobs, 2)
   each_chunk('HDEL', K_JOBS, w_del, 1)
@@ -328,11 +349,7 @@ local function settle_children(id, h, rest, state, now, keep_failed)
       local ch, crest
       if rec then ch, crest = split(rec) end
       if ch and (ch[2] == BLOCKED or ch[2] == ENQUEUED) then
-        if ch[2] == ENQUEUED then
-          redis.call('ZREM', k_due(lane_of(ch)), cid)
-        else
-          w_blocked_rem[#w_blocked_rem + 1] = cid
-        end
+        unwait(cid, ch)
         ch[2] = state
         local cx = ext(ch)
         cx.f = now
