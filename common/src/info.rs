@@ -142,4 +142,10 @@ impl WorkInfo {
     pub fn output_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         self.output.as_ref().map(Data::decode).transpose()
     }
+
+    /// Decodes the latest progress as `T`; `None` when the job has reported none (or has
+    /// finished: progress is kept only while a job runs).
+    pub fn progress_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.progress.as_ref().map(Data::decode).transpose()
+    }
 }

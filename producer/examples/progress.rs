@@ -58,8 +58,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     wm.enqueue(req).await?;
     while let Some(info) = changes.next_info().await {
         let info = info?;
-        match &info.progress {
-            Some(p) => println!("{}: {:?}", info.state, p.decode::<Done>()?),
+        match info.progress_as::<Done>()? {
+            Some(p) => println!("{}: {p:?}", info.state),
             None => println!("{}", info.state),
         }
         if info.state.is_finished() {

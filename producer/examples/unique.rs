@@ -44,8 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{} {} parents={:?}", info.id, info.state, info.parents);
     }
     // Clean up the example's work.
-    for info in wm.get_work_infos_for_unique_work(&name).await? {
-        wm.cancel_work_by_id(info.id).await?;
-    }
+    let cancelled = wm.cancel_unique_work(&name).await?;
+    println!("cancelled {} job(s)", cancelled.cancelled);
     Ok(())
 }

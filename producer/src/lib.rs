@@ -48,7 +48,7 @@ pub use request::{
     PeriodicWorkRequestBuilder,
 };
 pub use watch::{QueueWatch, WorkEvent};
-pub use workq_common::scripts::{CancelStatus, EnqueueStatus, Retention};
+pub use workq_common::scripts::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use workq_common::{
     Backoff, BackoffPolicy, Data, Error, Job, Result, WorkId, WorkInfo, WorkState, DEFAULT_QUEUE,
 };

@@ -172,6 +172,20 @@ impl WorkManager {
             .await
     }
 
+    /// Cancels the unfinished work of a unique name (WorkManager's `cancelUniqueWork`).
+    pub async fn cancel_unique_work(&self, name: &str) -> Result<crate::CancelSummary> {
+        let mut sum = crate::CancelSummary::default();
+        for info in self.get_work_infos_for_unique_work(name).await? {
+            match self.cancel_work_by_id(info.id).await? {
+                workq_common::scripts::CancelStatus::Cancelled => sum.cancelled += 1,
+                workq_common::scripts::CancelStatus::Requested => sum.requested += 1,
+                workq_common::scripts::CancelStatus::AlreadyFinished => sum.already_finished += 1,
+                workq_common::scripts::CancelStatus::NotFound => {}
+            }
+        }
+        Ok(sum)
+    }
+
     /// Prunes every finished job now, whatever its retention (WorkManager's `pruneWork`);
     /// returns how many.
     pub async fn prune_work(&self) -> Result<usize> {
