@@ -6,7 +6,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use workq_producer::{OneTimeWorkRequest, WorkManager};
-use workq_tests::jobs::{FailWorker, NopWorker, Sleep, SleepWorker};
+use workq_tests::jobs::{
+    EchoWorker, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker, Sleep, SleepWorker,
+};
 use workq_worker::WorkerRuntime;
 
 fn clock_ms() -> u128 {
@@ -75,7 +77,11 @@ async fn main() {
         .cancel_grace(Duration::from_secs(5))
         .register(SleepWorker)
         .register(FailWorker)
-        .register(NopWorker);
+        .register(NopWorker)
+        .register(EmitWorker)
+        .register(EchoWorker)
+        .register(ProbeWorker)
+        .register(ProgressWorker);
     if let Some(g) = rest.first() {
         b = b.grace_period(Duration::from_millis(num(g)));
     }

@@ -733,38 +733,27 @@ async fn run(a: &Args) -> Result<(), BoxError> {
             println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
         }
     };
-    if want("throughput") {
-        let v = throughput(a).await?;
-        emit(&v);
-        results.push(v);
-    }
-    if want("latency") {
-        let v = latency(a).await?;
-        emit(&v);
-        results.push(v);
-    }
-    if want("memory") {
-        let v = memory(a).await?;
-        emit(&v);
-        results.push(v);
-    }
-    if want("idle") {
-        let v = idle(a).await?;
-        emit(&v);
-        results.push(v);
-    }
-    if want("chain") {
-        let v = chain(a).await?;
-        emit(&v);
-        results.push(v);
-    }
-    if want("progress") {
-        let v = progress(a).await?;
-        emit(&v);
-        results.push(v);
-    }
-    if want("retention") {
-        let v = retention(a).await?;
+    for name in [
+        "throughput",
+        "latency",
+        "memory",
+        "idle",
+        "chain",
+        "progress",
+        "retention",
+    ] {
+        if !want(name) {
+            continue;
+        }
+        let v = match name {
+            "throughput" => throughput(a).await?,
+            "latency" => latency(a).await?,
+            "memory" => memory(a).await?,
+            "idle" => idle(a).await?,
+            "chain" => chain(a).await?,
+            "progress" => progress(a).await?,
+            _ => retention(a).await?,
+        };
         emit(&v);
         results.push(v);
     }

@@ -76,6 +76,7 @@ async fn fenced_attempts_ignore_stale_workers() {
                 lease: Duration::from_secs(30),
                 known_until: 0,
                 keep_failed: Duration::from_secs(60),
+                labels: "",
                 held: &[(id.clone(), a_token)],
             },
         )
@@ -119,6 +120,7 @@ async fn fenced_attempts_ignore_stale_workers() {
                 lease: Duration::from_secs(30),
                 known_until: 0,
                 keep_failed: Duration::from_secs(60),
+                labels: "",
                 held: &[(id.clone(), b_token)],
             },
         )

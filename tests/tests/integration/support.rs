@@ -3,7 +3,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use workq_producer::{WorkId, WorkInfo, WorkManager, WorkState};
-use workq_tests::jobs::{FailWorker, NopWorker, SleepWorker};
+use workq_tests::jobs::{
+    EchoWorker, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker, SleepWorker,
+};
 use workq_tests::HANG;
 use workq_worker::WorkerRuntime;
 
@@ -24,7 +26,11 @@ impl InProcess {
             .queue(queue)
             .register(SleepWorker)
             .register(FailWorker)
-            .register(NopWorker);
+            .register(NopWorker)
+            .register(EmitWorker)
+            .register(EchoWorker)
+            .register(ProbeWorker)
+            .register(ProgressWorker);
         let rt = configure(b).build().expect("runtime");
         let (tx, rx) = oneshot::channel::<()>();
         let join = tokio::spawn(rt.run_until(async {
@@ -135,4 +141,29 @@ pub(crate) fn spawn_worker(
         .and_then(|c| c.parse().ok())
         .expect("worker clock");
     (p, id, clock)
+}
+
+/// The job's info; it must exist.
+pub(crate) async fn info(wm: &WorkManager, id: WorkId) -> WorkInfo {
+    wm.get_work_info(id)
+        .await
+        .expect("info")
+        .unwrap_or_else(|| panic!("job {id} does not exist"))
+}
+
+/// The next item of a watch stream (a hang fails the test).
+pub(crate) async fn next_item(stream: &mut workq_producer::WorkInfoStream) -> WorkInfo {
+    tokio::time::timeout(HANG, stream.next_info())
+        .await
+        .expect("no item on the watch stream")
+        .expect("watch stream ended")
+        .expect("watch stream item")
+}
+
+/// A map for the chain jobs, from a JSON object literal.
+pub(crate) fn map(v: serde_json::Value) -> workq_tests::jobs::Map {
+    match v {
+        serde_json::Value::Object(m) => m.into_iter().collect(),
+        other => panic!("not an object: {other}"),
+    }
 }

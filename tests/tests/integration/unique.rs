@@ -1,0 +1,418 @@
+//! Unique work (WorkManager's `enqueueUniqueWork`): KEEP, REPLACE, APPEND and
+//! APPEND_OR_REPLACE, and the name being free again once its work has finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use workq_common::scripts::GraphStatus;
+use workq_producer::{
+    CancelStatus, ExistingWorkPolicy, OneTimeWorkRequest, WorkManager, WorkOutcome, WorkState,
+};
+use workq_tests::jobs::{Echo, Fail, Nop, Sleep, Slept};
+use workq_tests::{RedisServer, HANG};
+
+use crate::support::*;
+
+fn delayed_sleep() -> OneTimeWorkRequest {
+    OneTimeWorkRequest::builder(Sleep::ms(1))
+        .initial_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_producers_enqueueing_one_name_with_keep_at_once_store_exactly_one_job() {
+    const PRODUCERS: usize = 50;
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let start = Arc::new(tokio::sync::Barrier::new(PRODUCERS));
+    let tasks: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let url = url.clone();
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                // Each producer is its own client with its own connections.
+                let wm = WorkManager::connect(&url).await.unwrap();
+                let req = delayed_sleep();
+                start.wait().await;
+                let out = wm
+                    .enqueue_unique_work("singleton", ExistingWorkPolicy::Keep, req.clone())
+                    .await
+                    .unwrap();
+                (req.id(), out)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(tokio::time::timeout(HANG, t).await.unwrap().unwrap());
+    }
+
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(_, o)| o.status == GraphStatus::Enqueued)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one enqueue wins: {results:?}");
+    let (winner, out) = winners[0];
+    assert_eq!(out.ids, [*winner]);
+    let kept: Vec<&WorkOutcome> = results
+        .iter()
+        .map(|(_, o)| o)
+        .filter(|o| o.status == GraphStatus::Kept)
+        .collect();
+    assert_eq!(kept.len(), PRODUCERS - 1, "{results:?}");
+    assert!(
+        kept.iter().all(|o| o.ids == [*winner]),
+        "every kept outcome points at the one job: {kept:?}"
+    );
+
+    let wm = manager(&url).await;
+    let stats = wm.queue_stats("default").await.unwrap();
+    assert_eq!(stats.enqueued, 1, "the queue holds exactly one job");
+    assert_eq!(stats.counters.get("enqueued"), Some(&1));
+    let named = wm
+        .get_work_infos_for_unique_work("singleton")
+        .await
+        .unwrap();
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0].id, *winner);
+    assert_eq!(named[0].unique_name.as_deref(), Some("singleton"));
+    let losers: Vec<_> = results
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| id != winner)
+        .collect();
+    let infos = wm.get_work_infos(&losers).await.unwrap();
+    assert!(
+        infos.iter().all(Option::is_none),
+        "a kept request was stored"
+    );
+}
+
+#[tokio::test]
+async fn replace_cancels_pending_work_of_the_name_and_the_new_work_runs() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let old = delayed_sleep();
+    let out = wm
+        .enqueue_unique_work("nightly", ExistingWorkPolicy::Keep, old.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.status, GraphStatus::Enqueued);
+
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let new = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
+    let out = wm
+        .enqueue_unique_work("nightly", ExistingWorkPolicy::Replace, new.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WorkOutcome {
+            status: GraphStatus::Enqueued,
+            ids: vec![new.id()]
+        }
+    );
+    // The pending work was cancelled by the enqueue itself.
+    let o = info(&wm, old.id()).await;
+    assert_eq!(o.state, WorkState::Cancelled);
+    assert_eq!(o.run_attempt_count, 0);
+    assert_eq!(
+        o.last_error.as_deref(),
+        Some("replaced by new work named 'nightly'")
+    );
+    assert_eq!(o.next_due_at, None);
+
+    let n = finished(&wm, &mut watch, new.id()).await;
+    assert_eq!(n.state, WorkState::Succeeded);
+    assert_eq!(n.unique_name.as_deref(), Some("nightly"));
+    let named = wm.get_work_infos_for_unique_work("nightly").await.unwrap();
+    assert!(named.iter().any(|i| i.id == new.id()), "{named:?}");
+    assert!(
+        named.iter().all(|i| i.state.is_finished()),
+        "nothing of the name is left unfinished: {named:?}"
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn replace_asks_running_work_to_stop_it_ends_cancelled_and_the_new_work_runs() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    // A short lease: heartbeats, which carry the cancellation, come often.
+    let worker = InProcess::start(&redis.url(), "default", |b| {
+        b.lease(Duration::from_millis(600))
+    });
+    let old = OneTimeWorkRequest::builder(Sleep::ms(600_000))
+        .build()
+        .unwrap();
+    wm.enqueue_unique_work("report", ExistingWorkPolicy::Keep, old.clone())
+        .await
+        .unwrap();
+    reaches(&mut watch, old.id(), WorkState::Running).await;
+
+    let new = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
+    let out = wm
+        .enqueue_unique_work("report", ExistingWorkPolicy::Replace, new.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.status, GraphStatus::Enqueued);
+    assert_eq!(out.ids, [new.id()]);
+    let reason = "replaced by new work named 'report'";
+    let o = info(&wm, old.id()).await;
+    if o.state == WorkState::Running {
+        assert!(o.cancel_requested, "{o:?}");
+        assert_eq!(o.last_error.as_deref(), Some(reason));
+    }
+
+    let o = finished(&wm, &mut watch, old.id()).await;
+    assert_eq!(o.state, WorkState::Cancelled);
+    assert_eq!(o.run_attempt_count, 1, "stopped, not retried");
+    assert_eq!(o.last_error.as_deref(), Some(reason));
+    let n = finished(&wm, &mut watch, new.id()).await;
+    assert_eq!(n.state, WorkState::Succeeded);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn append_runs_the_new_work_after_the_existing_work_succeeded() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let first = OneTimeWorkRequest::builder(Sleep::ms(30)).build().unwrap();
+    wm.enqueue_unique_work("etl", ExistingWorkPolicy::Keep, first.clone())
+        .await
+        .unwrap();
+    let next = OneTimeWorkRequest::builder(Echo(map(json!({"step": "next"}))))
+        .build()
+        .unwrap();
+    let out = wm
+        .enqueue_unique_work("etl", ExistingWorkPolicy::Append, next.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.status, GraphStatus::Enqueued);
+    assert_eq!(out.ids, [next.id()]);
+
+    // No worker yet: the appended work waits for the existing work.
+    let n = info(&wm, next.id()).await;
+    assert_eq!(n.state, WorkState::Blocked);
+    assert_eq!(n.parents, [first.id()]);
+    assert_eq!(n.next_due_at, None);
+    assert_eq!(n.unique_name.as_deref(), Some("etl"));
+    assert_eq!(info(&wm, first.id()).await.children, [next.id()]);
+    let named: Vec<_> = wm
+        .get_work_infos_for_unique_work("etl")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(
+        named.contains(&first.id()) && named.contains(&next.id()),
+        "{named:?}"
+    );
+
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let n = finished(&wm, &mut watch, next.id()).await;
+    let f = info(&wm, first.id()).await;
+    assert_eq!(f.state, WorkState::Succeeded);
+    assert_eq!(n.state, WorkState::Succeeded);
+    assert!(
+        n.started_at.unwrap() >= f.finished_at.unwrap(),
+        "the appended work started before the existing work finished: {:?} < {:?}",
+        n.started_at,
+        f.finished_at
+    );
+    // Its input was its own merged with the existing work's output.
+    let slept: Slept = f.output_as().unwrap().unwrap();
+    let out: workq_tests::jobs::Map = n.output_as().unwrap().unwrap();
+    assert_eq!(
+        out,
+        map(json!({"step": "next", "attempt": slept.attempt, "pid": slept.pid}))
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn append_onto_failed_work_fails_at_once_and_append_or_replace_starts_fresh() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let failing = OneTimeWorkRequest::builder(Fail {
+        mode: "failure".into(),
+    })
+    .build()
+    .unwrap();
+    wm.enqueue_unique_work("import", ExistingWorkPolicy::Keep, failing.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(&wm, &mut watch, failing.id()).await.state,
+        WorkState::Failed
+    );
+
+    let appended = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
+    let out = wm
+        .enqueue_unique_work("import", ExistingWorkPolicy::Append, appended.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.ids, [appended.id()]);
+    // Failed by the enqueue itself, never run.
+    let a = info(&wm, appended.id()).await;
+    assert_eq!(a.state, WorkState::Failed);
+    assert_eq!(
+        a.last_error,
+        Some(format!("parent {} failed", failing.id()))
+    );
+    assert_eq!((a.run_attempt_count, a.started_at), (0, None));
+
+    let fresh = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
+    let out = wm
+        .enqueue_unique_work("import", ExistingWorkPolicy::AppendOrReplace, fresh.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.status, GraphStatus::Enqueued);
+    assert_eq!(out.ids, [fresh.id()]);
+    let f = info(&wm, fresh.id()).await;
+    assert!(f.parents.is_empty(), "a fresh start has no parents: {f:?}");
+    assert_ne!(f.state, WorkState::Blocked);
+    let f = finished(&wm, &mut watch, fresh.id()).await;
+    assert_eq!((f.state, f.run_attempt_count), (WorkState::Succeeded, 1));
+    assert_eq!(f.last_error, None);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn append_onto_cancelled_work_cancels_the_new_work_at_once() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let old = delayed_sleep();
+    wm.enqueue_unique_work("sync", ExistingWorkPolicy::Keep, old.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        wm.cancel_work_by_id(old.id()).await.unwrap(),
+        CancelStatus::Cancelled
+    );
+    let appended = delayed_sleep();
+    wm.enqueue_unique_work("sync", ExistingWorkPolicy::Append, appended.clone())
+        .await
+        .unwrap();
+    let a = info(&wm, appended.id()).await;
+    assert_eq!(a.state, WorkState::Cancelled);
+    assert_eq!(
+        a.last_error,
+        Some(format!("parent {} was cancelled", old.id()))
+    );
+    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+}
+
+#[tokio::test]
+async fn once_the_work_of_a_name_has_finished_keep_and_replace_enqueue_anew() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let first = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
+    wm.enqueue_unique_work("once", ExistingWorkPolicy::Keep, first.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(&wm, &mut watch, first.id()).await.state,
+        WorkState::Succeeded
+    );
+
+    let second = OneTimeWorkRequest::builder(Nop { i: 2 }).build().unwrap();
+    let out = wm
+        .enqueue_unique_work("once", ExistingWorkPolicy::Keep, second.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WorkOutcome {
+            status: GraphStatus::Enqueued,
+            ids: vec![second.id()]
+        },
+        "the name was released when its work finished"
+    );
+    assert_eq!(
+        finished(&wm, &mut watch, second.id()).await.state,
+        WorkState::Succeeded
+    );
+
+    let third = OneTimeWorkRequest::builder(Nop { i: 3 }).build().unwrap();
+    let out = wm
+        .enqueue_unique_work("once", ExistingWorkPolicy::Replace, third.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.ids, [third.id()]);
+    assert_eq!(
+        finished(&wm, &mut watch, third.id()).await.state,
+        WorkState::Succeeded
+    );
+    // Finished work is left as it was.
+    let f = info(&wm, first.id()).await;
+    assert_eq!((f.state, f.last_error), (WorkState::Succeeded, None));
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn unique_chains_replace_every_unfinished_job_and_append_to_the_last_jobs() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let (root, left, right) = (delayed_sleep(), delayed_sleep(), delayed_sleep());
+    wm.begin_unique_work("pipeline", ExistingWorkPolicy::Keep, [root.clone()])
+        .then([left.clone(), right.clone()])
+        .enqueue()
+        .await
+        .unwrap();
+    let kept = wm
+        .begin_unique_work("pipeline", ExistingWorkPolicy::Keep, [delayed_sleep()])
+        .enqueue()
+        .await
+        .unwrap();
+    assert_eq!(kept.status, GraphStatus::Kept);
+    assert_eq!(kept.ids, [root.id(), left.id(), right.id()]);
+
+    // APPEND waits for the last jobs of the chain, then for the appended ones.
+    let joined = delayed_sleep();
+    wm.enqueue_unique_work("pipeline", ExistingWorkPolicy::Append, joined.clone())
+        .await
+        .unwrap();
+    let j = info(&wm, joined.id()).await;
+    assert_eq!(j.state, WorkState::Blocked);
+    assert_eq!(j.parents, [left.id(), right.id()]);
+    let tail = delayed_sleep();
+    wm.enqueue_unique_work("pipeline", ExistingWorkPolicy::Append, tail.clone())
+        .await
+        .unwrap();
+    assert_eq!(info(&wm, tail.id()).await.parents, [joined.id()]);
+
+    // REPLACE cancels all of it, waiting and blocked alike.
+    let fresh = delayed_sleep();
+    wm.enqueue_unique_work("pipeline", ExistingWorkPolicy::Replace, fresh.clone())
+        .await
+        .unwrap();
+    for id in [root.id(), left.id(), right.id(), joined.id(), tail.id()] {
+        let i = info(&wm, id).await;
+        assert_eq!(i.state, WorkState::Cancelled, "{i:?}");
+        assert!(
+            i.last_error.as_deref() == Some("replaced by new work named 'pipeline'")
+                || i.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("parent ")),
+            "{i:?}"
+        );
+    }
+    assert_eq!(
+        info(&wm, root.id()).await.last_error.as_deref(),
+        Some("replaced by new work named 'pipeline'")
+    );
+    let f = info(&wm, fresh.id()).await;
+    assert_eq!((f.state, f.parents.len()), (WorkState::Enqueued, 0));
+    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
+}
