@@ -1,7 +1,8 @@
 -- Extend the lease of one worker, which covers every job it holds, and report on those
 -- jobs. Jobs Redis says it holds but it does not list, claimed before `known_until`, are
 -- jobs whose claim reply never reached it (a connection lost mid-claim): they are handed
--- back at once, or its lease would keep them forever.
+-- back at once, or its lease would keep them forever. A worker that holds nothing calls
+-- this too, with no jobs, for exactly that reason.
 -- KEYS[1] queue prefix
 -- ARGV: worker, lease_ms, known_until_ms, keep_failed_ms, labels; then per job: id, token
 -- Returns per job: 1 held, 2 held and cancellation requested, 0 lost (taken over after the
@@ -20,7 +21,6 @@ for j = 6, #ARGV, 2 do
   listed[ARGV[j]] = true
 end
 local out = {}
-if #ids == 0 then return out end
 
 local orphans = {}
 for _, id in ipairs(redis.call('SMEMBERS', k_held(worker))) do
@@ -45,6 +45,8 @@ if #orphans > 0 then
   each_chunk('SREM', k_held(worker), gone, 1)
   flush()
 end
+-- An idle worker still heartbeats (with no jobs) so that its orphans are handed back.
+if #ids == 0 then return out end
 local member = redis.call('SMISMEMBER', k_held(worker), unpack(ids))
 local recs = hmget(K_JOBS, ids)
 local cancels = cancel_reasons(ids)

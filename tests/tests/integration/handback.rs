@@ -110,9 +110,6 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
 }
 
 #[tokio::test]
-#[ignore = "suspected bug: a worker that holds no other job sends no heartbeat (beat() skips, \
-            heartbeat.lua returns early on an empty list) and never reaps itself, so the sole \
-            worker of a queue leaves the orphaned job RUNNING forever; see the report"]
 async fn an_idle_worker_hands_back_a_job_whose_claim_reply_was_lost() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;

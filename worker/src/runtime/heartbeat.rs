@@ -40,11 +40,12 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
 }
 
 async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
+    // Every queue gets a call, even one where this process holds nothing: Redis may say it
+    // holds a job whose claim reply never arrived, and only a heartbeat hands that back.
     let by_queue: Vec<(usize, Vec<(String, u32)>)> = shared
         .held()
         .iter()
         .enumerate()
-        .filter(|(_, jobs)| !jobs.is_empty())
         .map(|(q, jobs)| {
             (
                 q,
@@ -54,15 +55,17 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
             )
         })
         .collect();
-    if by_queue.is_empty() {
-        return Ok(());
-    }
     let con = match con {
         Some(c) => c,
         None => con.insert(shared.pool.get().await?),
     };
     for (q, jobs) in by_queue {
-        for chunk in jobs.chunks(MAX_CLAIM) {
+        let chunks: Vec<&[(String, u32)]> = if jobs.is_empty() {
+            vec![&[]]
+        } else {
+            jobs.chunks(MAX_CLAIM).collect()
+        };
+        for chunk in chunks {
             let sent = Instant::now();
             shared.qm[q].heartbeat_calls.inc();
             // A claim reply can be in flight at most for the response timeout: jobs claimed
