@@ -21,11 +21,17 @@
 //! | `workq:{q}:watch` | string | present (with a TTL) while somebody watches events |
 //! | `workq:{q}:wake` | pub/sub channel | earliest new due time, wakes idle workers |
 //! | `workq:queues` | set | names of queues in use (outside any queue's slot) |
+//! | `workq:watching` | string | present (with a TTL) while a watch follows every queue, new ones too |
 
 use crate::{Error, Result};
 
 /// The set of known queue names.
 pub const QUEUES: &str = "workq:queues";
+
+/// Present while some watch follows every queue, including queues that do not exist yet: a
+/// producer adding a queue then sets that queue's `watch` marker before it enqueues there,
+/// so the new queue's first events are written for the watch to find.
+pub const WATCHING: &str = "workq:watching";
 
 /// The keys of one queue.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -6,12 +6,12 @@ use deadpool_redis::Pool;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
-use workq_common::keys::QUEUES;
+use workq_common::keys::{QUEUES, WATCHING};
 use workq_common::record::{self, Record};
 use workq_common::scripts::{scripts, CancelStatus, EnqueueStatus, NewJob, Retention};
 use workq_common::{Error, QueueKeys, RedisConfig, Result, WorkId, WorkInfo, WorkState};
 
-use crate::watch::QueueWatch;
+use crate::watch::{QueueWatch, WATCH_TTL};
 use crate::OneTimeWorkRequest;
 
 /// Jobs per enqueue script call.
@@ -325,6 +325,9 @@ impl WorkManager {
             .collect())
     }
 
+    /// Adds the queue to `workq:queues`, once per process. When a watch follows every
+    /// queue (`workq:watching`), the queue's own watch marker is set before anything is
+    /// enqueued there, so that a queue new to the watch has its first events written.
     pub(crate) async fn register_queue(&self, keys: &QueueKeys) -> Result<()> {
         let known = self
             .inner
@@ -333,8 +336,21 @@ impl WorkManager {
             .map(|set| set.contains(keys.name()))
             .unwrap_or(false);
         if !known {
-            let mut con = self.connection().await?;
-            let _: () = con.sadd(QUEUES, keys.name()).await?;
+            let r = async {
+                let mut con = self.connection().await?;
+                let ((), watching): ((), bool) = redis::pipe()
+                    .sadd(QUEUES, keys.name())
+                    .exists(WATCHING)
+                    .query_async(&mut con)
+                    .await?;
+                if watching {
+                    let ttl = u64::try_from(WATCH_TTL.as_millis()).unwrap_or(u64::MAX);
+                    let _: () = con.pset_ex(keys.watch(), 1, ttl).await?;
+                }
+                Ok::<_, Error>(())
+            }
+            .await;
+            self.checked(r)?;
             if let Ok(mut set) = self.inner.registered.lock() {
                 set.insert(keys.name().to_owned());
             }
@@ -587,7 +603,7 @@ impl WorkManager {
     /// Starts watching a queue's state changes. Events that happen after this call returns
     /// are delivered in order; see [`QueueWatch`].
     pub async fn watch_queue(&self, queue: &str) -> Result<QueueWatch> {
-        QueueWatch::start(self.inner.pool.clone(), QueueKeys::new(queue)?).await
+        QueueWatch::start(self.inner.pool.clone(), QueueKeys::new(queue)?, None).await
     }
 
     async fn queue_keys(&self) -> Result<Vec<QueueKeys>> {

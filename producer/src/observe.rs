@@ -4,16 +4,18 @@
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::Stream;
 use redis::AsyncCommands;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use workq_common::keys::WATCHING;
 use workq_common::scripts::scripts;
 use workq_common::{Error, QueueKeys, Result, WorkId, WorkInfo, WorkState};
 
-use crate::watch::{QueueWatch, WorkEvent};
+use crate::watch::{QueueWatch, WorkEvent, WATCH_REFRESH, WATCH_TTL};
 use crate::WorkManager;
 
 /// Jobs pruned per script call by [`WorkManager::prune_work`].
@@ -214,22 +216,45 @@ impl WorkManager {
     /// change arrives. A dropped Redis connection is re-established and the stream resumes
     /// after the last change it delivered.
     ///
-    /// It watches the queues in use when it is called (for an id already enqueued, its
-    /// queue); to watch a queue that may not hold any work yet, use
-    /// [`watch_in`](Self::watch_in).
+    /// For an id already enqueued it follows that job's queue. Otherwise it follows every
+    /// queue, and also queues that appear later (looked for every second, and read from
+    /// the moment this call was made, so their first changes are not missed); to follow
+    /// just one queue, use [`watch_in`](Self::watch_in).
     pub async fn watch(&self, target: WatchTarget) -> Result<WorkInfoStream> {
-        let queues: Vec<String> = match &target {
-            WatchTarget::Id(id) => match self.get_work_info(*id).await? {
-                Some(info) => vec![info.queue],
-                None => self.queues().await?,
-            },
-            _ => self.queues().await?,
-        };
-        let mut queues = queues;
+        if let WatchTarget::Id(id) = &target {
+            if let Some(info) = self.get_work_info(*id).await? {
+                return self.watch_queues(vec![info.queue], target).await;
+            }
+        }
+        // Announce the watch before listing the queues: a producer that adds a queue after
+        // the listing sees the announcement and marks the queue watched before enqueueing.
+        let since = self.announce_watching().await?;
+        let mut queues = self.queues().await?;
         if !queues.iter().any(|q| q == workq_common::DEFAULT_QUEUE) {
             queues.push(workq_common::DEFAULT_QUEUE.to_owned());
         }
-        self.watch_queues(queues, target).await
+        let mut stream = self.watch_queues(queues.clone(), target.clone()).await?;
+        let (wm, tx) = (self.clone(), stream.tx.clone());
+        stream.tasks.push(tokio::spawn(async move {
+            discover(wm, queues.into_iter().collect(), since, target, tx).await;
+        }));
+        Ok(stream)
+    }
+
+    /// Sets `workq:watching` and returns Redis's present time in ms.
+    async fn announce_watching(&self) -> Result<u64> {
+        let r = async {
+            let mut con = self.connection().await?;
+            let ttl = u64::try_from(WATCH_TTL.as_millis()).unwrap_or(u64::MAX);
+            let ((), (secs, micros)): ((), (u64, u64)) = redis::pipe()
+                .pset_ex(WATCHING, 1, ttl)
+                .cmd("TIME")
+                .query_async(&mut con)
+                .await?;
+            Ok::<_, Error>(secs * 1000 + micros / 1000)
+        }
+        .await;
+        self.checked(r)
     }
 
     /// Like [`watch`](Self::watch), in one queue, which need not hold any work yet.
@@ -253,7 +278,7 @@ impl WorkManager {
                 tx.clone(),
             )));
         }
-        Ok(WorkInfoStream { rx, tasks })
+        Ok(WorkInfoStream { rx, tx, tasks })
     }
 
     async fn unique_ids(&self, q: &QueueKeys, names: &[String]) -> Result<Vec<WorkId>> {
@@ -345,6 +370,7 @@ fn rmp_serde_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 #[derive(Debug)]
 pub struct WorkInfoStream {
     rx: mpsc::Receiver<Result<WorkInfo>>,
+    tx: mpsc::Sender<Result<WorkInfo>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -373,6 +399,72 @@ impl Drop for WorkInfoStream {
 /// Most jobs whose match against a tag or name is remembered by one watch.
 const MEMORY: usize = 100_000;
 
+/// How often a watch of every queue looks for queues that appeared since.
+const DISCOVER_EVERY: Duration = Duration::from_secs(1);
+
+/// Looks for queues added after the watch started and follows each from `since`, while
+/// keeping `workq:watching` alive. Its followers stop when it is aborted.
+async fn discover(
+    wm: WorkManager,
+    mut followed: HashSet<String>,
+    since: u64,
+    target: WatchTarget,
+    tx: mpsc::Sender<Result<WorkInfo>>,
+) {
+    let mut followers = tokio::task::JoinSet::new();
+    let mut announced = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(DISCOVER_EVERY).await;
+        if tx.is_closed() {
+            return;
+        }
+        if announced.elapsed() >= WATCH_REFRESH && wm.announce_watching().await.is_ok() {
+            announced = tokio::time::Instant::now();
+        }
+        // A failure here is retried at the next look; the followers report their own.
+        let Ok(queues) = wm.queues().await else {
+            continue;
+        };
+        for name in queues {
+            if followed.contains(&name) {
+                continue;
+            }
+            let Ok(keys) = QueueKeys::new(&name) else {
+                followed.insert(name); // not a name workq would have created
+                continue;
+            };
+            if let Ok(w) = QueueWatch::start(wm.pool().clone(), keys, Some(since)).await {
+                followers.spawn(follow(wm.clone(), w, target.clone(), tx.clone()));
+                followed.insert(name);
+            }
+        }
+    }
+}
+
+/// The job's info, retrying a Redis that went away until it is back (the stream stays
+/// open meanwhile). `None` when the stream was dropped or the error is not transient
+/// (it is sent to the stream first).
+async fn read_info(
+    wm: &WorkManager,
+    id: WorkId,
+    tx: &mpsc::Sender<Result<WorkInfo>>,
+) -> Option<Option<WorkInfo>> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match wm.get_work_info(id).await {
+            Ok(info) => return Some(info),
+            Err(e) if e.is_transient() && !tx.is_closed() => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return None;
+            }
+        }
+    }
+}
+
 /// Reads one queue's events, keeps those of the target, and sends a `WorkInfo` for each.
 async fn follow(
     wm: WorkManager,
@@ -399,12 +491,8 @@ async fn follow(
         if matches!(known.get(&ev.id), Some((false, _))) {
             continue;
         }
-        let snapshot = match wm.get_work_info(ev.id).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
+        let Some(snapshot) = read_info(&wm, ev.id, &tx).await else {
+            return;
         };
         let previous = known.get(&ev.id).and_then(|(_, s)| s.clone());
         let Some(mut info) = snapshot.or(previous) else {

@@ -8,8 +8,8 @@ use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
 
 /// How long the `watch` marker lives without a refresh; scripts write events only while
 /// it exists, so nobody pays for events nobody reads.
-const WATCH_TTL: Duration = Duration::from_secs(60);
-const WATCH_REFRESH: Duration = Duration::from_secs(15);
+pub(crate) const WATCH_TTL: Duration = Duration::from_secs(60);
+pub(crate) const WATCH_REFRESH: Duration = Duration::from_secs(15);
 const BLOCK: Duration = Duration::from_secs(1);
 
 /// One state change of one job.
@@ -58,7 +58,9 @@ impl QueueWatch {
         self.keys.name()
     }
 
-    pub(crate) async fn start(pool: Pool, keys: QueueKeys) -> Result<Self> {
+    /// Starts reading after Redis's present time, or after `from_ms` (Redis time, ms) when
+    /// given: a watch that finds a queue late still reads it from its own start.
+    pub(crate) async fn start(pool: Pool, keys: QueueKeys, from_ms: Option<u64>) -> Result<Self> {
         let mut con = pool.get().await?;
         let (_, time): ((), (u64, u64)) = redis::pipe()
             .atomic()
@@ -70,12 +72,12 @@ impl QueueWatch {
             .cmd("TIME")
             .query_async(&mut *con)
             .await?;
-        let now_ms = time.0 * 1000 + time.1 / 1000;
+        let from_ms = from_ms.unwrap_or(time.0 * 1000 + time.1 / 1000);
         Ok(QueueWatch {
             pool,
             keys,
             con: Some(con),
-            last: format!("{now_ms}-0"),
+            last: format!("{from_ms}-0"),
             refreshed: Instant::now(),
             buf: VecDeque::new(),
         })

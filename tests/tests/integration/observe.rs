@@ -304,9 +304,6 @@ async fn a_watch_by_unique_name_follows_the_work_of_that_name_across_a_replace()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "suspected bug: after a Redis restart the stream yields Err(broken pipe) and ends \
-            (follow() returns on the first failed get_work_info, which uses the client's \
-            stale cached connection); see the report"]
 async fn a_watch_stream_survives_a_redis_restart_and_misses_no_transition() {
     let mut redis = RedisServer::start_with(Persistence::AofAlways);
     let url = redis.url();
@@ -649,9 +646,6 @@ async fn redis_memory_returns_to_its_baseline_after_ten_thousand_jobs_are_run_an
 }
 
 #[tokio::test]
-#[ignore = "suspected bug: watch() fixes the queues it follows when called (the job's queue, \
-            or the queues registered then, or 'default'), so work in a queue created later \
-            is never reported, by id or by tag; see the report"]
 async fn a_watch_started_before_its_queue_exists_sees_the_work_there() {
     use WorkState::{Enqueued, Running, Succeeded};
     let redis = RedisServer::start();
