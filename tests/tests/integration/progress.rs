@@ -1,6 +1,7 @@
 //! Progress (WorkManager's `setProgress`): what a running attempt reports reaches producers
 //! through `WorkInfo::progress`, queue events and watch streams, and is cleared when the
-//! job finishes; oversized and stale reports are refused.
+//! job finishes; oversized and stale reports are refused. Output is stored with the
+//! finished state, and output over the worker's limit fails the job with both sizes.
 
 use std::time::Duration;
 
@@ -189,4 +190,43 @@ async fn progress_from_a_stale_attempt_is_refused() {
         .decode()
         .unwrap();
     assert_eq!(seen, Step { step: 1 });
+}
+
+#[tokio::test]
+async fn output_is_stored_with_the_finished_state_and_output_over_the_limit_fails_the_job() {
+    use workq_tests::jobs::Echo;
+    const LIMIT: usize = 1024;
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let small = OneTimeWorkRequest::builder(Echo(map(serde_json::json!({"k": "fits"}))))
+        .build()
+        .unwrap();
+    let big =
+        OneTimeWorkRequest::builder(Echo(map(serde_json::json!({"k": "x".repeat(2 * LIMIT)}))))
+            .build()
+            .unwrap();
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    wm.enqueue_many(vec![small.clone(), big.clone()])
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b.max_output(LIMIT));
+
+    let done = finished(&wm, &mut watch, small.id()).await;
+    assert_eq!(done.state, WorkState::Succeeded);
+    assert_eq!(
+        done.output_as::<serde_json::Value>().unwrap(),
+        Some(serde_json::json!({"k": "fits"}))
+    );
+
+    let refused = finished(&wm, &mut watch, big.id()).await;
+    assert_eq!(refused.state, WorkState::Failed);
+    assert_eq!(refused.run_attempt_count, 1, "not retried: {refused:?}");
+    let reason = refused.last_error.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("output is ")
+            && reason.ends_with(&format!("over the limit of {LIMIT} bytes")),
+        "{reason}"
+    );
+    assert_eq!(refused.output_as::<serde_json::Value>().unwrap(), None);
+    worker.stop().await;
 }
