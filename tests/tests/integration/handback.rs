@@ -14,6 +14,28 @@ use crate::support::*;
 
 const REASON: &str = "the claim reply was lost; handed back";
 
+/// Claims one job of "default" for `worker` in Redis and drops the reply, as a connection
+/// lost mid-claim would.
+async fn claim_and_drop_the_reply(wm: &workq_producer::WorkManager, worker: &str) {
+    let mut con = wm.pool().get().await.unwrap();
+    let reply = scripts()
+        .claim(
+            &mut *con,
+            &QueueKeys::new("default").unwrap(),
+            &ClaimArgs {
+                limit: 1,
+                lease: Duration::from_millis(900),
+                worker,
+                keep_failed: Duration::from_secs(60),
+                maintenance_limit: 10,
+                labels: "",
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.jobs.len(), 1);
+}
+
 #[tokio::test]
 async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
     let redis = RedisServer::start();
@@ -22,26 +44,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
     wm.enqueue(lost.clone()).await.unwrap();
     let mut stream = wm.watch(WatchTarget::Id(lost.id())).await.unwrap();
 
-    // The claim goes through in Redis; its reply is dropped here, as a lost reply would be.
-    {
-        let mut con = wm.pool().get().await.unwrap();
-        let reply = scripts()
-            .claim(
-                &mut *con,
-                &QueueKeys::new("default").unwrap(),
-                &ClaimArgs {
-                    limit: 1,
-                    lease: Duration::from_millis(900),
-                    worker: "w-lost",
-                    keep_failed: Duration::from_secs(60),
-                    maintenance_limit: 10,
-                    labels: "",
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(reply.jobs.len(), 1);
-    }
+    claim_and_drop_the_reply(&wm, "w-lost").await;
     let i = info(&wm, lost.id()).await;
     assert_eq!(
         (i.state, i.worker.as_deref()),
@@ -116,25 +119,7 @@ async fn an_idle_worker_hands_back_a_job_whose_claim_reply_was_lost() {
     let lost = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
     wm.enqueue(lost.clone()).await.unwrap();
     let mut stream = wm.watch(WatchTarget::Id(lost.id())).await.unwrap();
-    {
-        let mut con = wm.pool().get().await.unwrap();
-        let reply = scripts()
-            .claim(
-                &mut *con,
-                &QueueKeys::new("default").unwrap(),
-                &ClaimArgs {
-                    limit: 1,
-                    lease: Duration::from_millis(900),
-                    worker: "w-idle",
-                    keep_failed: Duration::from_secs(60),
-                    maintenance_limit: 10,
-                    labels: "",
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(reply.jobs.len(), 1);
-    }
+    claim_and_drop_the_reply(&wm, "w-idle").await;
     // The same worker comes up with nothing else to do, the only worker of the queue (as
     // after a connection lost mid-claim in a one-worker deployment).
     let worker = InProcess::start(&redis.url(), "default", |b| {
