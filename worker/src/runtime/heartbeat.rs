@@ -18,12 +18,17 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
     let every = shared.cfg.lease / 3;
     let mut con: Option<Connection> = None;
     let mut outage = Outage::new("heartbeat");
+    let mut tick: u64 = 0;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        match beat(&shared, &mut con).await {
+        tick += 1;
+        // Queues where this process holds nothing get a call every third tick (once a
+        // lease): enough to hand back a lost claim's job about as soon as a crashed
+        // worker's, at a third of the cost to an idle worker.
+        match beat(&shared, &mut con, tick % 3 == 1).await {
             Ok(()) => outage.recovered(),
             Err(e) => {
                 con = None;
@@ -39,13 +44,15 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
     }
 }
 
-async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
-    // Every queue gets a call, even one where this process holds nothing: Redis may say it
-    // holds a job whose claim reply never arrived, and only a heartbeat hands that back.
+async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> Result<()> {
+    // With `idle_too`, queues where this process holds nothing get a call as well: Redis
+    // may say it holds a job whose claim reply never arrived (or that a previous process
+    // with the same worker id held), and only a heartbeat hands that back.
     let by_queue: Vec<(usize, Vec<(String, u32)>)> = shared
         .held()
         .iter()
         .enumerate()
+        .filter(|(_, jobs)| idle_too || !jobs.is_empty())
         .map(|(q, jobs)| {
             (
                 q,
@@ -55,6 +62,9 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>) -> Result<()> {
             )
         })
         .collect();
+    if by_queue.is_empty() {
+        return Ok(());
+    }
     let con = match con {
         Some(c) => c,
         None => con.insert(shared.pool.get().await?),
