@@ -35,7 +35,10 @@ for j = 1, n do
     end
   end
   local rec = recs[j]
-  local st, att = state_of(rec)
+  -- The hot path: peek directly (state_of is one call more per job).
+  local st, att
+  if rec then st, att = peek(rec) end
+  if st == nil then st, att = state_of(rec) end
   if st ~= RUNNING or att ~= token then
     out[j] = 0
   else
