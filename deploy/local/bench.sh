@@ -41,6 +41,9 @@ if [ "${BULLMQ:-1}" != 0 ]; then
 fi
 
 cargo build --release --quiet -p workq-tests --bin workq-bench
+# A fresh build leaves hundreds of MB to write back; on a 2-core VM that writeback would
+# land on the first scenario (workq's throughput) and not on BullMQ's, which runs last.
+sync
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "$(redis-server --version | cut -d' ' -f3), node $(node --version 2>/dev/null || echo -)," \
   "bullmq $(node -p "require('./target/peers/bullmq/node_modules/bullmq/package.json').version" 2>/dev/null || echo -)"
