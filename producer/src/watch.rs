@@ -58,26 +58,46 @@ impl QueueWatch {
         self.keys.name()
     }
 
-    /// Starts reading after Redis's present time, or after `from_ms` (Redis time, ms) when
-    /// given: a watch that finds a queue late still reads it from its own start.
+    /// Starts reading after the last event the stream holds when the marker is set (in
+    /// the same transaction, so no event written after it is skipped), or from `from_ms`
+    /// (Redis time, ms) when given: a watch that finds a queue late still reads it from
+    /// its own start.
     pub(crate) async fn start(pool: Pool, keys: QueueKeys, from_ms: Option<u64>) -> Result<Self> {
         let mut con = pool.get().await?;
-        let (_, time): ((), (u64, u64)) = redis::pipe()
+        let ((), newest): ((), redis::Value) = redis::pipe()
             .atomic()
             .cmd("SET")
             .arg(keys.watch())
             .arg(1)
             .arg("PX")
             .arg(WATCH_TTL.as_millis() as u64)
-            .cmd("TIME")
+            .cmd("XREVRANGE")
+            .arg(keys.events())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
             .query_async(&mut *con)
             .await?;
-        let from_ms = from_ms.unwrap_or(time.0 * 1000 + time.1 / 1000);
+        let last = match from_ms {
+            // Everything from that millisecond on: after the last id of the one before.
+            Some(ms) => match ms.checked_sub(1) {
+                Some(before) => format!("{before}-{}", u64::MAX),
+                None => "0-0".to_owned(),
+            },
+            None => {
+                let newest: Vec<(String, redis::Value)> = FromRedisValue::from_redis_value(newest)?;
+                newest
+                    .into_iter()
+                    .next()
+                    .map_or_else(|| "0-0".to_owned(), |(id, _)| id)
+            }
+        };
         Ok(QueueWatch {
             pool,
             keys,
             con: Some(con),
-            last: format!("{from_ms}-0"),
+            last,
             refreshed: Instant::now(),
             buf: VecDeque::new(),
         })

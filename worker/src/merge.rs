@@ -4,8 +4,9 @@
 use rmpv::Value;
 
 /// Merges `inputs` (the job's own input first, then the parents' outputs in parent
-/// order; empty ones skipped) into one MessagePack map. With `array_creating`, a key
-/// found in several inputs becomes an array of all their values (arrays concatenated);
+/// order; empty ones skipped) into one MessagePack map. With `array_creating` (WorkManager's
+/// `ArrayCreatingInputMerger`), every key's value is an array: of the values of every
+/// input that has the key, in order, arrays concatenated (a key found once included);
 /// otherwise the last value wins.
 pub(crate) fn merge(inputs: &[&[u8]], array_creating: bool) -> Result<Vec<u8>, String> {
     let mut merged: Vec<(Value, Value)> = Vec::new();
@@ -29,6 +30,10 @@ pub(crate) fn merge(inputs: &[&[u8]], array_creating: bool) -> Result<Vec<u8>, S
         };
         for (k, v) in map {
             match merged.iter().position(|(mk, _)| *mk == k) {
+                None if array_creating => match v {
+                    Value::Array(_) => merged.push((k, v)),
+                    single => merged.push((k, Value::Array(vec![single]))),
+                },
                 None => merged.push((k, v)),
                 Some(i) if array_creating => {
                     let mut items = match std::mem::replace(&mut merged[i].1, Value::Nil) {
@@ -74,7 +79,7 @@ mod tests {
         #[serde(default)]
         a: Vec<u32>,
         #[serde(default)]
-        b: String,
+        b: Vec<String>,
     }
 
     fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -115,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn array_creating_collects_values_of_a_shared_key() {
+    fn array_creating_collects_values_of_a_shared_key_and_arrays_a_single_one() {
         let own: Vec<u8> = enc(&B { b: "x" });
         let p1 = enc(&A { a: 1 });
         let p2 = enc(&A { a: 2 });
@@ -125,7 +130,7 @@ mod tests {
             out,
             In {
                 a: vec![1, 2],
-                b: "x".into()
+                b: vec!["x".into()]
             }
         );
     }

@@ -160,14 +160,15 @@ async fn overwriting_and_array_creating_mergers_build_the_child_input_from_paren
     let x = finished(&wm, &mut watch, array_creating.id()).await;
     assert_eq!(x.state, WorkState::Succeeded);
     let out: Map = x.output_as().unwrap().unwrap();
-    // A key found in several inputs becomes an array of all values (arrays concatenated).
+    // Every key becomes an array of all its values (arrays concatenated), as in
+    // WorkManager's ArrayCreatingInputMerger: a key found once included.
     assert_eq!(
         out,
         map(json!({
             "k": ["own", "first", "second"],
-            "a": 1,
-            "b": 2,
-            "c": 3,
+            "a": [1],
+            "b": [2],
+            "c": [3],
             "list": [1, 2, 3]
         }))
     );
