@@ -31,6 +31,10 @@ end
 
 -- The work already under this name: which of it is unfinished, and how its leaves ended.
 local existing, unfinished, leaves_unfinished, doomed_by = nil, {}, {}, nil
+-- Leaves that succeeded and are still retained: appended work gets their outputs.
+local leaves_succeeded = {}
+-- Existing ids whose records are still there (the others were pruned).
+local retained = {}
 if name ~= '' then
   local v = redis.call('HGET', K_UNIQUE, name)
   if v then
@@ -43,11 +47,14 @@ if name ~= '' then
     for i, id in ipairs(existing.ids) do
       state[id] = state_of(recs[i])
       if not finished(state[id]) then unfinished[#unfinished + 1] = id end
+      if state[id] ~= nil then retained[#retained + 1] = id end
     end
     for _, id in ipairs(existing.leaves or {}) do
       local st = state[id]
       if not finished(st) then
         leaves_unfinished[#leaves_unfinished + 1] = id
+      elseif st == SUCCEEDED then
+        leaves_succeeded[#leaves_succeeded + 1] = id
       elseif (st == FAILED or st == CANCELLED) and doomed_by == nil then
         doomed_by = { id, st }
       end
@@ -70,7 +77,7 @@ local function cancel_existing(reason)
   end
 end
 
-local attach = {}
+local attach, done_parents = {}, {}
 local doom = nil
 if name ~= '' then
   local reason = "replaced by new work named '" .. name .. "'"
@@ -94,6 +101,13 @@ if name ~= '' then
         local x, nx = ext(h), ext(nh)
         for _, k in ipairs({ 's', 'w', 'f', 'e', 'rb', 'rn', 'ra', 'G', 'u' }) do nx[k] = x[k] end
         local was = lane_of(h)
+        -- Tags: the job leaves the sets of tags it no longer has and joins the new ones.
+        local keep_tag = {}
+        for _, tag in ipairs(jobs[1].tags) do keep_tag[tag] = true end
+        for _, tag in ipairs(x.t or {}) do
+          if not keep_tag[tag] then redis.call('SREM', prefix .. 'tag:' .. tag, id) end
+        end
+        for _, tag in ipairs(jobs[1].tags) do redis.call('SADD', prefix .. 'tag:' .. tag, id) end
         h[5] = nh[5]
         h[6] = nx
         if h[2] == ENQUEUED and lane_of(h) ~= was then
@@ -113,7 +127,20 @@ if name ~= '' then
       cancel_existing(reason)
     else
       attach = leaves_unfinished
+      done_parents = leaves_succeeded
     end
+  end
+end
+
+-- Outputs of the succeeded leaves appended work starts from (as a released child's).
+local done_inputs = nil
+if #done_parents > 0 then
+  done_inputs = {}
+  local recs = hmget(K_JOBS, done_parents)
+  for i, p in ipairs(done_parents) do
+    local ph, prest = nil, nil
+    if recs[i] then ph, prest = split(recs[i]) end
+    if ph then done_inputs[p] = output_of(ph, prest) end
   end
 end
 
@@ -140,19 +167,30 @@ for _, job in ipairs(jobs) do
     w_done[#w_done + 1] = id
   else
     if h[2] == ENQUEUED then roots[#roots + 1] = id end
-    if h[2] == ENQUEUED and #attach > 0 then
-      h[2] = BLOCKED
+    if h[2] == ENQUEUED and (#attach > 0 or done_inputs) then
       local parents = {}
       for _, p in ipairs(attach) do parents[#parents + 1] = p end
+      for _, p in ipairs(done_parents) do parents[#parents + 1] = p end
       for _, p in ipairs(x.P or {}) do parents[#parents + 1] = p end
       x.P = parents
-      x.p = (x.p or 0) + #attach
+      if done_inputs then
+        local inputs = x.i
+        if type(inputs) ~= 'table' then inputs = {} end
+        for p, out in pairs(done_inputs) do inputs[p] = out end
+        x.i = inputs
+      end
+      if #attach > 0 then
+        h[2] = BLOCKED
+        x.p = (x.p or 0) + #attach
+      end
     end
     if h[2] == ENQUEUED then
       local due = job.due
       if due <= 0 then due = now - due end
       schedule(id, due, job.lane)
     else
+      -- Waits for its parents; its delay (or time) applies from its release.
+      if job.due ~= 0 then x.D = job.due end
       w_blocked_add[#w_blocked_add + 1] = id
     end
     bump('enqueued')
@@ -181,8 +219,8 @@ end
 
 if name ~= '' then
   local all = {}
-  if #attach > 0 then
-    for _, id in ipairs(existing.ids) do all[#all + 1] = id end
+  if #attach > 0 or done_inputs then
+    for _, id in ipairs(retained) do all[#all + 1] = id end
   end
   for _, id in ipairs(ids) do all[#all + 1] = id end
   redis.call('HSET', K_UNIQUE, name, cmsgpack.pack({ ids = all, leaves = leaves }))

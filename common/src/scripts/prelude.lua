@@ -327,7 +327,13 @@ local function settle_children(id, h, rest, state, now, keep_failed)
           cx.p = nil
           ch[2] = ENQUEUED
           w_blocked_rem[#w_blocked_rem + 1] = cid
-          schedule(cid, now, lane_of(ch))
+          -- D: the job's own delay (<= 0, -ms from release) or time (> 0, ms).
+          local due = now
+          if cx.D then
+            if cx.D > 0 then due = math.max(now, cx.D) else due = now - cx.D end
+            cx.D = nil
+          end
+          schedule(cid, due, lane_of(ch))
           note(cid, ENQUEUED, ch[3])
         end
         redis.call('HSET', K_JOBS, cid, cmsgpack.pack(ch) .. crest)
