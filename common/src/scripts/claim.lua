@@ -1,5 +1,6 @@
 -- Claim due jobs for one worker from the lanes it can serve (expedited lanes first, then
--- the others; a lane that needs labels only if the worker has them all), taking over the
+-- the others, each group in due order across its lanes; a lane that needs labels only if
+-- the worker has them all), taking over the
 -- jobs of workers whose lease ran out on the way (the attempt counts; the job is due again
 -- at once, or finished past max attempts), and pruning finished jobs past retention. It
 -- also records when this worker last looked for work, for stats.
@@ -94,34 +95,69 @@ local function serves(lane)
   end
   return true
 end
-local lanes = {}
-local plain = { '' }
+local expedited, normal = {}, { '' }
 for _, lane in ipairs(redis.call('SMEMBERS', K_LANES)) do
   if serves(lane) then
-    if string.sub(lane, 1, 1) == 'x' then lanes[#lanes + 1] = lane else plain[#plain + 1] = lane end
-  end
-end
-for _, lane in ipairs(plain) do lanes[#lanes + 1] = lane end
-
--- 4. Claim, lane by lane.
-local out = { now, -1 }
-if limit > 0 then
-  local ids, dues = {}, {}
-  for _, lane in ipairs(lanes) do
-    local room = limit - #ids
-    if room <= 0 then break end
-    local key = k_due(lane)
-    local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
-    if #due > 0 then
-      local taken = {}
-      for k = 1, #due, 2 do
-        taken[#taken + 1] = due[k]
-        ids[#ids + 1] = due[k]
-        dues[#dues + 1] = due[k + 1]
-      end
-      each_chunk('ZREM', key, taken, 1)
+    if string.sub(lane, 1, 1) == 'x' then
+      expedited[#expedited + 1] = lane
+    else
+      normal[#normal + 1] = lane
     end
   end
+end
+local lanes = {}
+for _, lane in ipairs(expedited) do lanes[#lanes + 1] = lane end
+for _, lane in ipairs(normal) do lanes[#lanes + 1] = lane end
+
+-- 4. Claim: expedited lanes first, then the others; within each group, in due order
+--    across its lanes (so work in a labelled lane is not held back behind newer work
+--    in the plain lane), reading at most `room` due entries of each lane.
+local out = { now, -1 }
+local ids, dues = {}, {}
+local function take(group)
+  local room = limit - #ids
+  if room <= 0 or #group == 0 then return end
+  if #group == 1 then -- the common case: no merging, no table per job
+    local key = k_due(group[1])
+    local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
+    if #due == 0 then return end
+    local taken = {}
+    for k = 1, #due, 2 do
+      taken[#taken + 1] = due[k]
+      ids[#ids + 1] = due[k]
+      dues[#dues + 1] = due[k + 1]
+    end
+    each_chunk('ZREM', key, taken, 1)
+    return
+  end
+  local picked = {}
+  for li, lane in ipairs(group) do
+    local due = redis.call('ZRANGEBYSCORE', k_due(lane), '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
+    for k = 1, #due, 2 do
+      picked[#picked + 1] = { due[k], tonumber(due[k + 1]), li, k }
+    end
+  end
+  if #picked > room then
+    table.sort(picked, function(a, b)
+      if a[2] ~= b[2] then return a[2] < b[2] end
+      if a[3] ~= b[3] then return a[3] < b[3] end
+      return a[4] < b[4]
+    end)
+  end
+  local taken = {}
+  for n = 1, math.min(room, #picked) do
+    local e = picked[n]
+    ids[#ids + 1] = e[1]
+    dues[#dues + 1] = e[2]
+    local t = taken[e[3]]
+    if not t then t = {}; taken[e[3]] = t end
+    t[#t + 1] = e[1]
+  end
+  for li, t in pairs(taken) do each_chunk('ZREM', k_due(group[li]), t, 1) end
+end
+if limit > 0 then
+  take(expedited)
+  take(normal)
   if #ids > 0 then
     local recs = hmget(K_JOBS, ids)
     local trailer = cmsgpack.pack({ now, worker })

@@ -294,7 +294,6 @@ async fn append_onto_work_that_already_succeeded_still_gets_its_output() {
 /// earlier is not held back behind plain work due later (else it starves on the only
 /// workers that can run it while plain work keeps coming).
 #[tokio::test]
-#[ignore = "bug: claim.lua drains the plain lane before any labelled lane, so older labelled work waits behind newer plain work"]
 async fn a_labelled_worker_takes_older_labelled_work_before_newer_plain_work() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
