@@ -112,6 +112,9 @@ impl WorkManager {
     /// The work a query matches, oldest first.
     pub async fn get_work_infos_by_query(&self, query: &WorkQuery) -> Result<Vec<WorkInfo>> {
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let queues: Vec<QueueKeys> = if query.queues.is_empty() {
             self.queues()
                 .await?
