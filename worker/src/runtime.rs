@@ -548,14 +548,8 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             let mut con = shared.pool.get().await?;
             let names: Vec<&str> = shared.queues.iter().map(QueueKeys::name).collect();
             let mut pipe = redis::pipe();
+            // (Presence in `workers` is written by claims and heartbeats, with Redis' time.)
             pipe.cmd("SADD").arg(keys::QUEUES).arg(&names).ignore();
-            for q in &shared.queues {
-                pipe.cmd("HSET")
-                    .arg(q.workers())
-                    .arg(&shared.cfg.worker_id)
-                    .arg(&shared.cfg.labels)
-                    .ignore();
-            }
             let (info,): (String,) = pipe.cmd("INFO").query_async(&mut *con).await?;
             Ok(info)
         }

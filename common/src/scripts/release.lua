@@ -31,6 +31,10 @@ for j, id in ipairs(ids) do
       x.s = started
       x.w = by
       x.e = reason
+      if x.G then -- the attempt's progress goes with it
+        w_unprogress[#w_unprogress + 1] = id
+        x.G = nil
+      end
       h[2] = ENQUEUED
       put_job(id, cmsgpack.pack(h) .. rest)
       schedule(id, now, lane_of(h))
