@@ -1,5 +1,6 @@
-//! Chains (WorkManager's `WorkContinuation`): dependency order, input mergers, failure and
-//! cancellation of descendants, combine, and a crash in the middle of a chain.
+//! Chains (WorkManager's `WorkContinuation`): dependency order, input mergers, delays and
+//! times of chained jobs (counted from their release), failure and cancellation of
+//! descendants, combine, and a crash in the middle of a chain.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,20 +10,10 @@ use workq_producer::{
     BackoffPolicy, CancelStatus, Error, InputMerger, OneTimeWorkRequest, WorkContinuation,
     WorkInfo, WorkManager, WorkState,
 };
-use workq_tests::jobs::{Echo, Emit, Fail, Map, Nop, Sleep, Slept};
+use workq_tests::jobs::{Echo, Fail, Map, Nop, Sleep, Slept};
 use workq_tests::RedisServer;
 
 use crate::support::*;
-
-fn emit(out: serde_json::Value) -> OneTimeWorkRequest {
-    OneTimeWorkRequest::builder(Emit { out: map(out) })
-        .build()
-        .unwrap()
-}
-
-fn echo(own: serde_json::Value) -> OneTimeWorkRequest {
-    OneTimeWorkRequest::builder(Echo(map(own))).build().unwrap()
-}
 
 fn finished_at(i: &WorkInfo) -> SystemTime {
     i.finished_at
@@ -178,6 +169,31 @@ async fn overwriting_and_array_creating_mergers_build_the_child_input_from_paren
     worker.stop().await;
 }
 
+/// WorkManager's ArrayCreatingInputMerger turns every value into an array, a key found in
+/// one input included: {a: 1} + {b: 2} gives {a: [1], b: [2]}.
+#[tokio::test]
+async fn array_creating_merger_makes_an_array_of_a_key_found_in_one_input() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let parent = emit(json!({"a": 1}));
+    let child = OneTimeWorkRequest::builder(Echo(Map::new()))
+        .input_merger(InputMerger::ArrayCreating)
+        .build()
+        .unwrap();
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    wm.begin_with([parent.clone()])
+        .then([child.clone()])
+        .enqueue()
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let c = finished(&wm, &mut watch, child.id()).await;
+    assert_eq!(c.state, WorkState::Succeeded, "{c:?}");
+    let out: Map = c.output_as().unwrap().unwrap();
+    assert_eq!(out, map(json!({"a": [1]})));
+    worker.stop().await;
+}
+
 #[tokio::test]
 async fn a_failed_parent_fails_every_descendant_naming_the_parent() {
     let redis = RedisServer::start();
@@ -270,6 +286,40 @@ async fn cancelling_the_root_of_a_waiting_chain_cancels_its_descendants() {
     assert!(blocked.is_empty(), "{blocked:?}");
 }
 
+/// A child of two parents: one parent is cancelled while the other runs. The child ends
+/// CANCELLED naming the cancelled parent, and stays so when the other parent succeeds.
+#[tokio::test]
+async fn a_child_stays_cancelled_when_its_other_parent_succeeds_afterwards() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let running = OneTimeWorkRequest::builder(Sleep::ms(200)).build().unwrap();
+    let waiting = OneTimeWorkRequest::builder(Nop { i: 1 })
+        .initial_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let child = echo(json!({"c": 1}));
+    wm.begin_with([running.clone(), waiting.clone()])
+        .then([child.clone()])
+        .enqueue()
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    reaches(&mut watch, running.id(), WorkState::Running).await;
+    wm.cancel_work_by_id(waiting.id()).await.unwrap();
+    let p = finished(&wm, &mut watch, running.id()).await;
+    assert_eq!(p.state, WorkState::Succeeded);
+    let c = info(&wm, child.id()).await;
+    assert_eq!(c.state, WorkState::Cancelled, "{c:?}");
+    assert_eq!(
+        c.last_error,
+        Some(format!("parent {} was cancelled", waiting.id()))
+    );
+    assert_eq!(c.run_attempt_count, 0);
+    assert_eq!(wm.queue_stats("default").await.unwrap().blocked, 0);
+    worker.stop().await;
+}
+
 #[tokio::test]
 async fn steps_of_different_kinds_pass_outputs_along() {
     let redis = RedisServer::start();
@@ -309,6 +359,74 @@ async fn steps_of_different_kinds_pass_outputs_along() {
     // A parent with no output (nop) adds nothing.
     let out: Map = done[3].output_as().unwrap().unwrap();
     assert_eq!(out, map(json!({"last": true})));
+    worker.stop().await;
+}
+
+/// A job's initial delay in a chain counts from when its parents release it (as in
+/// WorkManager).
+#[tokio::test]
+async fn a_chained_job_keeps_its_initial_delay_after_its_parent_succeeds() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let parent = emit(json!({"a": 1}));
+    let child = OneTimeWorkRequest::builder(Echo(Map::new()))
+        .initial_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    wm.begin_with([parent.clone()])
+        .then([child.clone()])
+        .enqueue()
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let p = finished(&wm, &mut watch, parent.id()).await;
+    assert_eq!(p.state, WorkState::Succeeded);
+    reaches(&mut watch, child.id(), WorkState::Enqueued).await;
+    let c = info(&wm, child.id()).await;
+    assert_eq!(
+        c.state,
+        WorkState::Enqueued,
+        "the delayed child already ran: {c:?}"
+    );
+    let due = ms(c.next_due_at.expect("due time"));
+    assert!(
+        due >= ms(p.finished_at.unwrap()) + 3_600_000,
+        "the child is due at {due}, not an hour after its parent finished ({:?})",
+        p.finished_at
+    );
+    worker.stop().await;
+}
+
+/// A chained job's `run_at` makes it due at the later of its release and that time: with a
+/// time an hour away, the job is still waiting for it after its parent succeeds.
+#[tokio::test]
+async fn a_chained_job_keeps_its_run_at_time_after_its_parent_succeeds() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let at = SystemTime::now() + Duration::from_secs(3600);
+    let parent = emit(json!({"a": 1}));
+    let child = OneTimeWorkRequest::builder(Echo(Map::new()))
+        .run_at(at)
+        .build()
+        .unwrap();
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    wm.begin_with([parent.clone()])
+        .then([child.clone()])
+        .enqueue()
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let p = finished(&wm, &mut watch, parent.id()).await;
+    assert_eq!(p.state, WorkState::Succeeded);
+    reaches(&mut watch, child.id(), WorkState::Enqueued).await;
+    let c = info(&wm, child.id()).await;
+    assert_eq!(
+        c.state,
+        WorkState::Enqueued,
+        "the child ran before its time: {c:?}"
+    );
+    assert_eq!(c.next_due_at.map(ms), Some(ms(at)), "{c:?}");
     worker.stop().await;
 }
 

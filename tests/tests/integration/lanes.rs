@@ -1,5 +1,6 @@
 //! Lanes: work that requires a label runs only on workers with that label (and other
-//! workers do not even look at it), and expedited work is claimed first.
+//! workers do not even look at it), a labelled worker takes its lanes in due order,
+//! expedited work is claimed first, and work no live worker can run shows as unsatisfiable.
 
 use std::time::Duration;
 
@@ -107,6 +108,29 @@ async fn a_worker_without_the_label_is_not_told_about_the_labelled_work_s_due_ti
     );
 }
 
+/// A worker with labels takes due work in due order across its lanes: labelled work due
+/// earlier is not held back behind plain work due later (else it starves on the only
+/// workers that can run it while plain work keeps coming).
+#[tokio::test]
+async fn a_labelled_worker_takes_older_labelled_work_before_newer_plain_work() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let gpu = OneTimeWorkRequest::builder(Nop { i: 1 })
+        .require_label("gpu")
+        .build()
+        .unwrap();
+    wm.enqueue(gpu.clone()).await.unwrap();
+    let plain = OneTimeWorkRequest::builder(Nop { i: 2 }).build().unwrap();
+    wm.enqueue(plain.clone()).await.unwrap();
+    assert!(
+        info(&wm, gpu.id()).await.next_due_at.unwrap()
+            <= info(&wm, plain.id()).await.next_due_at.unwrap()
+    );
+    let r = claim_with(&wm, "gpu-1", "gpu").await;
+    let ids: Vec<&str> = r.jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, [gpu.id().to_string()]);
+}
+
 #[tokio::test]
 async fn expedited_work_is_claimed_before_normal_work_that_was_due_earlier() {
     let redis = RedisServer::start();
@@ -142,5 +166,43 @@ async fn expedited_work_is_claimed_before_normal_work_that_was_due_earlier() {
         assert_eq!(n.state, WorkState::Succeeded);
         assert!(n.started_at.unwrap() >= u.started_at.unwrap());
     }
+    worker.stop().await;
+}
+
+/// Work that needs a label no live worker has stays ENQUEUED and is reported by
+/// `queue_stats` as unsatisfiable, while the plain worker keeps serving its own work.
+#[tokio::test]
+async fn work_no_live_worker_can_run_shows_as_unsatisfiable_in_stats() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let gpu = OneTimeWorkRequest::builder(Nop { i: 1 })
+        .require_label("gpu")
+        .require_label("eu")
+        .build()
+        .unwrap();
+    wm.enqueue(gpu.clone()).await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| {
+        b.worker_id("gpu-us").labels(["gpu"])
+    });
+    let plain = OneTimeWorkRequest::builder(Nop { i: 2 }).build().unwrap();
+    wm.enqueue(plain.clone()).await.unwrap();
+    assert_eq!(
+        finished(&wm, &mut watch, plain.id()).await.state,
+        WorkState::Succeeded
+    );
+    let stats = wm.queue_stats("default").await.unwrap();
+    assert_eq!(
+        stats.workers,
+        [("gpu-us".to_owned(), vec!["gpu".to_owned()])]
+    );
+    assert_eq!(stats.unsatisfiable, 1, "{stats:?}");
+    assert!(
+        stats.lanes.contains(&("@eu,gpu".to_owned(), 1)),
+        "{stats:?}"
+    );
+    let g = info(&wm, gpu.id()).await;
+    assert_eq!((g.state, g.run_attempt_count), (WorkState::Enqueued, 0));
+    assert_eq!(g.required_labels, ["eu", "gpu"]);
     worker.stop().await;
 }

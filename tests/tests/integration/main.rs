@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod audit;
 mod backoff;
 mod bad_input;
 mod burst;

@@ -1,6 +1,6 @@
-//! Observation: WorkQuery, watch streams by id, tag and unique name (also across a Redis
-//! restart), and pruning: by workers after retention, by `prune_work`, down to Redis'
-//! memory baseline.
+//! Observation: WorkQuery (also with a limit), queue watches, watch streams by id, tag and
+//! unique name (also across a Redis restart), and pruning: by workers after retention, by
+//! `prune_work`, down to Redis' memory baseline.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -158,6 +158,84 @@ async fn work_queries_match_ids_tags_unique_names_and_states_and_their_combinati
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+}
+
+/// A query for FAILED work with a limit returns failed work even when many successes are
+/// retained (successes are pruned earlier, so they come first in `done`).
+#[tokio::test]
+async fn a_query_for_failed_work_with_a_limit_finds_it_behind_retained_successes() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let ok: Vec<_> = (0..4)
+        .map(|i| {
+            OneTimeWorkRequest::builder(Nop { i })
+                .tag("t")
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let bad = OneTimeWorkRequest::builder(Fail {
+        mode: "failure".into(),
+    })
+    .build()
+    .unwrap();
+    wm.enqueue_many(ok.iter().cloned().chain([bad.clone()]))
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    for r in &ok {
+        assert_eq!(
+            finished(&wm, &mut watch, r.id()).await.state,
+            WorkState::Succeeded
+        );
+    }
+    assert_eq!(
+        finished(&wm, &mut watch, bad.id()).await.state,
+        WorkState::Failed
+    );
+    worker.stop().await;
+    let got: Vec<_> = wm
+        .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Failed]).limit(1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(got, [bad.id()]);
+}
+
+/// With a limit, a query by state picks ENQUEUED work in the order it will run: the work
+/// due soonest, not the oldest.
+#[tokio::test]
+async fn a_limited_query_for_enqueued_work_picks_the_work_due_soonest() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let old = OneTimeWorkRequest::builder(Nop { i: 1 })
+        .initial_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    wm.enqueue(old.clone()).await.unwrap();
+    let young = OneTimeWorkRequest::builder(Nop { i: 2 }).build().unwrap();
+    wm.enqueue(young.clone()).await.unwrap();
+    assert!(old.id() < young.id());
+    let got: Vec<_> = wm
+        .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Enqueued]).limit(1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(got, [young.id()]);
+    // Without a limit that bites, both, oldest first.
+    let got: Vec<_> = wm
+        .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Enqueued]))
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(got, [old.id(), young.id()]);
 }
 
 #[tokio::test]
@@ -673,4 +751,50 @@ async fn a_watch_started_before_its_queue_exists_sees_the_work_there() {
         assert_eq!(seen, [Enqueued, Running, Succeeded]);
     }
     worker.stop().await;
+}
+
+/// A queue watch delivers every event written after `watch_queue` returned, including one
+/// written within the same millisecond (its stream id is then `<start ms>-0`, which an XREAD
+/// after `<start ms>-0` would skip). Each round starts a watch on a fresh queue and enqueues
+/// right away; the second job's event proves whether the first one's was skipped.
+#[tokio::test]
+async fn a_queue_watch_sees_an_event_written_in_the_millisecond_it_started() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    for round in 0..40 {
+        let q = format!("q{round}");
+        // Registers the queue (no watch yet, so no event is written).
+        wm.enqueue(
+            OneTimeWorkRequest::builder(Nop { i: 0 })
+                .queue(q.as_str())
+                .initial_delay(Duration::from_secs(3600))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        let first = OneTimeWorkRequest::builder(Nop { i: 1 })
+            .queue(q.as_str())
+            .initial_delay(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let second = OneTimeWorkRequest::builder(Nop { i: 2 })
+            .queue(q.as_str())
+            .initial_delay(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let mut w = wm.watch_queue(&q).await.unwrap();
+        wm.enqueue(first.clone()).await.unwrap();
+        wm.enqueue(second.clone()).await.unwrap();
+        let ev = tokio::time::timeout(HANG, w.next())
+            .await
+            .expect("no event")
+            .unwrap();
+        assert_eq!(
+            ev.id,
+            first.id(),
+            "round {round}: the first event after the watch started ({}) was skipped",
+            first.id()
+        );
+    }
 }

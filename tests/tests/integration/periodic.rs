@@ -469,6 +469,50 @@ async fn unique_periodic_work_update_keeps_id_and_schedule_and_the_next_run_uses
     worker.stop().await;
 }
 
+/// UPDATE gives the periodic job the new request's tags: queries and cancel-by-tag must
+/// follow them.
+#[tokio::test]
+async fn update_of_unique_periodic_work_moves_it_to_its_new_tags() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let every = Duration::from_secs(3600);
+    let flex = Duration::from_secs(60);
+    let old = PeriodicWorkRequest::builder(Nop { i: 1 }, every)
+        .flex(flex)
+        .tag("old")
+        .build()
+        .unwrap();
+    let id = old.id();
+    wm.enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Keep, old)
+        .await
+        .unwrap();
+    let new = PeriodicWorkRequest::builder(Nop { i: 2 }, every)
+        .flex(flex)
+        .tag("new")
+        .build()
+        .unwrap();
+    let out = wm
+        .enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Update, new)
+        .await
+        .unwrap();
+    assert_eq!((out.status, out.ids), (GraphStatus::Updated, vec![id]));
+    assert_eq!(info(&wm, id).await.tags, ["new"]);
+    let by_new: Vec<_> = wm
+        .get_work_infos_by_tag("new")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(by_new, [id], "the job is not found by its new tag");
+    let sum = wm.cancel_all_work_by_tag("old").await.unwrap();
+    assert_eq!(
+        sum.cancelled, 0,
+        "cancelling a tag the job no longer has cancelled it"
+    );
+    assert_eq!(info(&wm, id).await.state, WorkState::Enqueued);
+}
+
 #[tokio::test]
 async fn a_flex_window_puts_each_run_at_the_end_of_its_interval() {
     const INTERVAL: u64 = 400;

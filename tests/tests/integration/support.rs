@@ -2,9 +2,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use workq_producer::{WorkId, WorkInfo, WorkManager, WorkState};
+use workq_producer::{OneTimeWorkRequest, WorkId, WorkInfo, WorkManager, WorkState};
 use workq_tests::jobs::{
-    EchoWorker, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker, SleepWorker,
+    Echo, EchoWorker, Emit, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker,
+    SleepWorker,
 };
 use workq_tests::HANG;
 use workq_worker::WorkerRuntime;
@@ -166,4 +167,16 @@ pub(crate) fn map(v: serde_json::Value) -> workq_tests::jobs::Map {
         serde_json::Value::Object(m) => m.into_iter().collect(),
         other => panic!("not an object: {other}"),
     }
+}
+
+/// A job that outputs `out` (for chains: its output becomes its children's input).
+pub(crate) fn emit(out: serde_json::Value) -> OneTimeWorkRequest {
+    OneTimeWorkRequest::builder(Emit { out: map(out) })
+        .build()
+        .unwrap()
+}
+
+/// A job that outputs its input: `own` merged with its parents' outputs.
+pub(crate) fn echo(own: serde_json::Value) -> OneTimeWorkRequest {
+    OneTimeWorkRequest::builder(Echo(map(own))).build().unwrap()
 }

@@ -1,5 +1,6 @@
 //! Unique work (WorkManager's `enqueueUniqueWork`): KEEP, REPLACE, APPEND and
-//! APPEND_OR_REPLACE, and the name being free again once its work has finished.
+//! APPEND_OR_REPLACE, the name being free again once its work has finished, and names
+//! being scoped to their queue.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 use workq_common::scripts::GraphStatus;
 use workq_producer::{
-    CancelStatus, ExistingWorkPolicy, OneTimeWorkRequest, WorkManager, WorkOutcome, WorkState,
+    CancelStatus, ExistingWorkPolicy, OneTimeWorkRequest, WorkInfo, WorkManager, WorkOutcome,
+    WorkQuery, WorkState,
 };
-use workq_tests::jobs::{Echo, Fail, Nop, Sleep, Slept};
+use workq_tests::jobs::{Echo, Fail, Map, Nop, Sleep, Slept};
 use workq_tests::{RedisServer, HANG};
 
 use crate::support::*;
@@ -236,6 +238,35 @@ async fn append_runs_the_new_work_after_the_existing_work_succeeded() {
     worker.stop().await;
 }
 
+/// APPEND makes the new work a child of the name's last work; when that work has already
+/// succeeded (and is retained) the new work still gets its output, as it does when the
+/// parent succeeds later.
+#[tokio::test]
+async fn append_onto_work_that_already_succeeded_still_gets_its_output() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let first = emit(json!({"a": 1}));
+    wm.enqueue_unique_work("etl", ExistingWorkPolicy::Keep, first.clone())
+        .await
+        .unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    assert_eq!(
+        finished(&wm, &mut watch, first.id()).await.state,
+        WorkState::Succeeded
+    );
+    let next = echo(json!({"b": 2}));
+    wm.enqueue_unique_work("etl", ExistingWorkPolicy::Append, next.clone())
+        .await
+        .unwrap();
+    let n = finished(&wm, &mut watch, next.id()).await;
+    assert_eq!(n.state, WorkState::Succeeded);
+    assert_eq!(n.parents, [first.id()]);
+    let out: Map = n.output_as().unwrap().unwrap();
+    assert_eq!(out, map(json!({"a": 1, "b": 2})));
+    worker.stop().await;
+}
+
 #[tokio::test]
 async fn append_onto_failed_work_fails_at_once_and_append_or_replace_starts_fresh() {
     let redis = RedisServer::start();
@@ -358,6 +389,49 @@ async fn once_the_work_of_a_name_has_finished_keep_and_replace_enqueue_anew() {
     let f = info(&wm, first.id()).await;
     assert_eq!((f.state, f.last_error), (WorkState::Succeeded, None));
     worker.stop().await;
+}
+
+/// A unique name is scoped to its queue (a chain, and so unique work, lives in one queue):
+/// KEEP in another queue enqueues there. Queries and cancel by name look in every queue,
+/// or in the queues a query names.
+#[tokio::test]
+async fn unique_names_are_per_queue_and_queries_by_name_look_in_every_queue() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let in_queue = |q: &str| {
+        OneTimeWorkRequest::builder(Sleep::ms(1))
+            .queue(q)
+            .initial_delay(Duration::from_secs(3600))
+            .build()
+            .unwrap()
+    };
+    let (first, second, third) = (in_queue("a"), in_queue("b"), in_queue("a"));
+    for r in [&first, &second] {
+        let out = wm
+            .enqueue_unique_work("report", ExistingWorkPolicy::Keep, r.clone())
+            .await
+            .unwrap();
+        assert_eq!((out.status, out.ids), (GraphStatus::Enqueued, vec![r.id()]));
+    }
+    let out = wm
+        .enqueue_unique_work("report", ExistingWorkPolicy::Keep, third.clone())
+        .await
+        .unwrap();
+    assert_eq!((out.status, out.ids), (GraphStatus::Kept, vec![first.id()]));
+    let ids = |infos: Vec<WorkInfo>| infos.iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(wm.get_work_infos_for_unique_work("report").await.unwrap()),
+        [first.id(), second.id()]
+    );
+    let in_a = WorkQuery::from_unique_work_names(["report"]).queue("a");
+    assert_eq!(
+        ids(wm.get_work_infos_by_query(&in_a).await.unwrap()),
+        [first.id()]
+    );
+    let sum = wm.cancel_unique_work("report").await.unwrap();
+    assert_eq!(sum.cancelled, 2);
+    assert_eq!(info(&wm, first.id()).await.state, WorkState::Cancelled);
+    assert_eq!(info(&wm, second.id()).await.state, WorkState::Cancelled);
 }
 
 #[tokio::test]
