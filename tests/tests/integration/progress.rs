@@ -230,3 +230,41 @@ async fn output_is_stored_with_the_finished_state_and_output_over_the_limit_fail
     assert_eq!(refused.output_as::<serde_json::Value>().unwrap(), None);
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn progress_of_an_attempt_handed_back_at_shutdown_is_cleared() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let req = OneTimeWorkRequest::builder(Progress {
+        steps: 2,
+        oversized: 0,
+    })
+    .build()
+    .unwrap();
+    let id = req.id();
+    // Never opened: the attempt reports step 1 and waits there until shutdown drops it.
+    let _gate = gate(id);
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    wm.enqueue(req).await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| {
+        b.grace_period(Duration::from_millis(100))
+    });
+    tokio::time::timeout(HANG, watch.wait_for(|e| e.id == id && e.progress))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(progress_entries(&wm).await, 1);
+
+    worker.stop().await;
+    let i = info(&wm, id).await;
+    assert_eq!(
+        (i.state, i.last_error.as_deref().is_some()),
+        (WorkState::Enqueued, true),
+        "handed back: {i:?}"
+    );
+    assert_eq!(
+        progress_entries(&wm).await,
+        0,
+        "the handed-back attempt's progress went with it"
+    );
+}
