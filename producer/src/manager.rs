@@ -33,15 +33,23 @@ pub struct Enqueued {
     pub status: EnqueueStatus,
 }
 
-/// Totals of a cancel-by-tag.
+/// Totals of a cancel by tag or by unique name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CancelSummary {
-    /// Waiting jobs now CANCELLED.
+    /// Waiting jobs now CANCELLED (jobs cancelled with an ancestor in the same call too).
     pub cancelled: usize,
     /// Running jobs whose workers were asked to stop.
     pub requested: usize,
-    /// Jobs that had already finished.
+    /// Jobs that had finished before the call.
     pub already_finished: usize,
+}
+
+impl std::ops::AddAssign for CancelSummary {
+    fn add_assign(&mut self, o: Self) {
+        self.cancelled += o.cancelled;
+        self.requested += o.requested;
+        self.already_finished += o.already_finished;
+    }
 }
 
 /// A queue's size and counters, for dashboards and the demo's summary.
@@ -492,18 +500,33 @@ impl WorkManager {
         let reason = format!("cancelled by tag '{tag}'");
         for q in self.queue_keys().await? {
             let ids = self.tag_members(&q, tag).await?;
-            let mut con = self.connection().await?;
-            for chunk in ids.chunks(ID_CHUNK) {
-                let st = scripts()
-                    .cancel(&mut con, &q, self.inner.retention.failed, &reason, chunk)
-                    .await;
-                for st in self.checked(st)? {
-                    match st {
-                        CancelStatus::Cancelled => sum.cancelled += 1,
-                        CancelStatus::Requested => sum.requested += 1,
-                        CancelStatus::AlreadyFinished => sum.already_finished += 1,
-                        CancelStatus::NotFound => {}
-                    }
+            sum += self.cancel_ids(&q, &ids, &reason).await?;
+        }
+        Ok(sum)
+    }
+
+    /// Cancels these jobs of one queue, `ID_CHUNK` per script call.
+    pub(crate) async fn cancel_ids(
+        &self,
+        q: &QueueKeys,
+        ids: &[String],
+        reason: &str,
+    ) -> Result<CancelSummary> {
+        let mut sum = CancelSummary::default();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let st = async {
+                let mut con = self.connection().await?;
+                scripts()
+                    .cancel(&mut con, q, self.inner.retention.failed, reason, chunk)
+                    .await
+            }
+            .await;
+            for st in self.checked(st)? {
+                match st {
+                    CancelStatus::Cancelled => sum.cancelled += 1,
+                    CancelStatus::Requested => sum.requested += 1,
+                    CancelStatus::AlreadyFinished => sum.already_finished += 1,
+                    CancelStatus::NotFound => {}
                 }
             }
         }
@@ -606,7 +629,7 @@ impl WorkManager {
         QueueWatch::start(self.inner.pool.clone(), QueueKeys::new(queue)?, None).await
     }
 
-    async fn queue_keys(&self) -> Result<Vec<QueueKeys>> {
+    pub(crate) async fn queue_keys(&self) -> Result<Vec<QueueKeys>> {
         self.queues()
             .await?
             .iter()

@@ -183,13 +183,16 @@ impl WorkManager {
     /// Cancels the unfinished work of a unique name (WorkManager's `cancelUniqueWork`).
     pub async fn cancel_unique_work(&self, name: &str) -> Result<crate::CancelSummary> {
         let mut sum = crate::CancelSummary::default();
-        for info in self.get_work_infos_for_unique_work(name).await? {
-            match self.cancel_work_by_id(info.id).await? {
-                workq_common::scripts::CancelStatus::Cancelled => sum.cancelled += 1,
-                workq_common::scripts::CancelStatus::Requested => sum.requested += 1,
-                workq_common::scripts::CancelStatus::AlreadyFinished => sum.already_finished += 1,
-                workq_common::scripts::CancelStatus::NotFound => {}
-            }
+        let reason = format!("unique work '{name}' cancelled");
+        for q in self.queue_keys().await? {
+            let ids: Vec<String> = self
+                .unique_ids(&q, &[name.to_owned()])
+                .await?
+                .iter()
+                .map(WorkId::to_string)
+                .collect();
+            // One call per queue: the name's work is cancelled all at once.
+            sum += self.cancel_ids(&q, &ids, &reason).await?;
         }
         Ok(sum)
     }

@@ -490,3 +490,38 @@ async fn unique_chains_replace_every_unfinished_job_and_append_to_the_last_jobs(
     assert_eq!((f.state, f.parents.len()), (WorkState::Enqueued, 0));
     assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
 }
+
+#[tokio::test]
+async fn cancelling_a_unique_chain_counts_every_job_it_cancels_and_none_as_finished() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let tagged = || {
+        OneTimeWorkRequest::builder(Sleep::ms(1))
+            .initial_delay(Duration::from_secs(3600))
+            .tag("nightly")
+            .build()
+            .unwrap()
+    };
+    let (a, b, c) = (tagged(), tagged(), tagged());
+    wm.begin_unique_work("etl", ExistingWorkPolicy::Keep, [a.clone()])
+        .then([b.clone()])
+        .then([c.clone()])
+        .enqueue()
+        .await
+        .unwrap();
+    let sum = wm.cancel_unique_work("etl").await.unwrap();
+    assert_eq!(
+        (sum.cancelled, sum.requested, sum.already_finished),
+        (3, 0, 0),
+        "the root's cascade cancelled the rest within the same call"
+    );
+    for r in [&a, &b, &c] {
+        assert_eq!(info(&wm, r.id()).await.state, WorkState::Cancelled);
+    }
+    // Now they had finished before the call.
+    let again = wm.cancel_all_work_by_tag("nightly").await.unwrap();
+    assert_eq!(
+        (again.cancelled, again.requested, again.already_finished),
+        (0, 0, 3)
+    );
+}
