@@ -28,8 +28,9 @@ const ID_CHUNK: usize = 500;
 pub struct Enqueued {
     /// The work's id.
     pub id: WorkId,
-    /// [`EnqueueStatus::Existed`] when a job with this id was already there: nothing
-    /// changed, which makes retrying an enqueue safe.
+    /// [`EnqueueStatus::Existed`] when a job with this id was already in the request's
+    /// queue: nothing changed, which makes retrying an enqueue safe (the check is per
+    /// queue: retry with the same request).
     pub status: EnqueueStatus,
 }
 

@@ -5,6 +5,8 @@
 -- this too, with no jobs, for exactly that reason.
 -- KEYS[1] queue prefix
 -- ARGV: worker, lease_ms, known_until_ms, keep_failed_ms, labels; then per job: id, token
+--       (every job the worker holds in the queue, in one call: a job left out would look
+--       like one whose claim reply was lost)
 -- Returns per job: 1 held, 2 held and cancellation requested, 0 lost (taken over after the
 -- lease ran out, or gone).
 local now = now_ms()
@@ -28,6 +30,7 @@ for _, id in ipairs(redis.call('SMEMBERS', k_held(worker))) do
 end
 if #orphans > 0 then
   local recs = hmget(K_JOBS, orphans)
+  local orphan_cancels = cancel_reasons(orphans)
   local gone = {}
   for n, id in ipairs(orphans) do
     local rec = recs[n]
@@ -38,8 +41,9 @@ if #orphans > 0 then
     elseif started and started <= known_until then
       gone[#gone + 1] = id
       bump('released')
-      end_attempt(id, rec, nil, 'R', 'the claim reply was lost; handed back', '', now, 0,
-        keep_failed, true)
+      -- A cancel asked for meanwhile ends it CANCELLED, as the reaper would.
+      end_attempt(id, rec, orphan_cancels[n] or nil, 'R', 'the claim reply was lost; handed back',
+        '', now, 0, keep_failed, true)
     end
   end
   each_chunk('SREM', k_held(worker), gone, 1)
@@ -47,7 +51,7 @@ if #orphans > 0 then
 end
 -- An idle worker still heartbeats (with no jobs) so that its orphans are handed back.
 if #ids == 0 then return out end
-local member = redis.call('SMISMEMBER', k_held(worker), unpack(ids))
+local member = per_item('SMISMEMBER', k_held(worker), ids)
 local recs = hmget(K_JOBS, ids)
 local cancels = cancel_reasons(ids)
 local any = false

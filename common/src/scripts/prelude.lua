@@ -160,16 +160,20 @@ local function each_chunk(cmd, key, items, width)
     redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
   end
 end
-local function hmget(key, ids)
+-- A command that answers per item (HMGET, SMISMEMBER), CHUNK items at a time.
+local function per_item(cmd, key, ids)
   if #ids <= CHUNK then
-    return redis.call('HMGET', key, unpack(ids))
+    return redis.call(cmd, key, unpack(ids))
   end
   local out = {}
   for i = 1, #ids, CHUNK do
-    local part = redis.call('HMGET', key, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+    local part = redis.call(cmd, key, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
     for k = 1, #part do out[i + k - 1] = part[k] end
   end
   return out
+end
+local function hmget(key, ids)
+  return per_item('HMGET', key, ids)
 end
 
 -- Stop reasons of RUNNING jobs asked to stop; the hash is usually empty, and then costs

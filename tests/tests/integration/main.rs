@@ -9,6 +9,7 @@ mod burst;
 mod cancel;
 mod chains;
 mod clock;
+mod core_edges;
 mod crash;
 mod delays;
 mod enqueue;

@@ -117,14 +117,19 @@ fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
     let mut held = shared.held();
     pending.retain(|(p, _)| {
         let jobs = &mut held[p.queue];
+        let ours = jobs
+            .get(&*p.ack.id)
+            .is_some_and(|h| h.token == p.ack.token);
+        if !ours {
+            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the job was taken over by another worker after this one lost its lease");
+            return false;
+        }
         let expired = jobs
             .get(&*p.ack.id)
-            .is_none_or(|h| h.token != p.ack.token || h.lease_deadline <= now);
+            .is_some_and(|h| h.lease_deadline <= now);
         if expired {
-            if jobs.get(&*p.ack.id).is_some_and(|h| h.token == p.ack.token) {
-                jobs.remove(&*p.ack.id);
-            }
-            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the lease ended during a Redis outage; the job will run again");
+            jobs.remove(&*p.ack.id);
+            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the lease ended before Redis could take it (an outage); the job will run again");
         }
         !expired
     });

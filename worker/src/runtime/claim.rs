@@ -294,6 +294,12 @@ fn launch(
         record,
         cancel,
     } = start;
+    // Handed back (shutdown) or lost between its claim and now: not ours to run.
+    if shared.held()[q].get(&*id).is_none_or(|h| h.token != token) {
+        drop(permit);
+        shared.notify_slot_freed();
+        return;
+    }
     let rec = match Record::decode(record) {
         Ok(r) => r,
         Err(e) => {
@@ -333,9 +339,10 @@ fn launch(
         return;
     }
     let handle = tokio::spawn(attempt);
-    if let Some(h) = shared.held()[q].get_mut(&*id) {
-        if h.token == token {
-            h.abort = Some(handle.abort_handle());
-        }
+    match shared.held()[q].get_mut(&*id) {
+        Some(h) if h.token == token => h.abort = Some(handle.abort_handle()),
+        // Handed back or lost during its first poll; (an attempt that already finished
+        // and was acked is not hurt by this).
+        _ => handle.abort(),
     }
 }

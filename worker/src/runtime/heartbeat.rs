@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_redis::Connection;
 use tokio::sync::watch;
-use workq_common::scripts::{scripts, HeartbeatArgs, LeaseStatus, MAX_CLAIM};
+use workq_common::scripts::{scripts, HeartbeatArgs, LeaseStatus};
 use workq_common::Result;
 
 use super::Shared;
@@ -70,58 +70,54 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
         None => con.insert(shared.pool.get().await?),
     };
     for (q, jobs) in by_queue {
-        let chunks: Vec<&[(String, u32)]> = if jobs.is_empty() {
-            vec![&[]]
-        } else {
-            jobs.chunks(MAX_CLAIM).collect()
-        };
-        for chunk in chunks {
-            let sent = Instant::now();
-            shared.qm[q].heartbeat_calls.inc();
-            // A claim reply can be in flight at most for the response timeout: jobs claimed
-            // before that, counted back from the latest reply, are known unless lost.
-            let margin = shared.cfg.redis.response_timeout + Duration::from_secs(1);
-            let known_until = shared.last_reply_ms[q]
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .saturating_sub(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX));
-            let statuses = scripts()
-                .heartbeat(
-                    &mut **con,
-                    &shared.queues[q],
-                    &HeartbeatArgs {
-                        worker: &shared.cfg.worker_id,
-                        lease: shared.cfg.lease,
-                        known_until,
-                        keep_failed: shared.cfg.retention.failed,
-                        labels: &shared.cfg.labels,
-                        held: chunk,
-                    },
-                )
-                .await?;
-            let mut held = shared.held();
-            for ((id, token), st) in chunk.iter().zip(statuses) {
-                let Some(h) = held[q].get_mut(id.as_str()).filter(|h| h.token == *token) else {
-                    continue;
-                };
-                match st {
-                    LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
-                    LeaseStatus::CancelRequested => {
-                        h.lease_deadline = sent + shared.cfg.lease;
-                        if !h.cancel.is_fired() {
-                            tracing::info!(%id, "cancellation requested; signalling the attempt");
-                            h.cancel.fire();
+        // One call with every job held in the queue, however many: the script takes a
+        // held job left off the list for one whose claim reply was lost.
+        let chunk = jobs.as_slice();
+        let sent = Instant::now();
+        shared.qm[q].heartbeat_calls.inc();
+        // A claim reply can be in flight at most for the response timeout: jobs claimed
+        // before that, counted back from the latest reply, are known unless lost.
+        let margin = shared.cfg.redis.response_timeout + Duration::from_secs(1);
+        let known_until = shared.last_reply_ms[q]
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX));
+        let statuses = scripts()
+            .heartbeat(
+                &mut **con,
+                &shared.queues[q],
+                &HeartbeatArgs {
+                    worker: &shared.cfg.worker_id,
+                    lease: shared.cfg.lease,
+                    known_until,
+                    keep_failed: shared.cfg.retention.failed,
+                    labels: &shared.cfg.labels,
+                    held: chunk,
+                },
+            )
+            .await?;
+        let mut held = shared.held();
+        for ((id, token), st) in chunk.iter().zip(statuses) {
+            let Some(h) = held[q].get_mut(id.as_str()).filter(|h| h.token == *token) else {
+                continue;
+            };
+            match st {
+                LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
+                LeaseStatus::CancelRequested => {
+                    h.lease_deadline = sent + shared.cfg.lease;
+                    if !h.cancel.is_fired() {
+                        tracing::info!(%id, "cancellation requested; signalling the attempt");
+                        h.cancel.fire();
+                    }
+                }
+                LeaseStatus::Lost => {
+                    if !h.finished {
+                        tracing::warn!(%id, token, "lost the lease to another worker; abandoning the attempt");
+                        if let Some(a) = &h.abort {
+                            a.abort();
                         }
                     }
-                    LeaseStatus::Lost => {
-                        if !h.finished {
-                            tracing::warn!(%id, token, "lost the lease to another worker; abandoning the attempt");
-                            if let Some(a) = &h.abort {
-                                a.abort();
-                            }
-                        }
-                        shared.qm[q].leases_lost.inc();
-                        held[q].remove(id.as_str());
-                    }
+                    shared.qm[q].leases_lost.inc();
+                    held[q].remove(id.as_str());
                 }
             }
         }
