@@ -232,7 +232,7 @@ impl WorkManager {
     pub async fn watch(&self, target: WatchTarget) -> Result<WorkInfoStream> {
         if let WatchTarget::Id(id) = &target {
             if let Some(info) = self.get_work_info(*id).await? {
-                return self.watch_queues(vec![info.queue], target).await;
+                return Ok(self.watch_queues(vec![info.queue], target).await?.0);
             }
         }
         // Announce the watch before listing the queues: a producer that adds a queue after
@@ -242,8 +242,8 @@ impl WorkManager {
         if !queues.iter().any(|q| q == workq_common::DEFAULT_QUEUE) {
             queues.push(workq_common::DEFAULT_QUEUE.to_owned());
         }
-        let mut stream = self.watch_queues(queues.clone(), target.clone()).await?;
-        let (wm, tx) = (self.clone(), stream.tx.clone());
+        let (mut stream, tx) = self.watch_queues(queues.clone(), target.clone()).await?;
+        let wm = self.clone();
         stream.tasks.push(tokio::spawn(async move {
             discover(wm, queues.into_iter().collect(), since, target, tx).await;
         }));
@@ -268,14 +268,14 @@ impl WorkManager {
 
     /// Like [`watch`](Self::watch), in one queue, which need not hold any work yet.
     pub async fn watch_in(&self, queue: &str, target: WatchTarget) -> Result<WorkInfoStream> {
-        self.watch_queues(vec![queue.to_owned()], target).await
+        Ok(self.watch_queues(vec![queue.to_owned()], target).await?.0)
     }
 
     async fn watch_queues(
         &self,
         queues: Vec<String>,
         target: WatchTarget,
-    ) -> Result<WorkInfoStream> {
+    ) -> Result<(WorkInfoStream, mpsc::Sender<Result<WorkInfo>>)> {
         let (tx, rx) = mpsc::channel(1024);
         let mut tasks = Vec::new();
         for q in queues {
@@ -287,7 +287,8 @@ impl WorkManager {
                 tx.clone(),
             )));
         }
-        Ok(WorkInfoStream { rx, tx, tasks })
+        // The stream ends when every task holding a sender has ended.
+        Ok((WorkInfoStream { rx, tasks }, tx))
     }
 
     async fn unique_ids(&self, q: &QueueKeys, names: &[String]) -> Result<Vec<WorkId>> {
@@ -415,7 +416,6 @@ fn rmp_serde_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 #[derive(Debug)]
 pub struct WorkInfoStream {
     rx: mpsc::Receiver<Result<WorkInfo>>,
-    tx: mpsc::Sender<Result<WorkInfo>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
