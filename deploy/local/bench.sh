@@ -4,6 +4,7 @@
 #
 #   deploy/local/bench.sh                 # all scenarios, workq then BullMQ, plus ratios
 #   deploy/local/bench.sh --only latency  # extra arguments go to workq-bench
+#   deploy/local/bench.sh --rounds 1      # one throughput pair instead of five
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/workq-bench.XXXXXX")
@@ -29,7 +30,9 @@ redis-server --port "$port" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonl
 REDIS_PID=$!
 for _ in $(seq 100); do grep -q "Ready to accept" "$WORK/redis.log" 2>/dev/null && break; sleep 0.1; done
 
-args=(--redis "redis://127.0.0.1:$port" --json)
+# Five throughput rounds, each workq run next to BullMQ's: the ratios are the medians of
+# the rounds', which a noisy machine moves less than a single pair.
+args=(--redis "redis://127.0.0.1:$port" --json --rounds 5)
 if [ "${BULLMQ:-1}" != 0 ]; then
   peer=target/peers/bullmq
   if [ ! -d "$peer/node_modules/bullmq" ]; then

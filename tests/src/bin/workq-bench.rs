@@ -34,6 +34,9 @@ struct Args {
     retention_jobs: usize,
     only: Option<String>,
     bullmq: Option<String>,
+    /// Throughput rounds: with `--bullmq`, each workq run is followed at once by BullMQ's,
+    /// and the ratios are the medians of the rounds' ratios.
+    rounds: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
         retention_jobs: 1_000_000,
         only: None,
         bullmq: None,
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,13 +72,14 @@ fn parse_args() -> Result<Args, String> {
             "--retention-jobs" => a.retention_jobs = num(val()?)?,
             "--only" => a.only = Some(val()?),
             "--bullmq" => a.bullmq = Some(val()?),
+            "--rounds" => a.rounds = num(val()?)?.max(1),
             "--help" | "-h" => {
                 return Err(
                     "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
                     [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
                     [--progress-updates N] [--retention-jobs N] \
                     [--only throughput,latency,memory,idle,chain,progress,retention] \
-                    [--bullmq DIR]"
+                    [--bullmq DIR] [--rounds N]"
                         .into(),
                 )
             }
@@ -719,6 +724,17 @@ fn ratio(a: &Value, ka: &str, b: &Value, kb: &str) -> Option<f64> {
     (y != 0.0).then(|| (x / y * 100.0).round() / 100.0)
 }
 
+/// The median of some numbers (`None` for none).
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(xs[n / 2]),
+        _ => Some(((xs[n / 2 - 1] + xs[n / 2]) / 2.0 * 100.0).round() / 100.0),
+    }
+}
+
 async fn run(a: &Args) -> Result<(), BoxError> {
     let mut results = Vec::new();
     let want = |s: &str| {
@@ -733,6 +749,13 @@ async fn run(a: &Args) -> Result<(), BoxError> {
             println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
         }
     };
+    let port = a
+        .bullmq
+        .as_ref()
+        .map(|_| redis_port(&a.redis))
+        .transpose()?;
+    // Throughput rounds, each workq run next to BullMQ's (when it runs).
+    let mut pairs: Vec<(Value, Value)> = Vec::new();
     for name in [
         "throughput",
         "latency",
@@ -745,8 +768,30 @@ async fn run(a: &Args) -> Result<(), BoxError> {
         if !want(name) {
             continue;
         }
+        if name == "throughput" {
+            for round in 1..=a.rounds {
+                let mut v = throughput(a).await?;
+                if a.rounds > 1 {
+                    v["round"] = json!(round);
+                }
+                emit(&v);
+                if let (Some(dir), Some(port)) = (&a.bullmq, &port) {
+                    let mut p = run_peer(
+                        dir,
+                        "bench.js",
+                        &[a.jobs.to_string(), a.concurrency.to_string(), port.clone()],
+                    )?;
+                    if a.rounds > 1 {
+                        p["round"] = json!(round);
+                    }
+                    emit(&p);
+                    pairs.push((v.clone(), p));
+                }
+                results.push(v);
+            }
+            continue;
+        }
         let v = match name {
-            "throughput" => throughput(a).await?,
             "latency" => latency(a).await?,
             "memory" => memory(a).await?,
             "idle" => idle(a).await?,
@@ -757,44 +802,47 @@ async fn run(a: &Args) -> Result<(), BoxError> {
         emit(&v);
         results.push(v);
     }
-    if let Some(dir) = &a.bullmq {
-        let port = redis_port(&a.redis)?;
-        let tp = run_peer(
-            dir,
-            "bench.js",
-            &[a.jobs.to_string(), a.concurrency.to_string(), port.clone()],
-        )?;
-        emit(&tp);
-        let lat = run_peer(
-            dir,
-            "latency.js",
-            &[a.delayed.to_string(), a.memory_jobs.to_string(), port],
-        )?;
-        emit(&lat);
+    if let (Some(dir), Some(port)) = (&a.bullmq, port) {
+        let lat = if want("latency") || want("memory") {
+            let lat = run_peer(
+                dir,
+                "latency.js",
+                &[a.delayed.to_string(), a.memory_jobs.to_string(), port],
+            )?;
+            emit(&lat);
+            Some(lat)
+        } else {
+            None
+        };
         let find = |s: &str| results.iter().find(|r| r["scenario"] == s);
         let mut cmp = serde_json::Map::new();
         cmp.insert("scenario".into(), json!("vs_bullmq"));
-        if let Some(t) = find("throughput") {
-            cmp.insert(
-                "drain_x".into(),
-                json!(ratio(t, "drain_per_s", &tp, "drain_per_s")),
-            );
-            cmp.insert(
-                "enqueue_x".into(),
-                json!(ratio(t, "enqueue_per_s", &tp, "enqueue_per_s")),
-            );
+        if !pairs.is_empty() {
+            let each = |k: &str| -> Vec<f64> {
+                pairs
+                    .iter()
+                    .filter_map(|(w, b)| ratio(w, k, b, k))
+                    .collect()
+            };
+            let (drain, enqueue) = (each("drain_per_s"), each("enqueue_per_s"));
+            cmp.insert("drain_x".into(), json!(median(drain.clone())));
+            cmp.insert("enqueue_x".into(), json!(median(enqueue.clone())));
+            if pairs.len() > 1 {
+                cmp.insert("drain_x_rounds".into(), json!(drain));
+                cmp.insert("enqueue_x_rounds".into(), json!(enqueue));
+            }
         }
-        if let Some(l) = find("latency") {
+        if let (Some(l), Some(lat)) = (find("latency"), &lat) {
             cmp.insert(
                 "p99_late_bullmq_over_workq".into(),
-                json!(ratio(&lat, "late_ms_p99", l, "late_ms_p99")),
+                json!(ratio(lat, "late_ms_p99", l, "late_ms_p99")),
             );
         }
-        if let Some(m) = find("memory") {
+        if let (Some(m), Some(lat)) = (find("memory"), &lat) {
             cmp.insert(
                 "memory_bullmq_over_workq".into(),
                 json!(ratio(
-                    &lat,
+                    lat,
                     "bytes_per_scheduled_job",
                     m,
                     "bytes_per_scheduled_job"
