@@ -19,22 +19,7 @@ use crate::support::*;
 
 /// Claims (at most) one due job of "default" for `worker` through the claim script.
 async fn claim_one(wm: &WorkManager, worker: &str, lease: Duration) -> (Option<ClaimedJob>, u64) {
-    let mut con = wm.pool().get().await.unwrap();
-    let r = scripts()
-        .claim(
-            &mut *con,
-            &QueueKeys::new("default").unwrap(),
-            &ClaimArgs {
-                limit: 1,
-                lease,
-                worker,
-                keep_failed: Duration::from_secs(60),
-                maintenance_limit: 10,
-                labels: "",
-            },
-        )
-        .await
-        .unwrap();
+    let r = claim_by_hand(wm, worker, "", lease).await;
     (r.jobs.into_iter().next(), r.now_ms)
 }
 

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use workq_common::record::peek_attempts;
 use workq_common::scripts::{
-    scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, HeartbeatArgs, LeaseStatus, Retention,
+    scripts, Ack, AckOutcome, ClaimedJob, HeartbeatArgs, LeaseStatus, Retention,
 };
 use workq_common::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
@@ -16,22 +16,7 @@ async fn claim_as(
     worker: &str,
     lease: Duration,
 ) -> (Option<ClaimedJob>, u64, u64) {
-    let mut con = wm.pool().get().await.unwrap();
-    let r = scripts()
-        .claim(
-            &mut *con,
-            &QueueKeys::new("default").unwrap(),
-            &ClaimArgs {
-                limit: 1,
-                lease,
-                worker,
-                keep_failed: Duration::from_secs(60),
-                maintenance_limit: 10,
-                labels: "",
-            },
-        )
-        .await
-        .unwrap();
+    let r = claim_by_hand(wm, worker, "", lease).await;
     let next = r.next_due_ms.unwrap_or(r.now_ms + 1);
     (r.jobs.into_iter().next(), r.now_ms, next)
 }

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use workq_common::scripts::{scripts, ClaimArgs};
-use workq_common::QueueKeys;
 use workq_producer::{OneTimeWorkRequest, WatchTarget, WorkState};
 use workq_tests::jobs::{Nop, Sleep};
 use workq_tests::RedisServer;
@@ -17,22 +15,7 @@ const REASON: &str = "the claim reply was lost; handed back";
 /// Claims one job of "default" for `worker` in Redis and drops the reply, as a connection
 /// lost mid-claim would.
 async fn claim_and_drop_the_reply(wm: &workq_producer::WorkManager, worker: &str) {
-    let mut con = wm.pool().get().await.unwrap();
-    let reply = scripts()
-        .claim(
-            &mut *con,
-            &QueueKeys::new("default").unwrap(),
-            &ClaimArgs {
-                limit: 1,
-                lease: Duration::from_millis(900),
-                worker,
-                keep_failed: Duration::from_secs(60),
-                maintenance_limit: 10,
-                labels: "",
-            },
-        )
-        .await
-        .unwrap();
+    let reply = claim_by_hand(wm, worker, "", Duration::from_millis(900)).await;
     assert_eq!(reply.jobs.len(), 1);
 }
 

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use workq_common::scripts::{scripts, ClaimArgs, ClaimReply};
-use workq_common::QueueKeys;
+use workq_common::scripts::ClaimReply;
 use workq_producer::{OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::{Nop, Sleep};
 use workq_tests::{RedisServer, HANG};
@@ -52,22 +51,7 @@ async fn work_requiring_a_label_waits_for_a_worker_with_that_label() {
 }
 
 async fn claim_with(wm: &WorkManager, worker: &str, labels: &str) -> ClaimReply {
-    let mut con = wm.pool().get().await.unwrap();
-    scripts()
-        .claim(
-            &mut *con,
-            &QueueKeys::new("default").unwrap(),
-            &ClaimArgs {
-                limit: 1,
-                lease: Duration::from_secs(30),
-                worker,
-                keep_failed: Duration::from_secs(60),
-                maintenance_limit: 10,
-                labels,
-            },
-        )
-        .await
-        .unwrap()
+    claim_by_hand(wm, worker, labels, Duration::from_secs(30)).await
 }
 
 #[tokio::test]

@@ -180,3 +180,29 @@ pub(crate) fn emit(out: serde_json::Value) -> OneTimeWorkRequest {
 pub(crate) fn echo(own: serde_json::Value) -> OneTimeWorkRequest {
     OneTimeWorkRequest::builder(Echo(map(own))).build().unwrap()
 }
+
+/// Claims at most one due job of "default" for `worker` (with `labels`, comma-separated)
+/// through the claim script, as a worker runtime would, and returns the whole reply.
+pub(crate) async fn claim_by_hand(
+    wm: &WorkManager,
+    worker: &str,
+    labels: &str,
+    lease: std::time::Duration,
+) -> workq_common::scripts::ClaimReply {
+    let mut con = wm.pool().get().await.unwrap();
+    workq_common::scripts::scripts()
+        .claim(
+            &mut *con,
+            &workq_common::QueueKeys::new("default").unwrap(),
+            &workq_common::scripts::ClaimArgs {
+                limit: 1,
+                lease,
+                worker,
+                keep_failed: std::time::Duration::from_secs(60),
+                maintenance_limit: 10,
+                labels,
+            },
+        )
+        .await
+        .unwrap()
+}
