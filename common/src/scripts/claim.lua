@@ -64,7 +64,8 @@ for k = 1, #ls, 2 do
         for n, id in ipairs(ids) do
           local rec = recs[n]
           local st, att = nil, '?'
-          if rec then st, att = peek(rec) end
+          if rec then st, att = state_of(rec) end
+          -- RUNNING, or unreadable (end_attempt then fails it, naming the header).
           if rec and (st == RUNNING or st == nil) then
             bump('lease_expired')
             end_attempt(id, rec, cancels[n] or nil, 'R',

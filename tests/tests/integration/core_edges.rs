@@ -587,3 +587,46 @@ async fn a_queue_with_odd_characters_in_its_name_works_end_to_end() {
     );
     worker.stop().await;
 }
+
+/// Redis still lists a finished job among those of a worker whose lease ran out (its
+/// record past attempt 127, where the compact header no longer holds the attempt): the
+/// reaper leaves the finished job alone instead of ending an attempt on it again.
+#[tokio::test]
+async fn the_reaper_leaves_alone_a_finished_job_a_lost_worker_still_lists() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let req = OneTimeWorkRequest::builder(Fail {
+        mode: "error".into(),
+    })
+    .backoff(BackoffPolicy::Exponential, Duration::from_millis(1))
+    .max_backoff(Duration::from_millis(2))
+    .max_attempts(130)
+    .build()
+    .unwrap();
+    wm.enqueue(req.clone()).await.unwrap();
+    let before = finished(&wm, &mut watch, req.id()).await;
+    assert_eq!(
+        (before.state, before.run_attempt_count),
+        (WorkState::Failed, 130)
+    );
+    worker.stop().await;
+
+    let keys = QueueKeys::new("default").unwrap();
+    let mut con = wm.pool().get().await.unwrap();
+    let _: () = con
+        .sadd(keys.held("gone"), req.id().to_string())
+        .await
+        .unwrap();
+    let _: () = con.zadd(keys.leases(), "gone", 1).await.unwrap();
+    let reply = claim_by_hand(&wm, "w-2", "", Duration::from_secs(30)).await;
+    assert!(reply.jobs.is_empty());
+    let after = info(&wm, req.id()).await;
+    assert_eq!(
+        (after.state, after.run_attempt_count, after.last_error),
+        (WorkState::Failed, 130, before.last_error)
+    );
+    let held: u64 = con.scard(keys.held("gone")).await.unwrap();
+    assert_eq!(held, 0, "the lost worker's list is cleared");
+}
