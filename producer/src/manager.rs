@@ -382,6 +382,8 @@ impl WorkManager {
     }
 
     /// Infos for many ids, in order (`None` for ids not found, or pruned after retention).
+    /// A record that cannot be decoded is an error when its id is asked for alone; among
+    /// others it is left out (`None`, with a warning in the log) so that it hides nothing.
     pub async fn get_work_infos(&self, ids: &[WorkId]) -> Result<Vec<Option<WorkInfo>>> {
         let r = self.try_get_work_infos(ids).await;
         self.checked(r)
@@ -421,9 +423,23 @@ impl WorkManager {
                 let rows = recs.into_iter().zip(scores).zip(cancels).zip(progress);
                 for (j, (((rec, score), cancel), progress)) in rows.enumerate() {
                     let Some(rec) = rec else { continue };
-                    let rec = Record::decode(rec).map_err(|e| {
-                        Error::Record(format!("job {} in queue {}: {e}", chunk[j], q.name()))
-                    })?;
+                    let rec = match Record::decode(rec) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let e = Error::Record(format!(
+                                "job {} in queue {}: {e}",
+                                chunk[j],
+                                q.name()
+                            ));
+                            // Asked for alone, it is the answer; among others, it must not
+                            // hide them.
+                            if ids.len() == 1 {
+                                return Err(e);
+                            }
+                            tracing::warn!("left out of a lookup: {e}");
+                            continue;
+                        }
+                    };
                     let lane = rec.header.ext.lane();
                     if rec.header.state == WorkState::Enqueued && !lane.is_empty() {
                         other_lanes.push((c * ID_CHUNK + j, q.clone(), lane));

@@ -88,3 +88,53 @@ async fn a_record_that_is_not_workq_format_fails_alone() {
     assert_eq!(bad.input.as_bytes(), b"\xc1not msgpack");
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn an_undecodable_record_is_an_error_alone_and_hides_nothing_among_others() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let good = OneTimeWorkRequest::builder(Sleep::ms(1))
+        .tag("batch")
+        .initial_delay(std::time::Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    wm.enqueue(good.clone()).await.unwrap();
+    // Another program wrote garbage under an id that carries the same tag.
+    let garbage_id = workq_producer::WorkId::new();
+    {
+        let mut con = wm.pool().get().await.unwrap();
+        let _: () = con
+            .hset(
+                "workq:{default}:jobs",
+                garbage_id.to_string(),
+                b"\xc1not msgpack".as_slice(),
+            )
+            .await
+            .unwrap();
+        let _: () = con
+            .sadd("workq:{default}:tag:batch", garbage_id.to_string())
+            .await
+            .unwrap();
+    }
+    let err = wm.get_work_info(garbage_id).await.unwrap_err();
+    assert!(
+        matches!(err, workq_producer::Error::Record(_))
+            && err.to_string().contains(&garbage_id.to_string()),
+        "{err}"
+    );
+    let tagged: Vec<_> = wm
+        .get_work_infos_by_tag("batch")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(tagged, [good.id()]);
+    let both = wm.get_work_infos(&[good.id(), garbage_id]).await.unwrap();
+    assert_eq!(
+        both.iter()
+            .map(|i| i.as_ref().map(|i| i.id))
+            .collect::<Vec<_>>(),
+        [Some(good.id()), None]
+    );
+}
