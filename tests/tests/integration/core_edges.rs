@@ -166,6 +166,19 @@ async fn an_id_repeated_within_one_batch_is_stored_once() {
     assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
 }
 
+/// A job that fails every attempt (with an error, so it retries) until `attempts` are used,
+/// 1 to 2 ms apart.
+fn failing_every_attempt(attempts: u32) -> OneTimeWorkRequest {
+    OneTimeWorkRequest::builder(Fail {
+        mode: "error".into(),
+    })
+    .backoff(BackoffPolicy::Exponential, Duration::from_millis(1))
+    .max_backoff(Duration::from_millis(2))
+    .max_attempts(attempts)
+    .build()
+    .unwrap()
+}
+
 /// Attempt numbers past 127 no longer fit the header's one-byte slot, and exponential
 /// backoff past attempt 63 would overflow 2^(n-1) without its clamp: a job allowed 140
 /// attempts retries through all of them (exponential backoff, capped) and then fails with
@@ -176,14 +189,7 @@ async fn a_job_retries_past_attempt_127_and_fails_after_exactly_max_attempts() {
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
     let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let req = OneTimeWorkRequest::builder(Fail {
-        mode: "error".into(),
-    })
-    .backoff(BackoffPolicy::Exponential, Duration::from_millis(1))
-    .max_backoff(Duration::from_millis(2))
-    .max_attempts(140)
-    .build()
-    .unwrap();
+    let req = failing_every_attempt(140);
     wm.enqueue(req.clone()).await.unwrap();
     let info = finished(&wm, &mut watch, req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
@@ -597,14 +603,7 @@ async fn the_reaper_leaves_alone_a_finished_job_a_lost_worker_still_lists() {
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
     let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let req = OneTimeWorkRequest::builder(Fail {
-        mode: "error".into(),
-    })
-    .backoff(BackoffPolicy::Exponential, Duration::from_millis(1))
-    .max_backoff(Duration::from_millis(2))
-    .max_attempts(130)
-    .build()
-    .unwrap();
+    let req = failing_every_attempt(130);
     wm.enqueue(req.clone()).await.unwrap();
     let before = finished(&wm, &mut watch, req.id()).await;
     assert_eq!(
