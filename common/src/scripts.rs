@@ -1,14 +1,22 @@
 //! The Lua scripts, one per state change, and typed wrappers around them.
 //!
-//! Every script starts with `prelude.lua` (shared helpers) preceded by constants taken
-//! from this crate, so defaults such as the backoff live in one place. Each call touches
-//! one queue (one Cluster slot) and handles a whole batch.
+//! The scripts are the functions of one Redis function library (`FUNCTION LOAD`, Redis
+//! 7.0 or later): `prelude.lua` (shared helpers), preceded by constants taken from this
+//! crate so that defaults such as the backoff live in one place, then each script as one
+//! function. Loaded once, the helpers are built once, where a script sent with `EVALSHA`
+//! would build them all again on every call. Each call touches one queue (one Cluster
+//! slot) and handles a whole batch.
+//!
+//! The library's name carries a hash of its source, so that processes of different
+//! versions sharing one Redis each call their own functions. A call that finds its
+//! function missing (a new Redis, a restart without persistence, `FUNCTION FLUSH`) loads
+//! the library and tries once more.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
-use redis::{Script, Value};
+use redis::{Cmd, FromRedisValue, Value};
 
 use crate::{Error, Millis, QueueKeys, Result, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS};
 
@@ -37,27 +45,60 @@ impl Default for Retention {
     }
 }
 
-/// The compiled scripts.
+/// The scripts: (name, source, may run when Redis is out of memory). Those that end work
+/// or shrink the data set carry `allow-oom`, so that a Redis at `maxmemory` keeps draining
+/// while new work (enqueue, progress) is refused with Redis' OOM error.
+const SCRIPTS: [(&str, &str, bool); 9] = [
+    ("enqueue", include_str!("scripts/enqueue.lua"), false),
+    (
+        "enqueue_graph",
+        include_str!("scripts/enqueue_graph.lua"),
+        false,
+    ),
+    ("progress", include_str!("scripts/progress.lua"), false),
+    ("prune", include_str!("scripts/prune.lua"), true),
+    ("claim", include_str!("scripts/claim.lua"), true),
+    ("ack", include_str!("scripts/ack.lua"), true),
+    ("heartbeat", include_str!("scripts/heartbeat.lua"), true),
+    ("release", include_str!("scripts/release.lua"), true),
+    ("cancel", include_str!("scripts/cancel.lua"), true),
+];
+
+/// The function library and the names of its functions.
 #[derive(Debug)]
 pub struct Scripts {
-    enqueue: Script,
-    enqueue_graph: Script,
-    progress: Script,
-    prune: Script,
-    claim: Script,
-    ack: Script,
-    heartbeat: Script,
-    release: Script,
-    cancel: Script,
+    library: String,
+    /// `workq_<hash>`; function `x` is `<name>_x`.
+    name: String,
+    enqueue: String,
+    enqueue_graph: String,
+    progress: String,
+    prune: String,
+    claim: String,
+    ack: String,
+    heartbeat: String,
+    release: String,
+    cancel: String,
 }
 
 /// The scripts, built once per process.
 pub fn scripts() -> &'static Scripts {
-    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
-    SCRIPTS.get_or_init(|| {
+    static SCRIPTS_: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS_.get_or_init(Scripts::build)
+}
+
+/// FNV-1a, 64 bits: names the library after its source.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Scripts {
+    fn build() -> Scripts {
         let b = DEFAULT_BACKOFF;
-        let head = format!(
-            "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n{}",
+        let mut body = format!(
+            "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n{}\n",
             DEFAULT_MAX_ATTEMPTS,
             match b.policy {
                 crate::BackoffPolicy::Linear => 0,
@@ -68,19 +109,87 @@ pub fn scripts() -> &'static Scripts {
             EVENTS_MAXLEN,
             include_str!("scripts/prelude.lua"),
         );
-        let build = |body: &str| Script::new(&format!("{head}\n{body}"));
-        Scripts {
-            enqueue: build(include_str!("scripts/enqueue.lua")),
-            enqueue_graph: build(include_str!("scripts/enqueue_graph.lua")),
-            progress: build(include_str!("scripts/progress.lua")),
-            prune: build(include_str!("scripts/prune.lua")),
-            claim: build(include_str!("scripts/claim.lua")),
-            ack: build(include_str!("scripts/ack.lua")),
-            heartbeat: build(include_str!("scripts/heartbeat.lua")),
-            release: build(include_str!("scripts/release.lua")),
-            cancel: build(include_str!("scripts/cancel.lua")),
+        // Each script becomes a function of (KEYS, ARGV), so its text reads as it would
+        // under EVAL.
+        for (script, source, _) in SCRIPTS {
+            body.push_str(&format!(
+                "\nlocal function script_{script}(KEYS, ARGV)\nbegin(KEYS)\n{source}\nend\n"
+            ));
         }
-    })
+        let name = format!("workq_{:016x}", fnv1a(&body));
+        let mut library = format!("#!lua name={name}\n{body}");
+        for (script, _, allow_oom) in SCRIPTS {
+            let flags = if allow_oom { "'allow-oom'" } else { "" };
+            library.push_str(&format!(
+                "redis.register_function{{function_name = '{name}_{script}', callback = script_{script}, flags = {{{flags}}}}}\n"
+            ));
+        }
+        let f = |script: &str| format!("{name}_{script}");
+        Scripts {
+            enqueue: f("enqueue"),
+            enqueue_graph: f("enqueue_graph"),
+            progress: f("progress"),
+            prune: f("prune"),
+            claim: f("claim"),
+            ack: f("ack"),
+            heartbeat: f("heartbeat"),
+            release: f("release"),
+            cancel: f("cancel"),
+            library,
+            name,
+        }
+    }
+
+    /// The library's source, for `FUNCTION LOAD` (what [`Scripts::load`] sends).
+    pub fn library(&self) -> &str {
+        &self.library
+    }
+
+    /// The library's name; script `x` is the function `<name>_x`.
+    pub fn library_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Loads the library (replacing one of the same name, which has the same source).
+    /// Calls load it themselves when they find it missing.
+    pub async fn load<C: ConnectionLike>(&self, con: &mut C) -> Result<()> {
+        let loaded: redis::RedisResult<Value> = redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg("REPLACE")
+            .arg(&self.library)
+            .query_async(con)
+            .await;
+        match loaded {
+            Ok(_) => Ok(()),
+            Err(e) if e.detail().is_some_and(|d| d.contains("unknown command")) => {
+                Err(Error::Config(format!(
+                    "workq needs Redis 7.0 or later (functions); this server refused FUNCTION LOAD: {e}"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `FCALL <function> 1 <queue prefix>`, to which the call adds its arguments.
+    fn fcall(function: &str, keys: &QueueKeys) -> Cmd {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(function).arg(1).arg(keys.prefix());
+        cmd
+    }
+
+    /// Runs a call, loading the library first if Redis does not have it.
+    async fn run<T: FromRedisValue, C: ConnectionLike>(&self, con: &mut C, cmd: &Cmd) -> Result<T> {
+        match cmd.query_async(con).await {
+            Err(e)
+                if e.detail()
+                    .is_some_and(|d| d.starts_with("Function not found")) =>
+            {
+                self.load(con).await?;
+                Ok(cmd.query_async(con).await?)
+            }
+            other => Ok(other?),
+        }
+    }
 }
 
 /// One job for [`Scripts::enqueue`].
@@ -150,6 +259,8 @@ pub struct ClaimReply {
     /// When to look again: the next due time, or the end of another worker's lease
     /// (whose jobs are taken over then), whichever is first.
     pub next_due_ms: Option<Millis>,
+    /// The due time of the most overdue job claimed (none when nothing was claimed).
+    pub oldest_due_ms: Option<Millis>,
     /// Claimed jobs (already marked RUNNING with their new attempt number).
     pub jobs: Vec<ClaimedJob>,
 }
@@ -161,8 +272,6 @@ pub struct ClaimedJob {
     pub id: String,
     /// Its record.
     pub record: Vec<u8>,
-    /// When it was due.
-    pub due_ms: Millis,
 }
 
 /// Arguments of [`Scripts::claim`].
@@ -180,6 +289,9 @@ pub struct ClaimArgs<'a> {
     pub maintenance_limit: usize,
     /// The worker's labels, sorted, comma-separated ("" for none).
     pub labels: &'a str,
+    /// Record the worker's presence (for stats) with this call; workers do it every few
+    /// seconds rather than on every claim.
+    pub presence: bool,
 }
 
 /// How an attempt ended, for [`Scripts::ack`].
@@ -299,8 +411,8 @@ impl Scripts {
         lane: &str,
         jobs: &[NewJob<'_>],
     ) -> Result<(Millis, Vec<EnqueueStatus>)> {
-        let mut inv = self.enqueue.prepare_invoke();
-        inv.key(keys.prefix()).arg(jobs.len()).arg(lane);
+        let mut inv = Self::fcall(&self.enqueue, keys);
+        inv.arg(jobs.len()).arg(lane);
         for j in jobs {
             // One number for both forms: positive is an absolute time, zero or negative a
             // delay (absolute times are at least 1 ms after the epoch).
@@ -311,7 +423,7 @@ impl Scripts {
                 inv.arg(n + 1).arg(t.as_str());
             }
         }
-        let reply = ints(inv.invoke_async::<Value>(con).await?)?;
+        let reply = ints(self.run::<Value, _>(con, &inv).await?)?;
         let (now, rest) = reply
             .split_first()
             .ok_or_else(|| Error::protocol("empty enqueue reply"))?;
@@ -339,15 +451,17 @@ impl Scripts {
         args: &ClaimArgs<'_>,
     ) -> Result<ClaimReply> {
         let reply: Value = self
-            .claim
-            .key(keys.prefix())
-            .arg(args.limit.min(MAX_CLAIM))
-            .arg(ms(args.lease).max(1))
-            .arg(args.worker)
-            .arg(ms(args.keep_failed))
-            .arg(args.maintenance_limit)
-            .arg(args.labels)
-            .invoke_async(con)
+            .run(
+                con,
+                Self::fcall(&self.claim, keys)
+                    .arg(args.limit.min(MAX_CLAIM))
+                    .arg(ms(args.lease).max(1))
+                    .arg(args.worker)
+                    .arg(ms(args.keep_failed))
+                    .arg(args.maintenance_limit)
+                    .arg(args.labels)
+                    .arg(u8::from(args.presence)),
+            )
             .await?;
         let mut items = array(reply)?.into_iter();
         let mut head = || {
@@ -357,21 +471,22 @@ impl Scripts {
         };
         let now_ms = opt_ms(&head()?)?.unwrap_or(0);
         let next_due_ms = opt_ms(&head()?)?;
-        let mut jobs = Vec::new();
+        let oldest_due_ms = opt_ms(&head()?)?;
+        let mut jobs = Vec::with_capacity(items.len() / 2);
         while let Some(id) = items.next() {
-            let (Some(record), Some(due)) = (items.next(), items.next()) else {
+            let Some(record) = items.next() else {
                 return Err(Error::protocol("claim reply has an id without a record"));
             };
             jobs.push(ClaimedJob {
                 id: String::from_utf8(bytes(id)?)
                     .map_err(|_| Error::protocol("job id is not UTF-8"))?,
                 record: bytes(record)?,
-                due_ms: opt_ms(&due)?.unwrap_or(0),
             });
         }
         Ok(ClaimReply {
             now_ms,
             next_due_ms,
+            oldest_due_ms,
             jobs,
         })
     }
@@ -386,9 +501,8 @@ impl Scripts {
         retention: &Retention,
         acks: &[Ack],
     ) -> Result<Vec<bool>> {
-        let mut inv = self.ack.prepare_invoke();
-        inv.key(keys.prefix())
-            .arg(worker)
+        let mut inv = Self::fcall(&self.ack, keys);
+        inv.arg(worker)
             .arg(ms(retention.succeeded))
             .arg(ms(retention.failed))
             .arg(acks.len());
@@ -420,7 +534,7 @@ impl Scripts {
             }
             inv.arg(&*a.id).arg(a.token).arg(result.as_slice());
         }
-        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+        Ok(ints(self.run::<Value, _>(con, &inv).await?)?
             .into_iter()
             .map(|c| c == 1)
             .collect())
@@ -437,9 +551,8 @@ impl Scripts {
         keep_failed: Duration,
         jobs: &[GraphJob<'_>],
     ) -> Result<(Millis, GraphStatus, Vec<String>)> {
-        let mut inv = self.enqueue_graph.prepare_invoke();
-        inv.key(keys.prefix())
-            .arg(name)
+        let mut inv = Self::fcall(&self.enqueue_graph, keys);
+        inv.arg(name)
             .arg(policy)
             .arg(ms(keep_failed))
             .arg(jobs.len());
@@ -453,7 +566,7 @@ impl Scripts {
                 inv.arg(t.as_str());
             }
         }
-        let mut items = array(inv.invoke_async::<Value>(con).await?)?.into_iter();
+        let mut items = array(self.run::<Value, _>(con, &inv).await?)?.into_iter();
         let mut head = || {
             items
                 .next()
@@ -486,12 +599,13 @@ impl Scripts {
         data: &[u8],
     ) -> Result<bool> {
         let r: i64 = self
-            .progress
-            .key(keys.prefix())
-            .arg(id)
-            .arg(token)
-            .arg(data)
-            .invoke_async(con)
+            .run(
+                con,
+                Self::fcall(&self.progress, keys)
+                    .arg(id)
+                    .arg(token)
+                    .arg(data),
+            )
             .await?;
         Ok(r == 1)
     }
@@ -504,10 +618,7 @@ impl Scripts {
         limit: usize,
     ) -> Result<usize> {
         let r: i64 = self
-            .prune
-            .key(keys.prefix())
-            .arg(limit.max(1))
-            .invoke_async(con)
+            .run(con, Self::fcall(&self.prune, keys).arg(limit.max(1)))
             .await?;
         Ok(usize::try_from(r).unwrap_or(0))
     }
@@ -519,9 +630,8 @@ impl Scripts {
         keys: &QueueKeys,
         args: &HeartbeatArgs<'_>,
     ) -> Result<Vec<LeaseStatus>> {
-        let mut inv = self.heartbeat.prepare_invoke();
-        inv.key(keys.prefix())
-            .arg(args.worker)
+        let mut inv = Self::fcall(&self.heartbeat, keys);
+        inv.arg(args.worker)
             .arg(ms(args.lease).max(1))
             .arg(args.known_until)
             .arg(ms(args.keep_failed))
@@ -530,7 +640,7 @@ impl Scripts {
         for (id, token) in held {
             inv.arg(id.as_str()).arg(*token);
         }
-        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+        Ok(ints(self.run::<Value, _>(con, &inv).await?)?
             .into_iter()
             .map(|c| match c {
                 1 => LeaseStatus::Extended,
@@ -550,15 +660,12 @@ impl Scripts {
         reason: &str,
         held: &[(String, u32)],
     ) -> Result<Vec<bool>> {
-        let mut inv = self.release.prepare_invoke();
-        inv.key(keys.prefix())
-            .arg(worker)
-            .arg(ms(keep_failed))
-            .arg(reason);
+        let mut inv = Self::fcall(&self.release, keys);
+        inv.arg(worker).arg(ms(keep_failed)).arg(reason);
         for (id, token) in held {
             inv.arg(id.as_str()).arg(*token);
         }
-        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+        Ok(ints(self.run::<Value, _>(con, &inv).await?)?
             .into_iter()
             .map(|c| c == 1)
             .collect())
@@ -573,12 +680,12 @@ impl Scripts {
         reason: &str,
         ids: &[String],
     ) -> Result<Vec<CancelStatus>> {
-        let mut inv = self.cancel.prepare_invoke();
-        inv.key(keys.prefix()).arg(ms(keep_failed)).arg(reason);
+        let mut inv = Self::fcall(&self.cancel, keys);
+        inv.arg(ms(keep_failed)).arg(reason);
         for id in ids {
             inv.arg(id.as_str());
         }
-        Ok(ints(inv.invoke_async::<Value>(con).await?)?
+        Ok(ints(self.run::<Value, _>(con, &inv).await?)?
             .into_iter()
             .map(|c| match c {
                 1 => CancelStatus::Cancelled,

@@ -25,7 +25,7 @@ pub struct Metrics {
     acks_refused: IntCounterVec,
     /// Failed Redis calls, by loop.
     pub(crate) redis_errors: IntCounterVec,
-    /// Delay between a job's due time and the moment it was claimed.
+    /// Per claim that took jobs: how late the most overdue of them was.
     pub(crate) claim_lag: Histogram,
 }
 
@@ -148,7 +148,7 @@ impl Metrics {
         let claim_lag = Histogram::with_opts(
             HistogramOpts::new(
                 "workq_claim_lag_seconds",
-                "Time from a job's due time to its claim",
+                "How late the most overdue job of each claim was: claim time minus its due time",
             )
             .buckets(vec![
                 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,

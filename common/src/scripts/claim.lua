@@ -3,12 +3,15 @@
 -- the worker has them all), taking over the
 -- jobs of workers whose lease ran out on the way (the attempt counts; the job is due again
 -- at once, or finished past max attempts), and pruning finished jobs past retention. It
--- also records when this worker last looked for work, for stats.
+-- also records, when asked, when this worker last looked for work, for stats.
 -- KEYS[1] queue prefix
 -- ARGV: limit, lease_ms, worker_id, keep_failed_ms, maintenance_limit, labels (sorted,
---       comma-separated, '' for none)
--- Returns {now_ms, next_wake_ms|-1, id1, record1, due1, id2, ...}; next_wake is the
--- earliest due time in a lane it serves, prune time, or lease end of another worker.
+--       comma-separated, '' for none), presence (1 to record it, 0 not to)
+-- Returns {now_ms, next_wake_ms|-1, oldest_due_ms|-1, id1, record1, id2, record2, ...};
+-- next_wake is the earliest due time in a lane it serves, prune time, or lease end of
+-- another worker; oldest_due is the due time of the most overdue job claimed.
+-- Every redis.call costs more than a job's share of the work, so the common case (nothing
+-- to prune, no lease run out, one lane) reads each key once.
 local now = now_ms()
 local limit = math.min(tonumber(ARGV[1]), 1000)
 local lease_ms = tonumber(ARGV[2])
@@ -22,27 +25,30 @@ end
 
 -- 1. Finished jobs past retention. Records without ext (first byte 0x95) carry no tags.
 -- (Pruning is cheap per job: ten times the maintenance budget.)
-local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint * 10)
-if #old > 0 then
-  local recs = hmget(K_JOBS, old)
-  for n, id in ipairs(old) do
-    local rec = recs[n]
-    if rec and string.byte(rec, 1) ~= 0x95 then
-      delete_job(id, split(rec))
-    else
-      delete_job(id, nil)
+local np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES')
+if np[2] and tonumber(np[2]) <= now then
+  local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint * 10)
+  if #old > 0 then
+    local recs = hmget(K_JOBS, old)
+    for n, id in ipairs(old) do
+      local rec = recs[n]
+      if rec and string.byte(rec, 1) ~= 0x95 then
+        delete_job(id, split(rec))
+      else
+        delete_job(id, nil)
+      end
     end
+    each_chunk('ZREM', K_DONE, old, 1)
+    bump('pruned', #old)
   end
-  each_chunk('ZREM', K_DONE, old, 1)
-  bump('pruned', #old)
   -- While at it, forget workers not seen for an hour.
   local seen = redis.call('HGETALL', K_WORKERS)
   for k = 1, #seen, 2 do
     local t = tonumber(string.match(seen[k + 1], '^(%d+)'))
     if t and t < now - 3600000 then redis.call('HDEL', K_WORKERS, seen[k]) end
   end
+  np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES')
 end
-local np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES')
 if np[2] then wake_for(tonumber(np[2])) end
 
 -- 2. Workers whose lease ran out are gone or stalled: their jobs lose the attempt. This
@@ -82,8 +88,9 @@ for k = 1, #ls, 2 do
     end
   end
 end
--- Presence (for stats): when this worker last looked for work, and its labels.
-redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6])
+-- Presence (for stats): when this worker last looked for work, and its labels. The
+-- worker asks for it every few seconds, not on every call.
+if ARGV[7] == '1' then redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6]) end
 
 -- 3. The lanes this worker serves.
 local mine = {}
@@ -106,36 +113,52 @@ for _, lane in ipairs(redis.call('SMEMBERS', K_LANES)) do
     end
   end
 end
-local lanes = {}
-for _, lane in ipairs(expedited) do lanes[#lanes + 1] = lane end
-for _, lane in ipairs(normal) do lanes[#lanes + 1] = lane end
-
 -- 4. Claim: expedited lanes first, then the others; within each group, in due order
 --    across its lanes (so work in a labelled lane is not held back behind newer work
---    in the plain lane), reading at most `room` due entries of each lane.
-local out = { now, -1 }
-local ids, dues = {}, {}
+--    in the plain lane). `oldest` is the due time of the most overdue job claimed (the
+--    worker's claim-lag metric); scores are read only where needed, because Redis 7.0
+--    formats each one with printf.
+local out = { now, -1, -1 }
+local ids = {}
+local oldest = nil
 local function take(group)
-  local room = limit - #ids
-  if room <= 0 or #group == 0 then return end
+  local room = math.max(limit - #ids, 0)
+  if #group == 0 then return end
   if #group == 1 then -- the common case: no merging, no table per job
     local key = k_due(group[1])
-    local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
-    if #due == 0 then return end
-    local taken = {}
-    for k = 1, #due, 2 do
-      taken[#taken + 1] = due[k]
-      ids[#ids + 1] = due[k]
-      dues[#dues + 1] = due[k + 1]
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if not first[2] then return end
+    local d0 = tonumber(first[2])
+    if d0 > now or room == 0 then
+      wake_for(d0)
+      return
     end
-    each_chunk('ZREM', key, taken, 1)
+    if oldest == nil or d0 < oldest then oldest = d0 end
+    local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, room + 1)
+    local n = math.min(#due, room)
+    for k = 1, n do ids[#ids + 1] = due[k] end
+    if #due > room then
+      due[#due] = nil
+      wake_for(now) -- more are due
+    else
+      local nx = redis.call('ZRANGE', key, n, n, 'WITHSCORES')
+      if nx[2] then wake_for(tonumber(nx[2])) end
+    end
+    each_chunk('ZREM', key, due, 1)
     return
   end
+  -- Each lane is read once: its first room + 1 entries by rank are the due ones to take,
+  -- in order, and after them the entry that gives the next wake.
   local picked = {}
   for li, lane in ipairs(group) do
-    local due = redis.call('ZRANGEBYSCORE', k_due(lane), '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
-    for k = 1, #due, 2 do
-      picked[#picked + 1] = { due[k], tonumber(due[k + 1]), li }
+    local head = redis.call('ZRANGE', k_due(lane), 0, room, 'WITHSCORES')
+    for k = 1, #head, 2 do
+      local due = tonumber(head[k + 1])
+      if k > 2 * room or due > now then
+        wake_for(due)
+        break
+      end
+      picked[#picked + 1] = { head[k], due, li }
     end
   end
   if #picked > room then
@@ -143,69 +166,64 @@ local function take(group)
       if a[2] ~= b[2] then return a[2] < b[2] end
       return a[1] < b[1] -- the same due time: the older id (ids are time-ordered)
     end)
+    wake_for(picked[room + 1][2]) -- due, left for the next call
   end
   local taken = {}
   for n = 1, math.min(room, #picked) do
     local e = picked[n]
     ids[#ids + 1] = e[1]
-    dues[#dues + 1] = e[2]
+    if oldest == nil or e[2] < oldest then oldest = e[2] end
     local t = taken[e[3]]
     if not t then t = {}; taken[e[3]] = t end
     t[#t + 1] = e[1]
   end
   for li, t in pairs(taken) do each_chunk('ZREM', k_due(group[li]), t, 1) end
 end
-if limit > 0 then
-  take(expedited)
-  take(normal)
-  if #ids > 0 then
-    local recs = hmget(K_JOBS, ids)
-    local trailer = cmsgpack.pack({ now, worker })
-    trailer = trailer .. string.char(#trailer)
-    local claimed = {}
-    for n, id in ipairs(ids) do
-      local rec = recs[n]
-      local attempt = nil
-      if rec then
-        local b0, b1, st, att = string.byte(rec, 1, 4)
-        if (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126 then
-          attempt = att + 1
-          rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. string.sub(rec, 5) .. trailer
-        else
-          local h, rest = split(rec)
-          if h == nil then
-            local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
-            finish(id, bad, rec, FAILED, now, keep_failed)
-          elseif h[2] == ENQUEUED then
-            h[2] = RUNNING
-            h[3] = h[3] + 1
-            attempt = h[3]
-            rec = cmsgpack.pack(h) .. rest .. trailer
-          end
+take(expedited)
+take(normal)
+if #ids > 0 then
+  local recs = hmget(K_JOBS, ids)
+  local trailer = cmsgpack.pack({ now, worker })
+  trailer = trailer .. string.char(#trailer)
+  local claimed = {}
+  for n, id in ipairs(ids) do
+    local rec = recs[n]
+    local attempt = nil
+    if rec then
+      local b0, b1, st, att = string.byte(rec, 1, 4)
+      if (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126 then
+        attempt = att + 1
+        rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. string.sub(rec, 5) .. trailer
+      else
+        local h, rest = split(rec)
+        if h == nil then
+          local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
+          finish(id, bad, rec, FAILED, now, keep_failed)
+        elseif h[2] == ENQUEUED then
+          h[2] = RUNNING
+          h[3] = h[3] + 1
+          attempt = h[3]
+          rec = cmsgpack.pack(h) .. rest .. trailer
         end
       end
-      if attempt then
-        put_job(id, rec)
-        claimed[#claimed + 1] = id
-        out[#out + 1] = id
-        out[#out + 1] = rec
-        out[#out + 1] = tonumber(dues[n])
-        if watched ~= false then note(id, RUNNING, attempt) end
-      end
     end
-    if #claimed > 0 then
-      each_chunk('SADD', k_held(worker), claimed, 1)
-      -- The lease covers the new jobs until the worker's next heartbeat.
-      redis.call('ZADD', K_LEASES, 'GT', now + lease_ms, worker)
-      bump('claimed', #claimed)
+    if attempt then
+      put_job(id, rec)
+      claimed[#claimed + 1] = id
+      out[#out + 1] = id
+      out[#out + 1] = rec
+      if watched ~= false then note(id, RUNNING, attempt) end
     end
+  end
+  if #claimed > 0 then
+    each_chunk('SADD', k_held(worker), claimed, 1)
+    -- The lease covers the new jobs until the worker's next heartbeat.
+    redis.call('ZADD', K_LEASES, 'GT', now + lease_ms, worker)
+    bump('claimed', #claimed)
   end
 end
 
-for _, lane in ipairs(lanes) do
-  local nd = redis.call('ZRANGE', k_due(lane), 0, 0, 'WITHSCORES')
-  if nd[2] then wake_for(tonumber(nd[2])) end
-end
 if next_wake then out[2] = next_wake end
+if oldest then out[3] = oldest end
 flush()
 return out

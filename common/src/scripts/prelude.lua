@@ -1,5 +1,7 @@
--- Shared head of every workq script. Rust prepends the DEFAULT_* and EVENTS_MAXLEN
--- constants (see scripts.rs) so that defaults live in one place.
+-- Shared head of the workq function library. Rust prepends the DEFAULT_* and
+-- EVENTS_MAXLEN constants and appends each script as one function (see scripts.rs), so
+-- that defaults live in one place and the helpers below are built once per load, not
+-- once per call.
 --
 -- Layout of a queue (all keys share the {queue} hash tag):
 --   jobs         hash   id -> record
@@ -29,21 +31,10 @@
 local ENQUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, BLOCKED = 0, 1, 2, 3, 4, 5
 local FORMAT_VERSION = 1
 
-local prefix = KEYS[1]
-local K_JOBS = prefix .. 'jobs'
-local K_DUE = prefix .. 'due'
-local K_LANES = prefix .. 'lanes'
-local K_BLOCKED = prefix .. 'blocked'
-local K_LEASES = prefix .. 'leases'
-local K_WORKERS = prefix .. 'workers'
-local K_CANCEL = prefix .. 'cancel'
-local K_PROGRESS = prefix .. 'progress'
-local K_UNIQUE = prefix .. 'unique'
-local K_DONE = prefix .. 'done'
-local K_STATS = prefix .. 'stats'
-local K_EVENTS = prefix .. 'events'
-local K_WATCH = prefix .. 'watch'
-local CH_WAKE = prefix .. 'wake'
+-- Key names of the queue a call is about, set by begin() (see the end of this file).
+local prefix
+local K_JOBS, K_DUE, K_LANES, K_BLOCKED, K_LEASES, K_WORKERS, K_CANCEL, K_PROGRESS
+local K_UNIQUE, K_DONE, K_STATS, K_EVENTS, K_WATCH, CH_WAKE
 local function k_held(worker) return prefix .. 'held:' .. worker end
 local function k_due(lane)
   if lane == '' then return K_DUE end
@@ -502,4 +493,32 @@ local function u64be(n)
     n = math.floor(n / 256)
   end
   return string.char(unpack(b))
+end
+
+-- Every function of the library starts here. The library is loaded once, so the helpers
+-- above are made once; what a call collects (writes, counters, events, the wake time)
+-- starts empty on each call, and the key names are those of the call's queue (kept per
+-- queue, so that a call does not build fourteen strings).
+local key_sets, key_set_count = {}, 0
+local function begin(keys)
+  prefix = keys[1]
+  local k = key_sets[prefix]
+  if k == nil then
+    if key_set_count >= 10000 then key_sets, key_set_count = {}, 0 end
+    k = {}
+    for _, name in ipairs({ 'jobs', 'due', 'lanes', 'blocked', 'leases', 'workers', 'cancel',
+        'progress', 'unique', 'done', 'stats', 'events', 'watch', 'wake' }) do
+      k[#k + 1] = prefix .. name
+    end
+    key_sets[prefix] = k
+    key_set_count = key_set_count + 1
+  end
+  K_JOBS, K_DUE, K_LANES, K_BLOCKED, K_LEASES, K_WORKERS, K_CANCEL = k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+  K_PROGRESS, K_UNIQUE, K_DONE, K_STATS, K_EVENTS, K_WATCH, CH_WAKE = k[8], k[9], k[10], k[11], k[12], k[13], k[14]
+  w_jobs, w_del, w_done, w_due, w_uncancel, w_unprogress = {}, {}, {}, {}, {}, {}
+  w_blocked_add, w_blocked_rem = {}, {}
+  stats = {}
+  watched = nil
+  ev_ids, ev_states, ev_attempts = {}, {}, {}
+  wake_at = nil
 end

@@ -247,7 +247,7 @@ async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<(Duration, Duration
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The same shape as the peer: batches of 1,000, each awaited before the next.
-    let enqueue_usec_before = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+    let enqueue_usec_before = info_field(&a.redis, "commandstats", "cmdstat_fcall")
         .await
         .unwrap_or(0);
     let t0 = Instant::now();
@@ -256,7 +256,7 @@ async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<(Duration, Duration
     }
     let enq = t0.elapsed();
     if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
-        let after = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+        let after = info_field(&a.redis, "commandstats", "cmdstat_fcall")
             .await
             .unwrap_or(0);
         eprintln!(
@@ -283,7 +283,7 @@ async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<(Duration, Duration
             yields,
         })
         .build()?;
-    let script_usec_before = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+    let script_usec_before = info_field(&a.redis, "commandstats", "cmdstat_fcall")
         .await
         .unwrap_or(0);
     let t0 = Instant::now();
@@ -294,7 +294,7 @@ async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<(Duration, Duration
         .await?;
     let drain = t0.elapsed();
     if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
-        let after = info_field(&a.redis, "commandstats", "cmdstat_evalsha")
+        let after = info_field(&a.redis, "commandstats", "cmdstat_fcall")
             .await
             .unwrap_or(0);
         eprintln!(

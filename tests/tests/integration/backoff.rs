@@ -25,6 +25,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
                     keep_failed: Duration::from_secs(60),
                     maintenance_limit: 10,
                     labels: "",
+                    presence: true,
                 },
             )
             .await

@@ -411,6 +411,7 @@ async fn claim_until(
                     keep_failed: Duration::from_secs(60),
                     maintenance_limit: 10,
                     labels: "",
+                    presence: true,
                 },
             )
             .await

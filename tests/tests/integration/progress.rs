@@ -158,6 +158,7 @@ async fn progress_from_a_stale_attempt_is_refused() {
                 keep_failed: Duration::from_secs(60),
                 maintenance_limit: 10,
                 labels: "",
+                presence: true,
             },
         )
         .await

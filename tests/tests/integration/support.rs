@@ -201,6 +201,7 @@ pub(crate) async fn claim_by_hand(
                 keep_failed: std::time::Duration::from_secs(60),
                 maintenance_limit: 10,
                 labels,
+                presence: true,
             },
         )
         .await

@@ -28,6 +28,9 @@ const MAINTENANCE_LIMIT: usize = 100;
 const IN_FLIGHT: usize = 2;
 /// Never sleep less than this, so a clock edge cannot spin the loop.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
+/// How often a claim also records this worker's presence (for stats, which count workers
+/// seen in the last minute); heartbeats record it too.
+const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 
 type Claim = Pin<Box<dyn Future<Output = (Result<ClaimReply>, Vec<OwnedSemaphorePermit>)> + Send>>;
 
@@ -41,6 +44,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
     let mut backlog = false;
     let mut next_due: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
+    let mut presence_at: Option<Instant> = None;
     loop {
         while want && in_flight.len() < IN_FLIGHT && retry_at.is_none_or(|t| t <= Instant::now()) {
             let permits = reserve(&shared);
@@ -64,7 +68,11 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
             };
             want = false;
             retry_at = None;
-            in_flight.push(claim(Arc::clone(&shared), q, con, permits));
+            let presence = presence_at.is_none_or(|t| t.elapsed() >= PRESENCE_EVERY);
+            if presence {
+                presence_at = Some(Instant::now());
+            }
+            in_flight.push(claim(Arc::clone(&shared), q, con, permits, presence));
         }
 
         let idle = in_flight.is_empty();
@@ -89,10 +97,10 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                     let at = Instant::now();
                     let claimed = reply.jobs.len();
                     let limit = permits.len();
-                    start_all(&shared, q, reply.jobs, permits, reply.now_ms);
                     next_due = reply
                         .next_due_ms
                         .map(|t| at + Duration::from_millis(t.saturating_sub(reply.now_ms)));
+                    start_all(&shared, q, reply, permits);
                     backlog = next_due.is_some_and(|d| d <= at);
                     if backlog && claimed == limit {
                         want = true;
@@ -121,7 +129,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                 // the grace period instead of waiting for their lease to run out.
                 while let Some((res, permits)) = in_flight.next().await {
                     if let Ok(reply) = res {
-                        start_all(&shared, q, reply.jobs, permits, reply.now_ms);
+                        start_all(&shared, q, reply, permits);
                     }
                 }
                 return;
@@ -160,6 +168,7 @@ fn claim(
     q: usize,
     mut con: MultiplexedConnection,
     permits: Vec<OwnedSemaphorePermit>,
+    presence: bool,
 ) -> Claim {
     Box::pin(async move {
         shared.qm[q].claim_calls.inc();
@@ -174,6 +183,7 @@ fn claim(
                     keep_failed: shared.cfg.retention.failed,
                     maintenance_limit: MAINTENANCE_LIMIT,
                     labels: &shared.cfg.labels,
+                    presence,
                 },
             )
             .await;
@@ -187,15 +197,26 @@ fn claim(
 fn start_all(
     shared: &Arc<Shared>,
     q: usize,
-    jobs: Vec<ClaimedJob>,
+    reply: ClaimReply,
     mut permits: Vec<OwnedSemaphorePermit>,
-    now_ms: u64,
 ) {
+    let ClaimReply {
+        now_ms,
+        oldest_due_ms,
+        jobs,
+        ..
+    } = reply;
+    if let Some(due) = oldest_due_ms {
+        shared
+            .metrics
+            .claim_lag
+            .observe(now_ms.saturating_sub(due) as f64 / 1000.0);
+    }
     let mut batch = Vec::with_capacity(jobs.len());
     for job in jobs {
         match permits.pop() {
             Some(p) => {
-                if let Some(start) = register(shared, q, job, now_ms) {
+                if let Some(start) = register(shared, q, job) {
                     batch.push((start, p));
                 }
             }
@@ -246,14 +267,10 @@ struct Start {
 }
 
 /// Registers a claimed job as held (from now on heartbeats cover it).
-fn register(shared: &Shared, q: usize, job: ClaimedJob, now_ms: u64) -> Option<Start> {
+fn register(shared: &Shared, q: usize, job: ClaimedJob) -> Option<Start> {
     shared.qm[q].claimed.inc();
-    shared
-        .metrics
-        .claim_lag
-        .observe(now_ms.saturating_sub(job.due_ms) as f64 / 1000.0);
     let token = record::peek_attempts(&job.record);
-    let ClaimedJob { id, record, .. } = job;
+    let ClaimedJob { id, record } = job;
     let Some(token) = token else {
         // The script validated this header, so this cannot happen short of a bug; without
         // a token the job cannot be acked, and its lease will expire.
