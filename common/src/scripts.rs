@@ -150,20 +150,21 @@ impl Scripts {
         &self.name
     }
 
-    /// Loads the library (replacing one of the same name, which has the same source).
-    /// Calls load it themselves when they find it missing.
+    /// Loads the library unless Redis has it already (a library of the same name has the
+    /// same source). Calls load it themselves when they find it missing; producers load it
+    /// when they connect, so that a Redis without functions is reported at once.
     pub async fn load<C: ConnectionLike>(&self, con: &mut C) -> Result<()> {
         let loaded: redis::RedisResult<Value> = redis::cmd("FUNCTION")
             .arg("LOAD")
-            .arg("REPLACE")
             .arg(&self.library)
             .query_async(con)
             .await;
         match loaded {
             Ok(_) => Ok(()),
+            Err(e) if e.detail().is_some_and(|d| d.contains("already exists")) => Ok(()),
             Err(e) if e.detail().is_some_and(|d| d.contains("unknown command")) => {
                 Err(Error::Config(format!(
-                    "workq needs Redis 7.0 or later (functions); this server refused FUNCTION LOAD: {e}"
+                    "workq needs Redis 7.0 or later (its scripts are a Redis function library); this server refused FUNCTION LOAD: {e}"
                 )))
             }
             Err(e) => Err(e.into()),

@@ -111,11 +111,13 @@ impl WorkManagerBuilder {
         self
     }
 
-    /// Builds the pool and checks that Redis answers.
+    /// Builds the pool, checks that Redis answers and loads workq's function library into
+    /// it (an `Error::Config` for a Redis older than 7.0, which has no functions).
     pub async fn connect(self) -> Result<WorkManager> {
         let pool = workq_common::connect(&self.redis)?;
         let mut con = pool.get().await?;
         let _: () = redis::cmd("PING").query_async(&mut *con).await?;
+        scripts().load(&mut *con).await?;
         Ok(WorkManager {
             inner: Arc::new(Inner {
                 pool,

@@ -576,7 +576,7 @@ fn warn_about_durability(info: &str) {
     }
 }
 
-/// What in `INFO` output can lose jobs.
+/// What in `INFO` output can lose jobs, or stop workq from working at all.
 fn durability_warnings(info: &str) -> Vec<String> {
     let field = |name: &str| {
         info.lines()
@@ -584,6 +584,17 @@ fn durability_warnings(info: &str) -> Vec<String> {
             .map(str::trim)
     };
     let mut out = Vec::new();
+    if let Some(v) = field("redis_version") {
+        if v.split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .is_some_and(|m| m < 7)
+        {
+            out.push(format!(
+                "Redis {v} has no functions: workq needs Redis 7.0 or later, and every claim will fail"
+            ));
+        }
+    }
     let policy = field("maxmemory_policy").unwrap_or("noeviction");
     if policy != "noeviction" {
         out.push(format!(
@@ -623,7 +634,15 @@ mod tests {
         let w = durability_warnings(risky);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("allkeys-lru"));
-        let safe = "maxmemory_policy:noeviction\r\naof_enabled:1\r\n";
+        let safe = "redis_version:7.0.15\r\nmaxmemory_policy:noeviction\r\naof_enabled:1\r\n";
         assert!(durability_warnings(safe).is_empty());
+    }
+
+    #[test]
+    fn a_redis_older_than_7_is_warned_about() {
+        let old = "redis_version:6.2.14\r\nmaxmemory_policy:noeviction\r\naof_enabled:1\r\n";
+        let w = durability_warnings(old);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("6.2.14") && w[0].contains("7.0"), "{w:?}");
     }
 }

@@ -8,6 +8,7 @@
 //! workq [--redis URL] demo-enqueue --ids-file F [--count-id ID] [--count-to N]
 //!                                  [--step-ms MS] [--delay-ms MS] [--small N]
 //! workq new-id
+//! workq functions
 //! workq [--redis URL] verify --ids-file F [--attempts-of-first N] [--wait-secs S]
 //! ```
 //! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`.
@@ -24,7 +25,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "usage: workq [--redis URL] <info ID | stats [QUEUE] | cancel ID|--tag TAG | \
 watch [--queue Q] [--follow ID] | demo-enqueue --ids-file F [--count-id ID] [--count-to N] \
 [--step-ms MS] [--delay-ms MS] [--small N] | verify --ids-file F [--attempts-of-first N] \
-[--wait-secs S] | new-id>";
+[--wait-secs S] | new-id | functions>";
 
 /// Flags after the subcommand: `--name value` pairs and bare words.
 struct Flags {
@@ -265,6 +266,12 @@ async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
     let (cmd, rest) = rest.split_first().ok_or(USAGE)?;
     if cmd == "new-id" {
         println!("{}", WorkId::new());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cmd == "functions" {
+        // The function library, for `redis-cli -x FUNCTION LOAD` (producers in other
+        // languages; see docs/wire-format.md).
+        print!("{}", workq_common::scripts::scripts().library());
         return Ok(ExitCode::SUCCESS);
     }
     let flags = Flags::parse(rest)?;

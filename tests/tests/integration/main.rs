@@ -14,6 +14,7 @@ mod crash;
 mod delays;
 mod enqueue;
 mod fencing;
+mod functions;
 mod handback;
 mod lanes;
 mod observe;

@@ -1,0 +1,141 @@
+//! The scripts live in Redis as one function library: loaded by whoever finds it missing,
+//! and flagged so that a Redis at `maxmemory` refuses new work but keeps draining.
+
+use std::collections::HashSet;
+
+use workq_common::scripts::scripts;
+use workq_producer::{OneTimeWorkRequest, WorkId, WorkState};
+use workq_tests::jobs::Nop;
+use workq_tests::{RedisServer, HANG};
+
+use crate::support::*;
+
+async fn libraries(redis: &RedisServer) -> Vec<String> {
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // One array per library: name, value, name, value, ...
+    let list: Vec<Vec<redis::Value>> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    list.iter()
+        .filter_map(|fields| {
+            let at = fields.iter().position(
+                |v| matches!(v, redis::Value::BulkString(b) if b.as_slice() == b"library_name"),
+            )?;
+            match fields.get(at + 1)? {
+                redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+async fn function_flush(redis: &RedisServer) {
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn connecting_loads_the_library_and_a_redis_that_lost_it_gets_it_back_on_the_next_call() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    assert!(libraries(&redis).await.is_empty());
+    let wm = manager(&url).await;
+    let name = scripts().library_name().to_owned();
+    assert!(name.starts_with("workq_"), "{name}");
+    assert_eq!(libraries(&redis).await, vec![name.clone()]);
+
+    // A Redis restarted without persistence (or flushed) has no functions: the producer's
+    // next call loads them again, and so does the worker's next claim.
+    function_flush(&redis).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let id = wm
+        .enqueue(OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap())
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(libraries(&redis).await, vec![name.clone()]);
+    function_flush(&redis).await;
+    let worker = InProcess::start(&url, "default", |b| b);
+    let info = finished(&wm, &mut watch, id).await;
+    assert_eq!(info.state, WorkState::Succeeded);
+    assert_eq!(libraries(&redis).await, vec![name]);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let wm = manager(&url).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let reqs: Vec<_> = (0..200)
+        .map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap())
+        .collect();
+    let ids: Vec<_> = wm
+        .enqueue_many(reqs)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+
+    // Below what Redis already uses: with noeviction, every write that could grow the
+    // data set is refused from now on.
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let refused = wm
+        .enqueue(OneTimeWorkRequest::builder(Nop { i: 999 }).build().unwrap())
+        .await
+        .expect_err("an enqueue past maxmemory");
+    assert!(refused.to_string().contains("OOM"), "{refused}");
+
+    // Every job is claimed and recorded SUCCEEDED while Redis stays at maxmemory (the
+    // events say so; reads in MULTI, as get_work_info does, are refused there too).
+    let worker = InProcess::start(&url, "default", |b| b.concurrency(16));
+    let mut pending: HashSet<WorkId> = ids.iter().copied().collect();
+    while !pending.is_empty() {
+        let ev = tokio::time::timeout(HANG, watch.next())
+            .await
+            .expect("the queued jobs did not drain at maxmemory")
+            .unwrap();
+        if ev.state == WorkState::Succeeded {
+            pending.remove(&ev.id);
+        }
+    }
+    worker.stop().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    for info in wm.get_work_infos(&ids).await.unwrap() {
+        assert_eq!(info.expect("job kept").state, WorkState::Succeeded);
+    }
+    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+}
