@@ -24,6 +24,7 @@ local sub, byte = string.sub, string.byte
 local nj = #w_jobs
 local due_pairs = {}
 local nd = 0
+local now_s = nil
 for j = 1, n do
   local id, rec = ids[j], ARGV[3 * j + 2]
   local b1, b2, b3, b4, b5 = byte(rec, 1, 5)
@@ -35,9 +36,25 @@ for j = 1, n do
     w_jobs[nj + 1] = id
     w_jobs[nj + 2] = sub(rec, 1, 5) .. stamp .. sub(rec, 14)
     nj = nj + 2
-    local due = tonumber(ARGV[3 * j + 1])
-    if due <= 0 then due = now - due end
-    due_pairs[nd + 1] = due
+    -- ZADD takes its scores as strings: a Lua number would be formatted with printf's
+    -- %.14g per job. "Due now", the common case, reuses one string made per call, and
+    -- an absolute time is passed on as it came.
+    local ds = ARGV[3 * j + 1]
+    local due, score
+    if ds == '0' then
+      due = now
+      if now_s == nil then now_s = string.format('%d', now) end
+      score = now_s
+    else
+      due = tonumber(ds)
+      if due <= 0 then
+        due = now - due
+        score = due
+      else
+        score = ds
+      end
+    end
+    due_pairs[nd + 1] = score
     due_pairs[nd + 2] = id
     nd = nd + 2
     if wake_at == nil or due < wake_at then wake_at = due end
