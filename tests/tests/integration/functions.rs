@@ -35,14 +35,15 @@ async fn libraries(redis: &RedisServer) -> Vec<String> {
         .collect()
 }
 
-async fn function_flush(redis: &RedisServer) {
+/// Runs one command on its own connection (an operator at `redis-cli`).
+async fn admin(redis: &RedisServer, args: &[&str]) {
     let mut con = redis
         .client()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let _: () = redis::cmd("FUNCTION")
-        .arg("FLUSH")
+    let _: redis::Value = redis::cmd(args[0])
+        .arg(&args[1..])
         .query_async(&mut con)
         .await
         .unwrap();
@@ -60,7 +61,7 @@ async fn connecting_loads_the_library_and_a_redis_that_lost_it_gets_it_back_on_t
 
     // A Redis restarted without persistence (or flushed) has no functions: the producer's
     // next call loads them again, and so does the worker's next claim.
-    function_flush(&redis).await;
+    admin(&redis, &["FUNCTION", "FLUSH"]).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
     let id = wm
         .enqueue(OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap())
@@ -68,7 +69,7 @@ async fn connecting_loads_the_library_and_a_redis_that_lost_it_gets_it_back_on_t
         .unwrap()
         .id;
     assert_eq!(libraries(&redis).await, vec![name.clone()]);
-    function_flush(&redis).await;
+    admin(&redis, &["FUNCTION", "FLUSH"]).await;
     let worker = InProcess::start(&url, "default", |b| b);
     let info = finished(&wm, &mut watch, id).await;
     assert_eq!(info.state, WorkState::Succeeded);
@@ -95,18 +96,7 @@ async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
 
     // Below what Redis already uses: with noeviction, every write that could grow the
     // data set is refused from now on.
-    let mut con = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg(1)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    admin(&redis, &["CONFIG", "SET", "maxmemory", "1"]).await;
     let refused = wm
         .enqueue(OneTimeWorkRequest::builder(Nop { i: 999 }).build().unwrap())
         .await
@@ -127,13 +117,7 @@ async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
         }
     }
     worker.stop().await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg(0)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    admin(&redis, &["CONFIG", "SET", "maxmemory", "0"]).await;
     for info in wm.get_work_infos(&ids).await.unwrap() {
         assert_eq!(info.expect("job kept").state, WorkState::Succeeded);
     }
