@@ -110,20 +110,22 @@ impl Scripts {
             include_str!("scripts/prelude.lua"),
         );
         // Each script becomes a function of (KEYS, ARGV), so its text reads as it would
-        // under EVAL.
-        for (script, source, _) in SCRIPTS {
+        // under EVAL, registered under NAME_<script> with its flags. The name is a hash
+        // of all of it, flags included: the same name always means the same library.
+        for (script, source, allow_oom) in SCRIPTS {
+            let flags = if allow_oom { "'allow-oom'" } else { "" };
             body.push_str(&format!(
-                "\nlocal function script_{script}(KEYS, ARGV)\nbegin(KEYS)\n{source}\nend\n"
+                "\nredis.register_function{{function_name = 'NAME_{script}', flags = {{{flags}}}, callback = function(KEYS, ARGV)\nbegin(KEYS)\n{source}\nend}}\n"
             ));
         }
         let name = format!("workq_{:016x}", fnv1a(&body));
-        let mut library = format!("#!lua name={name}\n{body}");
-        for (script, _, allow_oom) in SCRIPTS {
-            let flags = if allow_oom { "'allow-oom'" } else { "" };
-            library.push_str(&format!(
-                "redis.register_function{{function_name = '{name}_{script}', callback = script_{script}, flags = {{{flags}}}}}\n"
-            ));
-        }
+        let library = format!(
+            "#!lua name={name}\n{}",
+            body.replace(
+                "function_name = 'NAME_",
+                &format!("function_name = '{name}_")
+            )
+        );
         let f = |script: &str| format!("{name}_{script}");
         Scripts {
             enqueue: f("enqueue"),

@@ -539,7 +539,9 @@ async fn hand_back(shared: &Shared) {
     }
 }
 
-/// Registers the queues and warns about Redis settings that can lose jobs. Retries until
+/// Registers the queues, warns about Redis settings that can lose jobs, and loads the
+/// function library (calls load it too when they find it missing, but Redis refuses
+/// `FUNCTION LOAD` at maxmemory, so it is best loaded while there is room). Retries until
 /// Redis answers; the loops do not wait for it.
 async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut outage = Outage::new("startup");
@@ -558,6 +560,13 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             Ok(info) => {
                 outage.recovered();
                 warn_about_durability(&info);
+                let loaded = match shared.pool.get().await {
+                    Ok(mut con) => scripts().load(&mut *con).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = loaded {
+                    tracing::warn!("could not load workq's function library at start (claims will try again): {e}");
+                }
                 return;
             }
             Err(e) => {

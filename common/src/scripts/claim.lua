@@ -24,8 +24,10 @@ local function wake_for(t)
 end
 
 -- 1. Finished jobs past retention. Records without ext (first byte 0x95) carry no tags.
--- (Pruning is cheap per job: ten times the maintenance budget.)
-local np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES')
+-- (Pruning is cheap per job: ten times the maintenance budget. A call with no budget
+-- leaves pruning, and waking up for it, to others.)
+local np = {}
+if maint > 0 then np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES') end
 if np[2] and tonumber(np[2]) <= now then
   local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint * 10)
   if #old > 0 then
@@ -220,10 +222,12 @@ if #ids > 0 then
     -- The lease covers the new jobs until the worker's next heartbeat.
     redis.call('ZADD', K_LEASES, 'GT', now + lease_ms, worker)
     bump('claimed', #claimed)
+    -- (The head's due time, read before the records: a stale entry there, one whose
+    -- record is gone or no longer ENQUEUED, can make this a little older than it is.)
+    if oldest then out[3] = oldest end
   end
 end
 
 if next_wake then out[2] = next_wake end
-if oldest then out[3] = oldest end
 flush()
 return out

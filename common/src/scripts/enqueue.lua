@@ -37,8 +37,10 @@ for j = 1, n do
     w_jobs[nj + 2] = sub(rec, 1, 5) .. stamp .. sub(rec, 14)
     nj = nj + 2
     -- ZADD takes its scores as strings: a Lua number would be formatted with printf's
-    -- %.14g per job. "Due now", the common case, reuses one string made per call, and
-    -- an absolute time is passed on as it came.
+    -- %.17g per job. "Due now", the common case, reuses one string made per call, and
+    -- an absolute time in plain digits is passed on as it came (anything else that
+    -- tonumber reads, such as ' 17e11', goes as the number, which ZADD always takes:
+    -- a score ZADD refused would fail the call after HSET stored the records).
     local ds = ARGV[3 * j + 1]
     local due, score
     if ds == '0' then
@@ -50,8 +52,10 @@ for j = 1, n do
       if due <= 0 then
         due = now - due
         score = due
-      else
+      elseif string.find(ds, '^%d+$') then
         score = ds
+      else
+        score = due
       end
     end
     due_pairs[nd + 1] = score

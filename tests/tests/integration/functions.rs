@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use workq_common::record;
 use workq_common::scripts::scripts;
 use workq_producer::{OneTimeWorkRequest, WorkId, WorkState};
 use workq_tests::jobs::Nop;
@@ -122,4 +123,63 @@ async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
         assert_eq!(info.expect("job kept").state, WorkState::Succeeded);
     }
     assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+}
+
+#[tokio::test]
+async fn a_producer_in_another_language_enqueues_through_fcall_whatever_digits_its_due_times_carry()
+{
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let now = redis_now(&wm).await;
+    let input = workq_common::Data::encode(&Nop { i: 1 }).unwrap();
+    let rec = record::encode_new(
+        WorkState::Enqueued,
+        "nop",
+        &record::Ext::default(),
+        input.as_bytes(),
+    )
+    .unwrap();
+    // Absolute due times as another client might write them: plain digits, and with the
+    // spaces and exponent that Lua's tonumber reads but ZADD does not.
+    let dues = [
+        format!("{}", now + 60_000),
+        format!(" {} ", now + 60_000),
+        "1.8e12".to_owned(),
+    ];
+    let ids: Vec<WorkId> = dues.iter().map(|_| WorkId::new()).collect();
+    let mut cmd = redis::cmd("FCALL");
+    cmd.arg(format!("{}_enqueue", scripts().library_name()))
+        .arg(1)
+        .arg("workq:{default}:")
+        .arg(dues.len())
+        .arg("");
+    for (id, due) in ids.iter().zip(&dues) {
+        cmd.arg(id.to_string()).arg(due).arg(&rec);
+    }
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let reply: Vec<i64> = cmd.query_async(&mut con).await.unwrap();
+    assert_eq!(&reply[1..], &[1, 1, 1]);
+    let _: () = redis::cmd("SADD")
+        .arg("workq:queues")
+        .arg("default")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    for (info, due) in wm
+        .get_work_infos(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .zip(&dues)
+    {
+        let info = info.expect("stored");
+        assert_eq!(info.state, WorkState::Enqueued);
+        let want: f64 = due.trim().parse().unwrap();
+        let at = info.next_due_at.expect("scheduled in the lane");
+        assert_eq!(ms(at) as f64, want, "due {due:?}");
+    }
 }
