@@ -7,7 +7,7 @@
 //! would build them all again on every call. Each call touches one queue (one Cluster
 //! slot) and handles a whole batch.
 //!
-//! The library's name carries a hash of its source, so that processes of different
+//! The library's name carries a hash of the whole library, so that processes of different
 //! versions sharing one Redis each call their own functions. A call that finds its
 //! function missing (a new Redis, a restart without persistence, `FUNCTION FLUSH`) loads
 //! the library and tries once more.
@@ -83,11 +83,11 @@ pub struct Scripts {
 
 /// The scripts, built once per process.
 pub fn scripts() -> &'static Scripts {
-    static SCRIPTS_: OnceLock<Scripts> = OnceLock::new();
-    SCRIPTS_.get_or_init(Scripts::build)
+    static LIBRARY: OnceLock<Scripts> = OnceLock::new();
+    LIBRARY.get_or_init(Scripts::build)
 }
 
-/// FNV-1a, 64 bits: names the library after its source.
+/// FNV-1a, 64 bits: names the library after its text.
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
