@@ -23,6 +23,23 @@ async fn claim_one(wm: &WorkManager, worker: &str, lease: Duration) -> (Option<C
     (r.jobs.into_iter().next(), r.now_ms)
 }
 
+/// Enqueues a job, claims it as `worker` with `lease`, and asks for it to be cancelled
+/// (which, as it runs, only requests the stop).
+async fn claimed_with_cancel_pending(
+    wm: &WorkManager,
+    worker: &str,
+    lease: Duration,
+) -> (workq_producer::WorkId, ClaimedJob) {
+    let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
+    wm.enqueue(req.clone()).await.unwrap();
+    let job = claim_one(wm, worker, lease).await.0.unwrap();
+    assert_eq!(
+        wm.cancel_work_by_id(req.id()).await.unwrap(),
+        CancelStatus::Requested
+    );
+    (req.id(), job)
+}
+
 async fn ack_one(
     wm: &WorkManager,
     worker: &str,
@@ -436,19 +453,10 @@ async fn claim_until(
 async fn a_retry_outcome_after_a_cancel_request_ends_cancelled_not_retried() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
-    let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let job = claim_one(&wm, "w", Duration::from_secs(30))
-        .await
-        .0
-        .unwrap();
-    assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
-        CancelStatus::Requested
-    );
-    assert!(info(&wm, req.id()).await.cancel_requested);
+    let (id, job) = claimed_with_cancel_pending(&wm, "w", Duration::from_secs(30)).await;
+    assert!(info(&wm, id).await.cancel_requested);
     assert!(ack_one(&wm, "w", &job.id, 1, AckOutcome::Retry, "boom").await);
-    let i = info(&wm, req.id()).await;
+    let i = info(&wm, id).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Cancelled, 1));
     assert_eq!(i.last_error.as_deref(), Some("cancelled by request"));
     assert_eq!(i.next_due_at, None);
@@ -465,16 +473,7 @@ async fn a_retry_outcome_after_a_cancel_request_ends_cancelled_not_retried() {
 async fn a_hand_back_with_a_cancel_pending_cancels_the_job() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
-    let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let job = claim_one(&wm, "w", Duration::from_secs(30))
-        .await
-        .0
-        .unwrap();
-    assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
-        CancelStatus::Requested
-    );
+    let (id, job) = claimed_with_cancel_pending(&wm, "w", Duration::from_secs(30)).await;
     let mut con = wm.pool().get().await.unwrap();
     let out = scripts()
         .release(
@@ -488,7 +487,7 @@ async fn a_hand_back_with_a_cancel_pending_cancels_the_job() {
         .await
         .unwrap();
     assert_eq!(out, [true]);
-    let i = info(&wm, req.id()).await;
+    let i = info(&wm, id).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Cancelled, 1));
     assert_eq!(i.last_error.as_deref(), Some("cancelled by request"));
     assert_eq!(i.worker.as_deref(), Some("w"));
@@ -500,18 +499,9 @@ async fn a_hand_back_with_a_cancel_pending_cancels_the_job() {
 async fn the_reaper_cancels_a_lost_worker_s_job_with_a_cancel_pending() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
-    let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    claim_one(&wm, "A", Duration::from_millis(300))
-        .await
-        .0
-        .unwrap();
-    assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
-        CancelStatus::Requested
-    );
-    assert!(claim_until(&wm, "B", req.id(), false).await.is_none());
-    let i = info(&wm, req.id()).await;
+    let (id, _) = claimed_with_cancel_pending(&wm, "A", Duration::from_millis(300)).await;
+    assert!(claim_until(&wm, "B", id, false).await.is_none());
+    let i = info(&wm, id).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Cancelled, 1));
     assert_eq!(i.last_error.as_deref(), Some("cancelled by request"));
 }
