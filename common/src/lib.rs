@@ -28,6 +28,7 @@ mod error;
 mod id;
 mod info;
 pub mod keys;
+pub mod limits;
 mod model;
 pub mod record;
 pub mod scripts;

@@ -104,6 +104,10 @@ pub struct Ext {
     /// The job has reported progress (so finishing it clears the progress).
     #[serde(rename = "G", default, skip_serializing_if = "Option::is_none")]
     pub has_progress: Option<bool>,
+    /// A worker that does not run the job's kind passed it on: it waits in its kind lane
+    /// (`<lane>#<kind>`), which only workers of its kind serve. Set by the claim script.
+    #[serde(rename = "K", default, skip_serializing_if = "Option::is_none")]
+    pub kind_lane: Option<bool>,
 }
 
 /// Bytes a script stored as a MessagePack string (Redis' Lua has no binary type).
@@ -168,6 +172,19 @@ impl Ext {
     /// "x@a,b" both (the scripts compute the same).
     pub fn lane(&self) -> String {
         lane(self.expedited.unwrap_or(false), &self.labels)
+    }
+}
+
+impl Header {
+    /// The lane the job waits in while ENQUEUED: its options' lane ([`Ext::lane`]), and
+    /// `#<kind>` after it once it was passed on to the workers of its kind.
+    pub fn lane(&self) -> String {
+        let mut lane = self.ext.lane();
+        if self.ext.kind_lane == Some(true) {
+            lane.push('#');
+            lane.push_str(&self.kind);
+        }
+        lane
     }
 }
 

@@ -97,8 +97,11 @@ fn fnv1a(text: &str) -> u64 {
 impl Scripts {
     fn build() -> Scripts {
         let b = DEFAULT_BACKOFF;
+        use crate::limits::*;
         let mut body = format!(
-            "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n{}\n",
+            "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n\
+             local MAX_ATTEMPTS_LIMIT = {}\nlocal MAX_RECORD_BYTES = {}\nlocal MAX_TAG_BYTES = {}\n\
+             local MAX_KIND_BYTES = {}\nlocal MAX_AHEAD_MS = {}\nlocal MAX_BATCH = {}\n{}\n{}\n{}\n",
             DEFAULT_MAX_ATTEMPTS,
             match b.policy {
                 crate::BackoffPolicy::Linear => 0,
@@ -107,7 +110,15 @@ impl Scripts {
             b.initial.as_millis(),
             b.max.as_millis(),
             EVENTS_MAXLEN,
+            crate::MAX_ATTEMPTS_LIMIT,
+            MAX_RECORD_BYTES,
+            MAX_TAG_BYTES,
+            MAX_KIND_BYTES,
+            MAX_AHEAD_MS,
+            MAX_BATCH,
             include_str!("scripts/prelude.lua"),
+            include_str!("scripts/validate.lua"),
+            include_str!("scripts/kinds.lua"),
         );
         // Each script becomes a function of (KEYS, ARGV), so its text reads as it would
         // under EVAL, registered under NAME_<script> with its flags. The name is a hash
@@ -204,10 +215,9 @@ pub struct NewJob<'a> {
     pub delay_ms: Millis,
     /// Due at this absolute time; 0 to use the delay.
     pub at_ms: Millis,
-    /// The record from [`crate::record::encode_new`].
+    /// The record from [`crate::record::encode_new`] (its tags, in the record, are what
+    /// the script indexes).
     pub record: &'a [u8],
-    /// Its tags (also inside the record; here so the script can index them).
-    pub tags: &'a [String],
 }
 
 impl NewJob<'_> {
@@ -295,6 +305,12 @@ pub struct ClaimArgs<'a> {
     /// Record the worker's presence (for stats) with this call; workers do it every few
     /// seconds rather than on every claim.
     pub presence: bool,
+    /// The kinds the worker runs, sorted, comma-separated ("" claims any kind): a due job
+    /// of another kind is passed on to its kind lane instead of being claimed.
+    pub kinds: &'a str,
+    /// Redis is near its `maxmemory`: prune the oldest finished jobs ahead of their
+    /// retention.
+    pub memory_pressure: bool,
 }
 
 /// How an attempt ended, for [`Scripts::ack`].
@@ -338,7 +354,8 @@ pub struct HeartbeatArgs<'a> {
     pub known_until: Millis,
     /// Retention for jobs that end FAILED on the way.
     pub keep_failed: Duration,
-    /// The worker's labels (recorded with its presence).
+    /// The worker's presence as claims record it, `<labels>|<kinds>` (both sorted,
+    /// comma-separated), for stats.
     pub labels: &'a str,
     /// The (id, token) pairs it holds.
     pub held: &'a [(String, u32)],
@@ -366,6 +383,20 @@ pub enum CancelStatus {
     Requested,
     /// It had already finished.
     AlreadyFinished,
+}
+
+/// An enqueue script's refusal of its arguments ("workq: refused: ...") is a bad request,
+/// not a Redis failure.
+fn refused(e: Error) -> Error {
+    match &e {
+        Error::Redis(r) => match r.detail() {
+            Some(d) if d.starts_with("workq: refused: ") => {
+                Error::InvalidRequest(d["workq: refused: ".len()..].to_owned())
+            }
+            _ => e,
+        },
+        _ => e,
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -421,25 +452,23 @@ impl Scripts {
             // delay (absolute times are at least 1 ms after the epoch).
             inv.arg(j.id).arg(j.due()).arg(j.record);
         }
-        for (n, j) in jobs.iter().enumerate() {
-            for t in j.tags {
-                inv.arg(n + 1).arg(t.as_str());
-            }
-        }
-        let reply = ints(self.run::<Value, _>(con, &inv).await?)?;
+        let reply = ints(self.run::<Value, _>(con, &inv).await.map_err(refused)?)?;
         let (now, rest) = reply
             .split_first()
             .ok_or_else(|| Error::protocol("empty enqueue reply"))?;
+        if rest.len() != jobs.len() {
+            return Err(Error::protocol(format!(
+                "enqueue answered for {} jobs of {}",
+                rest.len(),
+                jobs.len()
+            )));
+        }
         let statuses = rest
             .iter()
-            .zip(jobs)
-            .map(|(code, job)| match code {
+            .map(|code| match code {
                 1 => Ok(EnqueueStatus::Created),
                 0 => Ok(EnqueueStatus::Existed),
-                _ => Err(Error::Record(format!(
-                    "the script refused the record of job {} (not workq format v1)",
-                    job.id
-                ))),
+                other => Err(Error::protocol(format!("enqueue status {other}"))),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((u64::try_from(*now).unwrap_or(0), statuses))
@@ -463,7 +492,9 @@ impl Scripts {
                     .arg(ms(args.keep_failed))
                     .arg(args.maintenance_limit)
                     .arg(args.labels)
-                    .arg(u8::from(args.presence)),
+                    .arg(u8::from(args.presence))
+                    .arg(args.kinds)
+                    .arg(u8::from(args.memory_pressure)),
             )
             .await?;
         let mut items = array(reply)?.into_iter();
@@ -560,16 +591,14 @@ impl Scripts {
             .arg(ms(keep_failed))
             .arg(jobs.len());
         for g in jobs {
+            // No tags in ARGV: the script indexes those in the record.
             inv.arg(g.job.id)
                 .arg(g.job.due())
                 .arg(g.job.record)
                 .arg(g.lane)
-                .arg(g.job.tags.len());
-            for t in g.job.tags {
-                inv.arg(t.as_str());
-            }
+                .arg(0);
         }
-        let mut items = array(self.run::<Value, _>(con, &inv).await?)?.into_iter();
+        let mut items = array(self.run::<Value, _>(con, &inv).await.map_err(refused)?)?.into_iter();
         let mut head = || {
             items
                 .next()

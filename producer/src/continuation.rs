@@ -328,7 +328,6 @@ impl WorkContinuation {
                     delay_ms: u64::try_from(n.req.delay.as_millis()).unwrap_or(u64::MAX),
                     at_ms: n.req.at.map_or(0, at_ms),
                     record: &records[i],
-                    tags: &n.req.ext.tags,
                 },
                 lane: &lanes[i],
             })

@@ -114,6 +114,13 @@ impl WorkManagerBuilder {
     /// Builds the pool, checks that Redis answers and loads workq's function library into
     /// it (an `Error::Config` for a Redis older than 7.0, which has no functions).
     pub async fn connect(self) -> Result<WorkManager> {
+        if self.max_payload > workq_common::limits::MAX_INPUT_BYTES {
+            return Err(Error::Config(format!(
+                "max_payload {} is over the largest input the enqueue scripts store ({} bytes)",
+                self.max_payload,
+                workq_common::limits::MAX_INPUT_BYTES
+            )));
+        }
         let pool = workq_common::connect(&self.redis)?;
         let mut con = pool.get().await?;
         let _: () = redis::cmd("PING").query_async(&mut *con).await?;
@@ -314,7 +321,6 @@ impl WorkManager {
                                     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
                                 }),
                             record,
-                            tags: &reqs[i].ext.tags,
                         })
                         .collect();
                     let (_, st) = scripts().enqueue(&mut con, &keys, &lane, &jobs).await?;
@@ -442,7 +448,7 @@ impl WorkManager {
                             continue;
                         }
                     };
-                    let lane = rec.header.ext.lane();
+                    let lane = rec.header.lane();
                     if rec.header.state == WorkState::Enqueued && !lane.is_empty() {
                         other_lanes.push((c * ID_CHUNK + j, q.clone(), lane));
                     }
@@ -600,33 +606,50 @@ impl WorkManager {
                 .cloned()
                 .zip(counts.iter().skip(1 + holders.len()).copied()),
         );
-        // Presence is "<last seen ms>|<labels>".
-        let mut workers: Vec<(String, Vec<String>)> = seen
-            .into_iter()
-            .filter_map(|(w, v)| {
-                let (t, labels) = v.split_once('|')?;
-                let t: u64 = t.parse().ok()?;
-                (t + 60_000 >= now_ms).then(|| {
-                    let labels = labels
-                        .split(',')
-                        .filter(|l| !l.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    (w, labels)
-                })
-            })
-            .collect();
-        workers.sort();
+        // Presence is "<last seen ms>|<labels>|<kinds>" (workers before kind lanes wrote
+        // no kinds: they claim any kind).
+        let mut workers: Vec<(String, Vec<String>)> = Vec::new();
+        let mut runs: Vec<Option<Vec<String>>> = Vec::new();
+        let mut seen: Vec<(String, String)> = seen.into_iter().collect();
+        seen.sort();
+        for (w, v) in seen {
+            let mut parts = v.splitn(3, '|');
+            let (Some(t), Some(labels)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(t) = t.parse::<u64>() else { continue };
+            if t + 60_000 < now_ms {
+                continue;
+            }
+            let list = |s: &str| -> Vec<String> {
+                s.split(',')
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            workers.push((w, list(labels)));
+            runs.push(parts.next().map(list).filter(|k| !k.is_empty()));
+        }
+        // A lane is "[x][@labels][#kind]": it is served by a live worker with all its
+        // labels that runs its kind.
         let unsatisfiable = per_lane
             .iter()
             .filter(|(lane, _)| {
+                let (lane, kind) = match lane.split_once('#') {
+                    Some((l, k)) => (l, Some(k)),
+                    None => (lane.as_str(), None),
+                };
                 let needs: Vec<&str> = lane
                     .split_once('@')
                     .map(|(_, l)| l.split(',').collect())
                     .unwrap_or_default();
-                !workers
-                    .iter()
-                    .any(|(_, has)| needs.iter().all(|n| has.iter().any(|h| h == n)))
+                !workers.iter().zip(&runs).any(|((_, has), kinds)| {
+                    needs.iter().all(|n| has.iter().any(|h| h == n))
+                        && match (kind, kinds) {
+                            (Some(k), Some(kinds)) => kinds.iter().any(|r| r == k),
+                            _ => true,
+                        }
+                })
             })
             .map(|(_, n)| n)
             .sum();

@@ -8,7 +8,7 @@ use workq_common::{
 };
 
 /// Longest tag or label accepted.
-const MAX_TAG_LEN: usize = 256;
+const MAX_TAG_LEN: usize = workq_common::limits::MAX_TAG_BYTES;
 
 /// How a job in a chain builds its input from its own and its parents' outputs
 /// (WorkManager's `InputMerger`). Inputs and outputs must be maps (structs) to merge.
@@ -222,8 +222,23 @@ impl OneTimeWorkRequestBuilder {
     pub fn build(self) -> Result<OneTimeWorkRequest> {
         let invalid = |msg: String| Err(Error::InvalidRequest(msg));
         let input = self.input?;
-        if self.kind.is_empty() {
-            return invalid("the kind must not be empty".into());
+        if let Some(p) = workq_common::limits::kind_problem(&self.kind) {
+            return invalid(p);
+        }
+        let ahead = Duration::from_millis(workq_common::limits::MAX_AHEAD_MS);
+        if self.delay > ahead {
+            return invalid(format!(
+                "initial_delay {:?} is more than 100 years: a job due then never runs",
+                self.delay
+            ));
+        }
+        if self.at.is_some_and(|at| {
+            at.duration_since(SystemTime::now())
+                .is_ok_and(|d| d > ahead)
+        }) {
+            return invalid(
+                "run_at is more than 100 years from now: a job due then never runs".into(),
+            );
         }
         for t in &self.tags {
             if t.is_empty() || t.len() > MAX_TAG_LEN {
@@ -257,10 +272,12 @@ impl OneTimeWorkRequestBuilder {
         labels.sort();
         labels.dedup();
         for l in &labels {
-            let bad = |c: char| c == ',' || c == '@' || c == '{' || c == '}' || c.is_whitespace();
+            let bad = |c: char| {
+                c == ',' || c == '@' || c == '#' || c == '{' || c == '}' || c.is_whitespace()
+            };
             if l.is_empty() || l.len() > MAX_TAG_LEN || l.contains(bad) {
                 return invalid(format!(
-                    "label '{l}' must be 1 to {MAX_TAG_LEN} bytes without commas, '@', braces or spaces"
+                    "label '{l}' must be 1 to {MAX_TAG_LEN} bytes without commas, '@', '#', braces or spaces"
                 ));
             }
         }

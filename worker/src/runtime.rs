@@ -24,6 +24,7 @@ mod acks;
 mod attempt;
 mod claim;
 mod heartbeat;
+mod memory;
 mod wake;
 
 /// Settings of a worker process.
@@ -42,6 +43,10 @@ pub(crate) struct Config {
     pub(crate) worker_id: String,
     /// Labels this worker has, sorted, comma-separated.
     pub(crate) labels: String,
+    /// Kinds this worker runs, sorted, comma-separated (set by build()).
+    pub(crate) kinds: String,
+    /// What claims and heartbeats record as this worker's presence: `<labels>|<kinds>`.
+    pub(crate) presence: String,
 }
 
 /// Builder for [`WorkerRuntime`].
@@ -170,6 +175,14 @@ impl WorkerRuntimeBuilder {
         if self.registry.is_empty() {
             return invalid("no workers registered".into());
         }
+        if let Some(p) = self
+            .registry
+            .kinds()
+            .into_iter()
+            .find_map(workq_common::limits::kind_problem)
+        {
+            return invalid(format!("{p} (no producer can enqueue it)"));
+        }
         if !self.duplicates.is_empty() {
             return invalid(format!(
                 "kinds registered twice: {}",
@@ -194,14 +207,11 @@ impl WorkerRuntimeBuilder {
         if self.cfg.idle_poll.is_zero() {
             return invalid("idle_poll must be above zero".into());
         }
-        if self
-            .cfg
-            .labels
-            .split(',')
-            .any(|l| l.contains(|c: char| c == '@' || c == '{' || c == '}' || c.is_whitespace()))
-        {
+        if self.cfg.labels.split(',').any(|l| {
+            l.contains(|c: char| c == '@' || c == '#' || c == '{' || c == '}' || c.is_whitespace())
+        }) {
             return invalid(format!(
-                "labels '{}' may not contain '@', braces or spaces",
+                "labels '{}' may not contain '@', '#', braces or spaces",
                 self.cfg.labels
             ));
         }
@@ -221,6 +231,8 @@ impl WorkerRuntimeBuilder {
             self.cfg.redis.pool_size = queues.len() + 4;
         }
         self.cfg.claim_batch = self.cfg.concurrency.min(MAX_CLAIM);
+        self.cfg.kinds = self.registry.kinds().join(",");
+        self.cfg.presence = format!("{}|{}", self.cfg.labels, self.cfg.kinds);
         Ok(WorkerRuntime {
             cfg: self.cfg,
             queues,
@@ -290,6 +302,8 @@ pub(crate) struct Shared {
     /// Per queue: Redis' time in the latest claim reply (jobs claimed well before it are
     /// known to this process, unless their reply was lost).
     pub(crate) last_reply_ms: Vec<std::sync::atomic::AtomicU64>,
+    /// Redis is near its maxmemory (see memory.rs): claims prune ahead of retention.
+    pub(crate) memory_pressure: std::sync::atomic::AtomicBool,
     acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
 }
 
@@ -334,6 +348,8 @@ impl WorkerRuntime {
                 idle_poll: Duration::from_secs(5),
                 worker_id: default_worker_id(),
                 labels: String::new(),
+                kinds: String::new(),
+                presence: String::new(),
             },
             queues: Vec::new(),
             registry: Registry::default(),
@@ -402,6 +418,7 @@ impl WorkerRuntime {
                 .map(|_| std::sync::atomic::AtomicU64::new(0))
                 .collect(),
             acks: Mutex::new(Some(ack_tx)),
+            memory_pressure: std::sync::atomic::AtomicBool::new(false),
             queue_names: self.queues.iter().map(|q| Arc::from(q.name())).collect(),
             qm: self
                 .queues
@@ -428,6 +445,7 @@ impl WorkerRuntime {
         let (stop_bg, bg_rx) = watch::channel(false);
         let startup = tokio::spawn(startup_checks(Arc::clone(&shared), bg_rx.clone()));
         let wake = tokio::spawn(wake::wake_loop(Arc::clone(&shared), client, bg_rx.clone()));
+        let memory = tokio::spawn(memory::memory_loop(Arc::clone(&shared), bg_rx.clone()));
         let heartbeat = tokio::spawn(heartbeat::heartbeat_loop(Arc::clone(&shared), bg_rx));
         let acks = tokio::spawn(acks::ack_loop(Arc::clone(&shared), ack_rx));
         let claimers: Vec<JoinHandle<()>> = (0..n)
@@ -462,6 +480,7 @@ impl WorkerRuntime {
         let _ = stop_bg.send(true);
         let _ = heartbeat.await;
         let _ = wake.await;
+        memory.abort();
         startup.abort();
         tracing::info!(worker = %shared.cfg.worker_id, "worker stopped");
         Ok(())

@@ -6,7 +6,12 @@
 -- also records, when asked, when this worker last looked for work, for stats.
 -- KEYS[1] queue prefix
 -- ARGV: limit, lease_ms, worker_id, keep_failed_ms, maintenance_limit, labels (sorted,
---       comma-separated, '' for none), presence (1 to record it, 0 not to)
+--       comma-separated, '' for none), presence (1 to record it, 0 not to), kinds the
+--       worker runs (comma-separated; '' for any), memory pressure (1 when Redis is near
+--       maxmemory: prune the oldest finished jobs ahead of their retention)
+-- A due job of a kind the worker does not run is not claimed: it moves, still ENQUEUED,
+-- to its kind lane ('<lane>#<kind>'), which only workers that run the kind serve, so no
+-- attempt is spent on it and it does not hold back the jobs behind it.
 -- Returns {now_ms, next_wake_ms|-1, oldest_due_ms|-1, id1, record1, id2, record2, ...};
 -- next_wake is the earliest due time in a lane it serves, prune time, or lease end of
 -- another worker; oldest_due is the due time of the most overdue job claimed.
@@ -27,9 +32,17 @@ end
 -- (Pruning is cheap per job: ten times the maintenance budget. A call with no budget
 -- leaves pruning, and waking up for it, to others.)
 local np = {}
+local pressure = ARGV[9] == '1'
 if maint > 0 then np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES') end
-if np[2] and tonumber(np[2]) <= now then
-  local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint * 10)
+if np[2] and (pressure or tonumber(np[2]) <= now) then
+  local old
+  if pressure then
+    -- Redis is near its memory limit: the oldest finished jobs go first, retained or not.
+    old = redis.call('ZRANGE', K_DONE, 0, maint * 10 - 1)
+    bump('pruned_early', #old)
+  else
+    old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint * 10)
+  end
   if #old > 0 then
     local recs = hmget(K_JOBS, old)
     for n, id in ipairs(old) do
@@ -92,12 +105,18 @@ for k = 1, #ls, 2 do
 end
 -- Presence (for stats): when this worker last looked for work, and its labels. The
 -- worker asks for it every few seconds, not on every call.
-if ARGV[7] == '1' then redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6]) end
+if ARGV[7] == '1' then redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6] .. '|' .. (ARGV[8] or '')) end
 
 -- 3. The lanes this worker serves.
 local mine = {}
 for label in string.gmatch(ARGV[6], '[^,]+') do mine[label] = true end
+local runs = kind_set(ARGV[8] or '')
 local function serves(lane)
+  local hash = string.find(lane, '#', 1, true)
+  if hash then
+    if runs and not runs[string.sub(lane, hash + 1)] then return false end
+    lane = string.sub(lane, 1, hash - 1)
+  end
   local at = string.find(lane, '@', 1, true)
   if not at then return true end
   for label in string.gmatch(string.sub(lane, at + 1), '[^,]+') do
@@ -188,24 +207,46 @@ if #ids > 0 then
   local trailer = cmsgpack.pack({ now, worker })
   trailer = trailer .. string.char(#trailer)
   local claimed = {}
+  local byte, sub = string.byte, string.sub
   for n, id in ipairs(ids) do
     local rec = recs[n]
     local attempt = nil
-    if rec then
-      local b0, b1, st, att = string.byte(rec, 1, 4)
-      if (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126 then
+    if rec and not valid_id(id) then
+      -- Written by hand past enqueue's checks: it fails alone, and stays out of events
+      -- (whose lists are comma-separated) and out of the claim reply.
+      fail_malformed_id(id, rec, now, keep_failed)
+    elseif rec then
+      local b0, b1, st, att, b5 = byte(rec, 1, 5)
+      local kind = nil
+      if runs and b5 == 0xcf then
+        local kb = byte(rec, 14)
+        if kb and kb >= 0xa0 and kb <= 0xbf then
+          kind = sub(rec, 15, 14 + kb - 0xa0)
+        elseif kb == 0xd9 then
+          kind = sub(rec, 16, 15 + (byte(rec, 15) or 0))
+        end
+      end
+      if kind and (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126
+          and runs[kind] then
         attempt = att + 1
-        rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. string.sub(rec, 5) .. trailer
+        rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. sub(rec, 5) .. trailer
+      elseif not runs and (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126 then
+        attempt = att + 1
+        rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. sub(rec, 5) .. trailer
       else
-        local h, rest = split(rec)
+        local h, rest, _, by = split(rec)
         if h == nil then
           local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
           finish(id, bad, rec, FAILED, now, keep_failed)
+        elseif h[2] == ENQUEUED and runs and not runs[h[5]] then
+          park_for_kind(id, h, rest, now)
         elseif h[2] == ENQUEUED then
           h[2] = RUNNING
           h[3] = h[3] + 1
           attempt = h[3]
           rec = cmsgpack.pack(h) .. rest .. trailer
+        else
+          check_unexpected(id, rec, h, rest, by, now, keep_failed)
         end
       end
     end

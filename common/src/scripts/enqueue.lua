@@ -1,36 +1,69 @@
 -- Enqueue a batch of independent jobs that wait in one lane. Idempotent by id: an id that
--- exists is left alone and reported. The caller sends each id at most once per batch.
--- (Chains and unique work go through enqueue_graph.lua.)
+-- exists is left alone and reported. All or nothing: every argument of the call is checked
+-- (validate.lua) before the first write, and one bad job refuses the whole call with an
+-- error naming it. (Chains and unique work go through enqueue_graph.lua.)
 -- KEYS[1] queue prefix
 -- ARGV[1] number of jobs n; ARGV[2] lane ('' plain, 'x', '@labels', 'x@labels'); then
---         per job: id, due, record; then (job index, tag) pairs.
+--         per job: id, due, record; then optional (job index, tag) pairs, each naming a
+--         tag the job's record carries (the tag sets are filled from the records' ext.t).
 --         due > 0 is an absolute time in ms; due <= 0 means -due ms after Redis' now.
 -- The record's enqueued_ms is a uint64 placeholder at bytes 5..13, stamped here with
--- Redis time. Returns {now_ms, r1, r2, ...}: 1 created, 0 existed, -1 malformed record.
+-- Redis time. Returns {now_ms, r1, r2, ...}: 1 created, 0 existed.
 local now = now_ms()
-local stamp = u64be(now)
+if not string.find(prefix, '^workq:{[^{},%s]+}:$') or #prefix > 73 then
+  return redis.error_reply("ERR workq: refused: KEYS[1] must be 'workq:{<queue>}:' (a queue name of 1 to 64 bytes without braces, commas or spaces)")
+end
 local n = tonumber(ARGV[1])
+if not is_int(n, 0, MAX_BATCH) or #ARGV < 2 + 3 * n or (#ARGV - 2 - 3 * n) % 2 ~= 0 then
+  return redis.error_reply('ERR workq: refused: ARGV must be n (0 to ' .. MAX_BATCH
+    .. '), lane, then n times (id, due, record), then (job index, tag) pairs')
+end
 local lane = ARGV[2]
 local ids = {}
-for j = 1, n do ids[j] = ARGV[3 * j] end
+local sub = string.sub
+local dues, headers = {}, {}
+for j = 1, n do
+  local id, ds, rec = ARGV[3 * j], ARGV[3 * j + 1], ARGV[3 * j + 2]
+  if not valid_id(id) then
+    return refusal(j, id, 'id', 'must be a ULID: 26 characters of Crockford base32, upper case, the first 0 to 7')
+  end
+  local h, due, field, what = check_new(rec, ds, lane, now, false)
+  if due == nil then return refusal(j, id, field, what) end
+  ids[j] = id
+  dues[j] = due
+  headers[j] = h or false
+end
+-- Tag pairs: in range, and naming a tag the job's record carries.
+for a = 3 * n + 3, #ARGV, 2 do
+  local j = tonumber(ARGV[a])
+  if not is_int(j, 1, n) then
+    return redis.error_reply('ERR workq: refused: tag pair at ARGV[' .. a .. ']: job index ' .. printable(ARGV[a]) .. ' is not 1 to ' .. n)
+  end
+  local found = false
+  local h = headers[j]
+  for _, t in ipairs((h and h[6].t) or {}) do
+    if t == ARGV[a + 1] then found = true end
+  end
+  if not found then
+    return refusal(j, ids[j], 'tags', "'" .. printable(ARGV[a + 1]) .. "' is given as a pair but is not in the record's ext.t (tags are indexed from the record)")
+  end
+end
+
 local existing = {}
 if n > 0 then existing = hmget(K_JOBS, ids) end
-
 local out = { now }
 local created = 0
 -- The hot loop writes the collected writes (see prelude) directly rather than through
 -- put_job/schedule: at ~200,000 jobs/s the function calls show.
-local sub, byte = string.sub, string.byte
 local nj = #w_jobs
 local due_pairs = {}
 local nd = 0
 local now_s = nil
+local tagged = {}
+local stamp = u64be(now)
 for j = 1, n do
   local id, rec = ids[j], ARGV[3 * j + 2]
-  local b1, b2, b3, b4, b5 = byte(rec, 1, 5)
-  if (b1 ~= 0x95 and b1 ~= 0x96) or b2 ~= FORMAT_VERSION or b3 ~= ENQUEUED or b4 ~= 0 or b5 ~= 0xcf then
-    out[j + 1] = -1
-  elseif existing[j] then
+  if existing[j] then
     out[j + 1] = 0
   else
     w_jobs[nj + 1] = id
@@ -38,25 +71,17 @@ for j = 1, n do
     nj = nj + 2
     -- ZADD takes its scores as strings: a Lua number would be formatted with printf's
     -- %.17g per job. "Due now", the common case, reuses one string made per call, and
-    -- an absolute time in plain digits is passed on as it came (anything else that
-    -- tonumber reads, such as ' 17e11', goes as the number, which ZADD always takes:
-    -- a score ZADD refused would fail the call after HSET stored the records).
-    local ds = ARGV[3 * j + 1]
-    local due, score
+    -- an absolute time in plain digits is passed on as it came (anything else goes as the
+    -- number read_due checked).
+    local ds, due = ARGV[3 * j + 1], dues[j]
+    local score
     if ds == '0' then
-      due = now
       if now_s == nil then now_s = string.format('%d', now) end
       score = now_s
+    elseif string.find(ds, '^%d+$') and due == tonumber(ds) then
+      score = ds
     else
-      due = tonumber(ds)
-      if due <= 0 then
-        due = now - due
-        score = due
-      elseif string.find(ds, '^%d+$') then
-        score = ds
-      else
-        score = due
-      end
+      score = due
     end
     due_pairs[nd + 1] = score
     due_pairs[nd + 2] = id
@@ -65,23 +90,21 @@ for j = 1, n do
     if watched ~= false then note(id, ENQUEUED, 0) end
     created = created + 1
     out[j + 1] = 1
+    -- Tags of the jobs just created, grouped so that each tag costs one SADD.
+    local h = headers[j]
+    if h and h[6].t then
+      for _, tag in ipairs(h[6].t) do
+        local members = tagged[tag]
+        if members == nil then
+          members = {}
+          tagged[tag] = members
+        end
+        members[#members + 1] = id
+      end
+    end
   end
 end
 if nd > 0 then w_due[lane] = due_pairs end
-
--- Tags of the jobs just created, grouped so that each tag costs one SADD.
-local tagged = {}
-for a = 3 * n + 3, #ARGV, 2 do
-  local j = tonumber(ARGV[a])
-  if out[j + 1] == 1 then
-    local members = tagged[ARGV[a + 1]]
-    if members == nil then
-      members = {}
-      tagged[ARGV[a + 1]] = members
-    end
-    members[#members + 1] = ids[j]
-  end
-end
 for tag, members in pairs(tagged) do
   each_chunk('SADD', prefix .. 'tag:' .. tag, members, 1)
 end

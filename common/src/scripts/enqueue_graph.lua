@@ -1,8 +1,10 @@
 -- Enqueue a graph of jobs (a chain: its roots ENQUEUED, the others BLOCKED on their
--- parents), optionally as unique work under a name and a policy. All or nothing.
+-- parents), optionally as unique work under a name and a policy. All or nothing: every
+-- job is checked (validate.lua) before the first write.
 -- KEYS[1] queue prefix
 -- ARGV: name ('' for none), policy, keep_failed_ms, n; then per job:
---       id, due, record, lane, ntags, tag...
+--       id, due, record, lane, ntags, tag... (the tags, optional, must be among the
+--       record's ext.t: the tag sets are filled from the records)
 --   Records carry their in-graph edges in ext: P (parent ids), p (how many), k (child
 --   ids). A root is ENQUEUED, any other job BLOCKED; a leaf has no children.
 --   due > 0 is an absolute time in ms; due <= 0 means -due ms after Redis' now.
@@ -12,17 +14,86 @@
 -- existing unfinished work (its ids), 2 this graph was enqueued before (a retry),
 -- 3 updated the existing periodic work (its id).
 local now = now_ms()
+if not string.find(prefix, '^workq:{[^{},%s]+}:$') or #prefix > 73 then
+  return redis.error_reply("ERR workq: refused: KEYS[1] must be 'workq:{<queue>}:' (a queue name of 1 to 64 bytes without braces, commas or spaces)")
+end
 local name, policy, keep_failed, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local policies = { KEEP = true, REPLACE = true, APPEND = true, APPEND_OR_REPLACE = true, UPDATE = true,
+  CANCEL_AND_REENQUEUE = true }
+if not is_int(n, 0, MAX_BATCH) or not is_int(keep_failed, 0, MAX_INT) or (name ~= '' and not policies[policy])
+    or #name > MAX_TAG_BYTES then
+  return redis.error_reply('ERR workq: refused: ARGV must be name (0 to ' .. MAX_TAG_BYTES .. ' bytes), policy (KEEP, REPLACE, APPEND, '
+    .. 'APPEND_OR_REPLACE, UPDATE or CANCEL_AND_REENQUEUE), keep_failed_ms, n (0 to ' .. MAX_BATCH .. '), then the jobs')
+end
+-- Every job is read and checked before anything is written: a refused graph stores nothing.
 local jobs = {}
+local in_graph = {}
 local a = 5
 for j = 1, n do
-  local job = { id = ARGV[a], due = tonumber(ARGV[a + 1]), rec = ARGV[a + 2], lane = ARGV[a + 3], tags = {} }
-  local nt = tonumber(ARGV[a + 4])
-  for t = 1, nt do job.tags[t] = ARGV[a + 4 + t] end
+  local id, ds, rec, lane, nt = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  if rec == nil or not is_int(nt, 0, #ARGV - a - 4) then
+    return redis.error_reply('ERR workq: refused: job ' .. j .. ': ARGV must give id, due, record, lane, ntags, then ntags tags')
+  end
+  if not valid_id(id) then
+    return refusal(j, id, 'id', 'must be a ULID: 26 characters of Crockford base32, upper case, the first 0 to 7')
+  end
+  if in_graph[id] then return refusal(j, id, 'id', 'appears twice in the graph') end
+  local h, due, field, what = check_new(rec, ds, lane, now, true)
+  if due == nil then return refusal(j, id, field, what) end
+  local job = { id = id, due = tonumber(ds), rec = rec, lane = lane, h = h, rest = nil, tags = {} }
+  if h then
+    local _, rest = split(rec)
+    job.rest = rest
+    job.tags = h[6].t or {}
+  end
+  for t = 1, nt do
+    local tag, found = ARGV[a + 4 + t], false
+    for _, have in ipairs(job.tags) do
+      if have == tag then found = true end
+    end
+    if not found then
+      return refusal(j, id, 'tags', "'" .. printable(tag) .. "' is given in ARGV but is not in the record's ext.t (tags are indexed from the record)")
+    end
+  end
   a = a + 5 + nt
+  in_graph[id] = j
   jobs[j] = job
 end
+if a <= #ARGV then
+  return redis.error_reply('ERR workq: refused: ' .. (#ARGV - a + 1) .. ' arguments after the last job')
+end
+-- The edges: a root is ENQUEUED with no parents; any other job is BLOCKED on p parents
+-- listed in P, all in this graph, each listing it among its children (k).
+for j, job in ipairs(jobs) do
+  local x = (job.h and job.h[6]) or {}
+  local parents = x.P or {}
+  local blocked = string.byte(job.rec, 3) == BLOCKED
+  if blocked ~= (#parents > 0) or (blocked and x.p ~= #parents) then
+    return refusal(j, job.id, 'ext.P', 'a BLOCKED job lists its parents in P and their count in p; an ENQUEUED one has none')
+  end
+  for _, p in ipairs(parents) do
+    local pj = in_graph[p]
+    local listed = false
+    if pj then
+      for _, c in ipairs((jobs[pj].h and jobs[pj].h[6].k) or {}) do
+        if c == job.id then listed = true end
+      end
+    end
+    if not listed then
+      return refusal(j, job.id, 'ext.P', 'parent ' .. printable(p) .. " is not a job of this graph that lists it in its k")
+    end
+  end
+  for _, c in ipairs(x.k or {}) do
+    if not in_graph[c] then return refusal(j, job.id, 'ext.k', 'child ' .. printable(c) .. ' is not a job of this graph') end
+  end
+  if x.u ~= nil and x.u ~= name then
+    return refusal(j, job.id, 'ext.u', "must be the unique name of the call ('" .. printable(name) .. "')")
+  end
+end
 if n == 0 then return { now, 1 } end
+if (policy == 'UPDATE' or policy == 'CANCEL_AND_REENQUEUE') and n ~= 1 then
+  return redis.error_reply('ERR workq: refused: ' .. policy .. ' takes a single (periodic) job')
+end
 if redis.call('HEXISTS', K_JOBS, jobs[1].id) == 1 then return { now, 2, jobs[1].id } end
 
 local function finished(st)
@@ -96,7 +167,8 @@ if name ~= '' then
       local id = unfinished[1]
       local rec = redis.call('HGET', K_JOBS, id)
       local h, rest, _, _, trailer = split(rec)
-      local nh, nrest = split(jobs[1].rec)
+      local nh, nrest = jobs[1].h, jobs[1].rest
+      if not nh then nh, nrest = split(jobs[1].rec) end
       if h and nh then
         local x, nx = ext(h), ext(nh)
         for _, k in ipairs({ 's', 'w', 'f', 'e', 'rb', 'rn', 'ra', 'G', 'u' }) do nx[k] = x[k] end
@@ -147,8 +219,8 @@ end
 -- Write the graph.
 local ids, roots, leaves = {}, {}, {}
 for _, job in ipairs(jobs) do
-  local h, rest = split(job.rec)
-  if h == nil then return redis.error_reply('workq: malformed record for job ' .. job.id) end
+  local h, rest = job.h, job.rest
+  if not h then h, rest = split(job.rec) end
   local id = job.id
   ids[#ids + 1] = id
   h[4] = now

@@ -100,13 +100,15 @@ local function ext(h)
 end
 
 -- The lane a job waits in: '' (plain), 'x' (expedited), '@gpu,eu' (needs those labels,
--- sorted by the producer), 'x@gpu,eu'.
+-- sorted by the producer), 'x@gpu,eu'; followed by '#<kind>' once a worker that does not
+-- run its kind has passed it on (ext.K), so that only workers of its kind see it again.
 local function lane_of(h)
   local x = h[6]
   if x == nil then return '' end
   local lane = ''
   if x.X then lane = 'x' end
   if type(x.l) == 'table' and #x.l > 0 then lane = lane .. '@' .. table.concat(x.l, ',') end
+  if x.K then lane = lane .. '#' .. h[5] end
   return lane
 end
 

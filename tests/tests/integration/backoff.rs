@@ -26,6 +26,8 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
                     maintenance_limit: 10,
                     labels: "",
                     presence: true,
+                    kinds: "",
+                    memory_pressure: false,
                 },
             )
             .await

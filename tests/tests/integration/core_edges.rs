@@ -429,6 +429,8 @@ async fn claim_until(
                     maintenance_limit: 10,
                     labels: "",
                     presence: true,
+                    kinds: "",
+                    memory_pressure: false,
                 },
             )
             .await

@@ -23,3 +23,4 @@ mod progress;
 mod restart;
 mod support;
 mod unique;
+mod wire_checks;

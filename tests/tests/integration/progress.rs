@@ -159,6 +159,8 @@ async fn progress_from_a_stale_attempt_is_refused() {
                 maintenance_limit: 10,
                 labels: "",
                 presence: true,
+                kinds: "",
+                memory_pressure: false,
             },
         )
         .await

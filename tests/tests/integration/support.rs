@@ -202,6 +202,8 @@ pub(crate) async fn claim_by_hand(
                 maintenance_limit: 10,
                 labels,
                 presence: true,
+                kinds: "",
+                memory_pressure: false,
             },
         )
         .await

@@ -184,6 +184,10 @@ fn claim(
                     maintenance_limit: MAINTENANCE_LIMIT,
                     labels: &shared.cfg.labels,
                     presence,
+                    kinds: &shared.cfg.kinds,
+                    memory_pressure: shared
+                        .memory_pressure
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 },
             )
             .await;

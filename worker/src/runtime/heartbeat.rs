@@ -90,7 +90,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
                     lease: shared.cfg.lease,
                     known_until,
                     keep_failed: shared.cfg.retention.failed,
-                    labels: &shared.cfg.labels,
+                    labels: &shared.cfg.presence,
                     held: chunk,
                 },
             )
