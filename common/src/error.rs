@@ -51,6 +51,21 @@ pub enum Error {
     /// A script answered in a shape this version does not understand.
     #[error("unexpected reply from Redis: {0}")]
     Protocol(String),
+    /// `enqueue_many` stored some of its requests and not others (their batches went in
+    /// separate script calls, and some failed). Calling again with the same requests is
+    /// safe: what was stored is reported as existing.
+    #[error("enqueue stored {stored} of {} requests; request {first_not_stored} and the others not stored may be retried: {source}", .statuses.len())]
+    PartlyEnqueued {
+        /// How many requests were stored.
+        stored: usize,
+        /// Index of the first request not stored.
+        first_not_stored: usize,
+        /// Per request, in order: what enqueue did, or `None` when its batch failed (not
+        /// stored, or unknown if the reply was lost).
+        statuses: Vec<Option<crate::scripts::EnqueueStatus>>,
+        /// Why the failed batches failed (the first such error).
+        source: Box<Error>,
+    },
 }
 
 /// `Result` with workq's [`Error`].
@@ -69,6 +84,7 @@ impl Error {
         match self {
             Error::Redis(e) => is_transient_redis(e),
             Error::Pool(_) => true,
+            Error::PartlyEnqueued { source, .. } => source.is_transient(),
             _ => false,
         }
     }

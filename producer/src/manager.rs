@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use deadpool_redis::Pool;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use workq_common::keys::{QUEUES, WATCHING};
@@ -232,9 +232,11 @@ impl WorkManager {
     }
 
     /// Enqueues many requests, up to 1,000 per round trip, and returns their results in
-    /// order. Every request is checked before anything is sent. If the call fails part
-    /// way, some batches may be stored: calling again with the same requests (same ids) is
-    /// safe and stores only what is missing.
+    /// order. Every request is checked before anything is sent. The requests go in
+    /// batches (one script call each, all or nothing): if some batches fail and others are
+    /// stored, the error is [`Error::PartlyEnqueued`], which says which requests were
+    /// stored. Calling again with the same requests (same ids) is always safe and stores
+    /// only what is missing.
     pub async fn enqueue_many(
         &self,
         reqs: impl IntoIterator<Item = OneTimeWorkRequest>,
@@ -287,10 +289,12 @@ impl WorkManager {
         }
 
         let shared = self.connection().await?;
-        let mut statuses = vec![EnqueueStatus::Existed; reqs.len()];
+        let mut statuses: Vec<Option<EnqueueStatus>> = vec![None; reqs.len()];
+        // A request repeated in the call is reported as existing, like any other repeat.
+        let mut first_of: HashMap<WorkId, usize> = HashMap::with_capacity(reqs.len());
         // Each batch is encoded only when its turn comes, so Redis starts on the first
         // while the next ones are being prepared.
-        let results: Vec<(Vec<usize>, Vec<EnqueueStatus>)> = stream::iter(batches)
+        let results: Vec<Result<(Vec<usize>, Vec<EnqueueStatus>)>> = stream::iter(batches)
             .map(|(keys, lane, idx)| {
                 let mut con = shared.clone();
                 let reqs = &reqs;
@@ -328,17 +332,49 @@ impl WorkManager {
                 }
             })
             .buffered(BATCHES_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        for (idx, st) in results {
-            for (i, s) in idx.into_iter().zip(st) {
-                statuses[i] = s;
+            .collect()
+            .await;
+        // Every batch ran (each is one script call, all or nothing); any that failed leaves
+        // its requests unstored, or unknown when the reply was lost.
+        let mut failure = None;
+        for r in results {
+            match r {
+                Ok((idx, st)) => {
+                    for (i, s) in idx.into_iter().zip(st) {
+                        statuses[i] = Some(s);
+                    }
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
+        }
+        for (i, r) in reqs.iter().enumerate() {
+            match first_of.get(&r.id) {
+                Some(&f) => statuses[i] = statuses[f].map(|_| EnqueueStatus::Existed),
+                None => {
+                    first_of.insert(r.id, i);
+                }
+            }
+        }
+        if let Some(source) = failure {
+            if statuses.iter().all(Option::is_none) {
+                return Err(source);
+            }
+            return Err(Error::PartlyEnqueued {
+                stored: statuses.iter().filter(|s| s.is_some()).count(),
+                first_not_stored: statuses.iter().position(Option::is_none).unwrap_or(0),
+                statuses,
+                source: Box::new(source),
+            });
         }
         Ok(reqs
             .iter()
             .zip(statuses)
-            .map(|(r, status)| Enqueued { id: r.id, status })
+            .map(|(r, status)| Enqueued {
+                id: r.id,
+                status: status.unwrap_or(EnqueueStatus::Existed),
+            })
             .collect())
     }
 

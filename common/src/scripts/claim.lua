@@ -239,7 +239,7 @@ if #ids > 0 then
           local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
           finish(id, bad, rec, FAILED, now, keep_failed)
         elseif h[2] == ENQUEUED and runs and not runs[h[5]] then
-          park_for_kind(id, h, rest, now)
+          park_for_kind(id, h, rest, now, keep_failed)
         elseif h[2] == ENQUEUED then
           h[2] = RUNNING
           h[3] = h[3] + 1

@@ -21,8 +21,15 @@ local function kind_set(list)
   return set
 end
 
--- Moves a due job (already off its lane) to its kind lane, due now.
-local function park_for_kind(id, h, rest, now)
+-- Moves a due job (already off its lane) to its kind lane, due now; a kind that no worker
+-- can have (written by hand past enqueue's checks) fails the job instead.
+local function park_for_kind(id, h, rest, now, keep_failed)
+  local p = kind_problem(h[5])
+  if p then
+    ext(h).e = 'invalid kind (' .. printable(tostring(h[5])) .. '): ' .. p
+    finish(id, h, rest, FAILED, now, keep_failed)
+    return
+  end
   ext(h).K = true
   put_job(id, cmsgpack.pack(h) .. rest)
   schedule(id, now, lane_of(h))

@@ -6,7 +6,7 @@ use workq_tests::RedisServer;
 use crate::support::*;
 
 #[tokio::test]
-async fn a_poison_payload_and_an_unknown_kind_fail_alone_with_reasons() {
+async fn a_poison_payload_fails_alone_with_a_reason_and_an_unknown_kind_waits_unclaimed() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let mut watch = wm.watch_queue("default").await.unwrap();
@@ -39,12 +39,12 @@ async fn a_poison_payload_and_an_unknown_kind_fail_alone_with_reasons() {
         reason.contains("undecodable input for kind 'sleep'"),
         "{reason}"
     );
-    let unknown = finished(&wm, &mut watch, unknown.id()).await;
-    assert_eq!(unknown.state, WorkState::Failed);
-    assert_eq!(unknown.run_attempt_count, 1);
-    let reason = unknown.last_error.unwrap();
-    assert!(reason.contains("unknown work kind 'teleport'"), "{reason}");
+    // No worker runs "teleport": it waits, no attempt spent, for one that does.
     worker.stop().await;
+    let unknown = wm.get_work_info(unknown.id()).await.unwrap().unwrap();
+    assert_eq!(unknown.state, WorkState::Enqueued, "{unknown:?}");
+    assert_eq!(unknown.run_attempt_count, 0);
+    assert_eq!(wm.queue_stats("default").await.unwrap().unsatisfiable, 1);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod bad_input;
 mod burst;
 mod cancel;
 mod chains;
+mod claim_checks;
 mod clock;
 mod core_edges;
 mod crash;

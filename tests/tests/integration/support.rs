@@ -22,7 +22,6 @@ impl InProcess {
         queue: &str,
         configure: impl FnOnce(workq_worker::WorkerRuntimeBuilder) -> workq_worker::WorkerRuntimeBuilder,
     ) -> Self {
-        workq_tests::init_logs();
         let b = WorkerRuntime::builder(url)
             .queue(queue)
             .register(SleepWorker)
@@ -32,7 +31,13 @@ impl InProcess {
             .register(EchoWorker)
             .register(ProbeWorker)
             .register(ProgressWorker);
-        let rt = configure(b).build().expect("runtime");
+        Self::run(configure(b))
+    }
+
+    /// Runs a runtime configured entirely by the caller (its kinds too).
+    pub(crate) fn run(builder: workq_worker::WorkerRuntimeBuilder) -> Self {
+        workq_tests::init_logs();
+        let rt = builder.build().expect("runtime");
         let (tx, rx) = oneshot::channel::<()>();
         let join = tokio::spawn(rt.run_until(async {
             let _ = rx.await;

@@ -466,3 +466,53 @@ async fn the_rust_producer_refuses_what_the_scripts_would_before_sending() {
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
 }
+
+#[tokio::test]
+async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut con = raw(&redis).await;
+    // Queue b's jobs hash is, wrongly, a string: its batch fails, queue a's is stored.
+    let _: () = redis::cmd("SET")
+        .arg("workq:{b}:jobs")
+        .arg("not a hash")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let req = |q: &str| {
+        OneTimeWorkRequest::builder(Nop { i: 1 })
+            .queue(q)
+            .build()
+            .unwrap()
+    };
+    let reqs = vec![req("a"), req("b"), req("a")];
+    let err = wm.enqueue_many(reqs.clone()).await.unwrap_err();
+    let Error::PartlyEnqueued {
+        stored,
+        first_not_stored,
+        statuses,
+        source,
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!((*stored, *first_not_stored), (2, 1), "{err}");
+    use workq_producer::EnqueueStatus::{Created, Existed};
+    assert_eq!(statuses, &[Some(Created), None, Some(Created)]);
+    assert!(source.to_string().contains("WRONGTYPE"), "{source}");
+    assert!(err.to_string().contains("request 1"), "{err}");
+    // Retrying the same requests once the fault is gone stores just the missing one.
+    let _: () = redis::cmd("DEL")
+        .arg("workq:{b}:jobs")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let again: Vec<_> = wm
+        .enqueue_many(reqs)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(again, [Existed, Created, Existed]);
+}
