@@ -65,15 +65,17 @@ pub struct QueueStats {
     /// Finished jobs still retained.
     pub finished: u64,
     /// ENQUEUED jobs per lane: "" plain, "x" expedited, "@labels" needing labels,
-    /// "x@labels".
+    /// "x@labels", and any of these followed by "#kind" (jobs passed on by a worker that
+    /// does not run their kind).
     pub lanes: Vec<(String, u64)>,
     /// Workers seen looking for work in the last minute, with their labels.
     pub workers: Vec<(String, Vec<String>)>,
-    /// ENQUEUED jobs that need labels no worker seen in the last minute has: they wait
-    /// until such a worker comes.
+    /// ENQUEUED jobs that need labels no worker seen in the last minute has, or whose
+    /// kind none of them runs: they wait until such a worker comes.
     pub unsatisfiable: u64,
     /// Cumulative counters: enqueued, claimed, succeeded, failed, cancelled, retried,
-    /// lease_expired, released, pruned, periodic_runs.
+    /// lease_expired, released, pruned, pruned_early (ahead of retention, under memory
+    /// pressure), kind_parked (passed on to a kind lane), periodic_runs.
     pub counters: HashMap<String, u64>,
 }
 
