@@ -511,11 +511,18 @@ impl Scripts {
             let Some(record) = items.next() else {
                 return Err(Error::protocol("claim reply has an id without a record"));
             };
-            jobs.push(ClaimedJob {
-                id: String::from_utf8(bytes(id)?)
-                    .map_err(|_| Error::protocol("job id is not UTF-8"))?,
-                record: bytes(record)?,
-            });
+            // The script claims only ids that are ULIDs; should one not be text, it is
+            // left out here rather than failing its batch-mates' claim with it.
+            match String::from_utf8(bytes(id)?) {
+                Ok(id) => jobs.push(ClaimedJob {
+                    id,
+                    record: bytes(record)?,
+                }),
+                Err(e) => tracing::error!(
+                    id = %String::from_utf8_lossy(e.as_bytes()),
+                    "claimed a job whose id is not UTF-8; left to its lease"
+                ),
+            }
         }
         Ok(ClaimReply {
             now_ms,

@@ -11,8 +11,9 @@
 -- A job id: a ULID in its canonical form, 26 upper-case Crockford base32 characters, the
 -- first 0 to 7 (128 bits). Anything else would break the comma-separated lists of events,
 -- and lookups, which parse ids, would never find it.
+local ID_PATTERN = '^[0-7][0-9A-HJKMNP-TV-Z]*$'
 local function valid_id(id)
-  return #id == 26 and string.find(id, '^[0-7][0-9A-HJKMNP-TV-Z]*$') ~= nil
+  return #id == 26 and string.find(id, ID_PATTERN) ~= nil
 end
 
 local function printable(s)
@@ -59,12 +60,18 @@ end
 
 -- A kind: 1 to MAX_KIND_BYTES printable ASCII characters, no space, ',' or '#' (kinds
 -- are listed comma-separated by workers and name kind lanes after a '#').
+-- Kinds already found good: a batch usually holds few kinds, so each is checked once.
+local good_kinds, good_kind_count = {}, 0
 local function kind_problem(kind)
+  if good_kinds[kind] then return nil end
   if type(kind) ~= 'string' then return 'must be a string' end
   if #kind == 0 or #kind > MAX_KIND_BYTES then return 'must be 1 to ' .. MAX_KIND_BYTES .. ' bytes' end
   if string.find(kind, '[^!-~]') or string.find(kind, '[,#]') then
     return "must be printable ASCII without spaces, ',' or '#'"
   end
+  if good_kind_count >= 1000 then good_kinds, good_kind_count = {}, 0 end
+  good_kinds[kind] = true
+  good_kind_count = good_kind_count + 1
   return nil
 end
 
@@ -85,6 +92,7 @@ local MAX_INT = 9007199254740992 -- 2^53: every integer up to it is exact in a L
 -- for a delay, at most MAX_AHEAD_MS ahead of Redis' now. Returns the due time, or nil and
 -- what is wrong.
 local function read_due(ds, now)
+  if ds == '0' then return now end -- "due now", the common case
   local due = nil
   if string.find(ds, '^%s*[-+]?[%d.]+[eE]?[-+]?%d*%s*$') then due = tonumber(ds) end
   if due == nil or due ~= due or due == math.huge or due == -math.huge then
