@@ -31,6 +31,7 @@ pub mod keys;
 mod model;
 pub mod record;
 pub mod scripts;
+pub mod server;
 
 pub use connect::{connect, RedisConfig};
 pub use data::Data;

@@ -371,14 +371,14 @@ pub mod jobs {
                 )) => {}
                 _ = ctx.cancelled() => {
                     println!("CANCELLED {} {}", ctx.id(), ctx.attempt());
-                    return WorkResult::failure("stopped on cancel");
+                    return Ok(WorkResult::failure("stopped on cancel"));
                 }
             }
             println!("DONE {} {}", ctx.id(), ctx.attempt());
-            WorkResult::success_with(&Slept {
+            Ok(WorkResult::success_with(&Slept {
                 attempt: ctx.attempt(),
                 pid: std::process::id(),
-            })
+            })?)
         }
     }
 
@@ -401,8 +401,11 @@ pub mod jobs {
             match job.mode.as_str() {
                 "error" => Err(format!("attempt {} broke", ctx.attempt()).into()),
                 "panic" => panic!("attempt {} panicked on purpose", ctx.attempt()),
-                "failure" => WorkResult::failure(format!("gave up at attempt {}", ctx.attempt())),
-                _ => WorkResult::retry(),
+                "failure" => Ok(WorkResult::failure(format!(
+                    "gave up at attempt {}",
+                    ctx.attempt()
+                ))),
+                _ => Ok(WorkResult::retry()),
             }
         }
     }
@@ -423,7 +426,7 @@ pub mod jobs {
     impl Worker for NopWorker {
         type Job = Nop;
         async fn do_work(&self, _: &WorkContext, _: Nop) -> Result<WorkResult, WorkError> {
-            WorkResult::success()
+            Ok(WorkResult::success())
         }
     }
 
@@ -454,7 +457,7 @@ pub mod jobs {
                 ctx.attempt(),
                 std::process::id()
             );
-            WorkResult::success_with(&job.out)
+            Ok(WorkResult::success_with(&job.out)?)
         }
     }
 
@@ -479,7 +482,7 @@ pub mod jobs {
                 ctx.attempt(),
                 std::process::id()
             );
-            WorkResult::success_with(&job.0)
+            Ok(WorkResult::success_with(&job.0)?)
         }
     }
 
@@ -551,7 +554,7 @@ pub mod jobs {
             if job.fail_first && ctx.attempt() == 1 {
                 return Err(format!("attempt {} fails on purpose", ctx.attempt()).into());
             }
-            WorkResult::success_with(&job.note)
+            Ok(WorkResult::success_with(&job.note)?)
         }
     }
 
@@ -612,7 +615,7 @@ pub mod jobs {
                     done.oversized_error = Some(e.to_string());
                 }
             }
-            WorkResult::success_with(&done)
+            Ok(WorkResult::success_with(&done)?)
         }
     }
 }
