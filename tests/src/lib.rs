@@ -17,6 +17,33 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The `redis-cli ACL SETUSER ...` commands of the README's "ACL users" section, as
+/// argument lists (without `redis-cli`, shell quotes removed), so that the tests use the
+/// very rules the README gives.
+pub fn readme_acl_rules() -> Vec<Vec<String>> {
+    let readme = include_str!("../../README.md");
+    let mut rules = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("redis-cli ACL SETUSER ") {
+            continue;
+        }
+        let mut text = line.to_owned();
+        while text.ends_with('\\') {
+            text.pop();
+            text.push(' ');
+            text.push_str(lines.next().unwrap_or_default());
+        }
+        rules.push(
+            text.split_whitespace()
+                .skip(1)
+                .map(|t| t.trim_matches('\'').to_owned())
+                .collect(),
+        );
+    }
+    rules
+}
+
 /// Every wait in the tests is for an event; this only turns a hang into a failure.
 pub const HANG: Duration = Duration::from_secs(120);
 

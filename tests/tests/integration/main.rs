@@ -17,6 +17,7 @@ mod fencing;
 mod functions;
 mod handback;
 mod lanes;
+mod least_privilege;
 mod observe;
 mod periodic;
 mod progress;
