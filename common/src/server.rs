@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn versions_before_7_are_refused_and_later_ones_pass() {
         for old in ["6.2.14", "5.0.7", "older than 6.0"] {
-            let e = require_functions(old).map(|()| ()).err();
+            let e = require_functions(old).err();
             assert!(
                 e.as_ref().is_some_and(|e| e.to_string().contains("7.0")),
                 "{old}: {e:?}"
