@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use workq_common::scripts::scripts;
-use workq_producer::{Error, OneTimeWorkRequest, WorkId, WorkManager, WorkState};
+use workq_producer::{Error, OneTimeWorkRequest, WorkId, WorkManager, WorkQuery, WorkState};
 use workq_tests::jobs::Nop;
 use workq_tests::{readme_acl_rules, RedisServer, HANG};
 
@@ -61,6 +61,14 @@ async fn producers_workers_and_operators_work_as_the_readmes_restricted_acl_user
     let producer = WorkManager::connect(&producer_url)
         .await
         .expect("a producer allowed FCALL but not FUNCTION LOAD connects");
+    // It can still tell the Redis version (from HELLO, which any user may send).
+    let mut con = producer.pool().get().await.unwrap();
+    let version = workq_common::server::version(&mut *con).await.unwrap();
+    assert!(
+        version.as_deref().is_some_and(|v| v.starts_with('7')),
+        "{version:?}"
+    );
+    drop(con);
     let refused = producer
         .enqueue(nops(1).remove(0))
         .await
@@ -206,6 +214,7 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
         .map(|i| {
             OneTimeWorkRequest::builder(Nop { i })
                 .initial_delay(std::time::Duration::from_secs(3600))
+                .tag("before-full")
                 .build()
                 .unwrap()
         })
@@ -291,4 +300,9 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
         .await
         .expect("lookups at maxmemory");
     assert!(infos.iter().all(|i| i.is_some()), "{infos:?}");
+    let tagged = late
+        .get_work_infos_by_query(&WorkQuery::from_tags(["before-full"]))
+        .await
+        .expect("a query at maxmemory");
+    assert_eq!(tagged.len(), 20);
 }
