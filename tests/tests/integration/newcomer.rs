@@ -77,3 +77,26 @@ fn a_work_id_debugs_as_its_string_and_enqueued_is_one_name() {
     assert_eq!(format!("{:?}", EnqueueStatus::Enqueued), "Enqueued");
     assert_eq!(format!("{:?}", GraphStatus::Enqueued), "Enqueued");
 }
+
+#[tokio::test]
+async fn pruning_one_queue_leaves_the_finished_work_of_others() {
+    let redis = workq_tests::RedisServer::start();
+    let wm = crate::support::manager(&redis.url()).await;
+    let mut ids = Vec::new();
+    for queue in ["example-query", "someone-elses"] {
+        let req = workq_producer::OneTimeWorkRequest::builder(workq_tests::jobs::Nop { i: 1 })
+            .queue(queue)
+            .initial_delay(std::time::Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let id = wm.enqueue(req).await.unwrap().id;
+        // Cancelled: finished, and prunable by pruneWork.
+        wm.cancel_work_by_id(id).await.unwrap();
+        ids.push(id);
+    }
+    // What the query example now does.
+    assert_eq!(wm.prune_work_in("example-query").await.unwrap(), 1);
+    assert!(wm.get_work_info(ids[0]).await.unwrap().is_none());
+    let kept = wm.get_work_info(ids[1]).await.unwrap().expect("not pruned");
+    assert_eq!(kept.state, workq_producer::WorkState::Cancelled);
+}
