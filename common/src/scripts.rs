@@ -172,7 +172,7 @@ impl Scripts {
                 )))
             }
             Err(e) if e.code() == Some("NOPERM") => Err(Error::Config(format!(
-                "workq's function library {} is not loaded in this Redis and this user may not load it ({e}): start a worker (workers load it when they start), or load it as an administrator with `workq functions | redis-cli -x FUNCTION LOAD`",
+                "workq's function library {} is not loaded in this Redis, and this user may not load it ({e}): a worker whose user may (`+function|load`, as the README's ACL users) loads it when it starts, or an administrator with `workq functions | redis-cli -x FUNCTION LOAD`",
                 self.name
             ))),
             Err(e) => Err(e.into()),

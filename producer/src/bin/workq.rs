@@ -339,6 +339,7 @@ async fn main() -> ExitCode {
     // Warnings (a Redis that would evict keys or has AOF off) go to stderr.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_max_level(tracing::Level::WARN)
         .init();
     match run(std::env::args().skip(1).collect()).await {
