@@ -5,7 +5,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use workq_common::scripts::scripts;
-use workq_producer::{Error, OneTimeWorkRequest, WorkId, WorkManager, WorkQuery, WorkState};
+use workq_producer::{
+    Error, ExistingWorkPolicy, GraphStatus, OneTimeWorkRequest, WatchTarget, WorkId, WorkManager,
+    WorkQuery, WorkState,
+};
 use workq_tests::jobs::Nop;
 use workq_tests::{readme_acl_rules, RedisServer, HANG};
 
@@ -124,6 +127,54 @@ async fn producers_workers_and_operators_work_as_the_readmes_restricted_acl_user
         .await
         .expect_err("the operator may not write");
     assert!(e.to_string().contains("no permissions"), "{e}");
+
+    // The rest of the producer's API, as the same user: unique work in a chain, queries,
+    // a watch by tag, cancel by tag and prune.
+    let chain = producer
+        .begin_unique_work("nightly", ExistingWorkPolicy::Keep, nops(1))
+        .then(nops(1))
+        .enqueue()
+        .await
+        .expect("a unique chain");
+    assert_eq!(chain.status, GraphStatus::Enqueued);
+    let mut pending: HashSet<WorkId> = chain.ids.iter().copied().collect();
+    while !pending.is_empty() {
+        let ev = tokio::time::timeout(HANG, watch.next())
+            .await
+            .expect("the chain did not run")
+            .unwrap();
+        if ev.state == WorkState::Succeeded {
+            pending.remove(&ev.id);
+        }
+    }
+    let by_name = producer
+        .get_work_infos_for_unique_work("nightly")
+        .await
+        .expect("by unique name");
+    assert_eq!(by_name.len(), 2);
+    let succeeded = producer
+        .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Succeeded]))
+        .await
+        .expect("a query by state");
+    assert_eq!(succeeded.len(), 52);
+    let mut tagged = producer
+        .watch(WatchTarget::Tag("later".into()))
+        .await
+        .expect("a watch by tag");
+    let later = OneTimeWorkRequest::builder(Nop { i: 99 })
+        .initial_delay(std::time::Duration::from_secs(3600))
+        .tag("later")
+        .build()
+        .unwrap();
+    let later = producer.enqueue(later).await.unwrap().id;
+    assert_eq!(next_item(&mut tagged).await.id, later);
+    let cancelled = producer
+        .cancel_all_work_by_tag("later")
+        .await
+        .expect("cancel by tag");
+    assert_eq!(cancelled.cancelled, 1);
+    assert_eq!(next_item(&mut tagged).await.state, WorkState::Cancelled);
+    assert_eq!(producer.prune_work().await.expect("prune"), 53);
 
     // Nor may the producer touch other keys or the functions.
     let mut con = producer.pool().get().await.unwrap();
