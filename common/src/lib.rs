@@ -32,6 +32,7 @@ pub mod limits;
 mod model;
 pub mod record;
 pub mod scripts;
+pub mod server;
 
 pub use connect::{connect, RedisConfig};
 pub use data::Data;

@@ -164,8 +164,10 @@ impl Scripts {
     }
 
     /// Loads the library unless Redis has it already (a library of the same name has the
-    /// same source). Calls load it themselves when they find it missing; producers load it
-    /// when they connect, so that a Redis without functions is reported at once.
+    /// same source). Calls load it themselves when they find it missing, and workers when
+    /// they start; producers do not load it when they connect (a restricted producer may
+    /// not be allowed `FUNCTION LOAD`, and Redis refuses it at `maxmemory`). A user not
+    /// allowed to load it gets an `Error::Config` that says who can.
     pub async fn load<C: ConnectionLike>(&self, con: &mut C) -> Result<()> {
         let loaded: redis::RedisResult<Value> = redis::cmd("FUNCTION")
             .arg("LOAD")
@@ -180,6 +182,10 @@ impl Scripts {
                     "workq needs Redis 7.0 or later (its scripts are a Redis function library); this server refused FUNCTION LOAD: {e}"
                 )))
             }
+            Err(e) if e.code() == Some("NOPERM") => Err(Error::Config(format!(
+                "workq's function library {} is not loaded in this Redis, and this user may not load it ({e}): a worker whose user may (`+function|load`, as the README's ACL users) loads it when it starts, or an administrator with `workq functions | redis-cli -x FUNCTION LOAD`",
+                self.name
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -258,8 +264,8 @@ pub enum GraphStatus {
 /// What enqueue did with one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnqueueStatus {
-    /// Stored.
-    Created,
+    /// Stored, ENQUEUED (the same name as [`GraphStatus::Enqueued`]).
+    Enqueued,
     /// A job with this id exists already; nothing changed.
     Existed,
 }
@@ -466,7 +472,7 @@ impl Scripts {
         let statuses = rest
             .iter()
             .map(|code| match code {
-                1 => Ok(EnqueueStatus::Created),
+                1 => Ok(EnqueueStatus::Enqueued),
                 0 => Ok(EnqueueStatus::Existed),
                 other => Err(Error::protocol(format!("enqueue status {other}"))),
             })

@@ -34,9 +34,9 @@ struct FetchWorker;
 impl Worker for FetchWorker {
     type Job = Fetch;
     async fn do_work(&self, _: &WorkContext, job: Fetch) -> Result<WorkResult, WorkError> {
-        WorkResult::success_with(&Fetched {
+        Ok(WorkResult::success_with(&Fetched {
             sizes: job.url.len() as u64 * 100,
-        })
+        })?)
     }
 }
 
@@ -44,7 +44,7 @@ struct TotalWorker;
 impl Worker for TotalWorker {
     type Job = Total;
     async fn do_work(&self, _: &WorkContext, job: Total) -> Result<WorkResult, WorkError> {
-        WorkResult::success_with(&job.sizes.iter().sum::<u64>())
+        Ok(WorkResult::success_with(&job.sizes.iter().sum::<u64>())?)
     }
 }
 

@@ -21,7 +21,7 @@ impl Worker for RenderWorker {
     type Job = Render;
     async fn do_work(&self, _: &WorkContext, job: Render) -> Result<WorkResult, WorkError> {
         println!("  [{}] renders frame {}", self.0, job.frame);
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 

@@ -20,7 +20,7 @@ impl Worker for ReportWorker {
     type Job = Report;
     async fn do_work(&self, ctx: &WorkContext, _: Report) -> Result<WorkResult, WorkError> {
         println!("  [worker] report run by {}", ctx.id());
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 

@@ -32,7 +32,7 @@ impl Worker for UploadWorker {
             })
             .await?;
         }
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 

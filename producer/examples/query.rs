@@ -1,5 +1,5 @@
-//! Observation: query work by tag and state, cancel by tag, prune finished work
-//! (WorkManager's WorkQuery, cancelAllWorkByTag and pruneWork).
+//! Observation: query work by tag and state, cancel by tag, prune the finished work of
+//! its own queue (WorkManager's WorkQuery, cancelAllWorkByTag and pruneWork).
 //!
 //! `REDIS_URL=redis://127.0.0.1:6379 cargo run -p workq-producer --example query`
 
@@ -41,6 +41,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{} waiting with tag {tag}", waiting.len());
     let summary = wm.cancel_all_work_by_tag(&tag).await?;
     println!("cancelled: {summary:?}");
-    println!("pruned {} finished jobs", wm.prune_work().await?);
+    // Only this example's queue: other work in this Redis is not the example's to delete.
+    let pruned = wm.prune_work_in("example-query").await?;
+    println!("pruned {pruned} finished jobs of queue example-query");
     Ok(())
 }

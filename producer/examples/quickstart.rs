@@ -25,7 +25,7 @@ impl Worker for CountWorker {
             println!("  [worker] {} counts {i}", ctx.id());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        WorkResult::success_with(&job.to)
+        Ok(WorkResult::success_with(&job.to)?)
     }
 }
 

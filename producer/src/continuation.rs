@@ -173,7 +173,7 @@ impl WorkManager {
                 let out = self.enqueue(req).await?;
                 Ok(WorkOutcome {
                     status: match out.status {
-                        workq_common::scripts::EnqueueStatus::Created => GraphStatus::Enqueued,
+                        workq_common::scripts::EnqueueStatus::Enqueued => GraphStatus::Enqueued,
                         workq_common::scripts::EnqueueStatus::Existed => GraphStatus::Existed,
                     },
                     ids: vec![out.id],

@@ -50,5 +50,6 @@ pub use request::{
 pub use watch::{QueueWatch, WorkEvent};
 pub use workq_common::scripts::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use workq_common::{
-    Backoff, BackoffPolicy, Data, Error, Job, Result, WorkId, WorkInfo, WorkState, DEFAULT_QUEUE,
+    Backoff, BackoffPolicy, Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState,
+    DEFAULT_QUEUE,
 };

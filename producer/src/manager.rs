@@ -113,8 +113,13 @@ impl WorkManagerBuilder {
         self
     }
 
-    /// Builds the pool, checks that Redis answers and loads workq's function library into
-    /// it (an `Error::Config` for a Redis older than 7.0, which has no functions).
+    /// Builds the pool and checks that Redis answers and is 7.0 or later (an
+    /// `Error::Config` for an older one, which has no functions). It loads nothing: calls
+    /// use workq's function library, and load it only if Redis does not have it, so a
+    /// producer needs no more than `FCALL` and the commands its calls use (see the README's
+    /// ACL rules), and connects to a Redis at `maxmemory`, which refuses `FUNCTION LOAD`.
+    /// Warns (in the log) when Redis would evict keys or has AOF off, if this user may
+    /// read `INFO`.
     pub async fn connect(self) -> Result<WorkManager> {
         if self.max_payload > workq_common::limits::MAX_INPUT_BYTES {
             return Err(Error::Config(format!(
@@ -126,7 +131,8 @@ impl WorkManagerBuilder {
         let pool = workq_common::connect(&self.redis)?;
         let mut con = pool.get().await?;
         let _: () = redis::cmd("PING").query_async(&mut *con).await?;
-        scripts().load(&mut *con).await?;
+        workq_common::server::check_version(&mut *con).await?;
+        workq_common::server::warn_about_durability(&mut *con).await;
         Ok(WorkManager {
             inner: Arc::new(Inner {
                 pool,
@@ -441,15 +447,15 @@ impl WorkManager {
         let mut con = self.connection().await?;
         for (c, chunk) in ids.chunks(ID_CHUNK).enumerate() {
             let names: Vec<String> = chunk.iter().map(WorkId::to_string).collect();
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for q in &queues {
-                pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
-                pipe.cmd("ZMSCORE").arg(q.due()).arg(&names);
-                pipe.cmd("HMGET").arg(q.cancel()).arg(&names);
-                pipe.cmd("HMGET").arg(q.progress()).arg(&names);
-            }
-            let replies: Vec<redis::Value> = pipe.query_async(&mut con).await?;
+            let replies: Vec<redis::Value> = read_together(&mut con, |pipe| {
+                for q in &queues {
+                    pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
+                    pipe.cmd("ZMSCORE").arg(q.due()).arg(&names);
+                    pipe.cmd("HMGET").arg(q.cancel()).arg(&names);
+                    pipe.cmd("HMGET").arg(q.progress()).arg(&names);
+                }
+            })
+            .await?;
             let mut replies = replies.into_iter();
             // Jobs waiting in a lane other than the plain one: their due times come next.
             let mut other_lanes: Vec<(usize, QueueKeys, String)> = Vec::new();
@@ -614,16 +620,16 @@ impl WorkManager {
             HashMap<String, String>,
             (u64, u64),
         );
-        let (plain, finished, counters, holders, lanes, seen, time): Head = redis::pipe()
-            .atomic()
-            .zcard(q.due())
-            .zcard(q.done())
-            .hgetall(q.stats())
-            .zrange(q.leases(), 0, -1)
-            .smembers(q.lanes())
-            .hgetall(q.workers())
-            .cmd("TIME")
-            .query_async(&mut con)
+        let (plain, finished, counters, holders, lanes, seen, time): Head =
+            read_together(&mut con, |pipe| {
+                pipe.zcard(q.due())
+                    .zcard(q.done())
+                    .hgetall(q.stats())
+                    .zrange(q.leases(), 0, -1)
+                    .smembers(q.lanes())
+                    .hgetall(q.workers())
+                    .cmd("TIME");
+            })
             .await?;
         let now_ms = time.0 * 1000 + time.1 / 1000;
         let mut pipe = redis::pipe();
@@ -744,4 +750,32 @@ impl WorkManager {
         }
         Ok(seen.into_iter().collect())
     }
+}
+
+/// Runs the reads that `build` adds to a pipeline in one transaction (`MULTI`/`EXEC`), so
+/// that they see one moment. Redis at `maxmemory` refuses to queue any command in a
+/// transaction, reads too: there the reads run as a plain pipeline instead, so lookups and
+/// stats keep answering (a job that changes state between two of its reads can then show
+/// the new state with the old due time, or the reverse).
+pub(crate) async fn read_together<T: redis::FromRedisValue>(
+    con: &mut MultiplexedConnection,
+    build: impl Fn(&mut redis::Pipeline),
+) -> Result<T> {
+    let mut pipe = redis::pipe();
+    build(pipe.atomic());
+    match pipe.query_async(con).await {
+        Err(e) if is_oom(&e) => {
+            let mut pipe = redis::pipe();
+            build(&mut pipe);
+            Ok(pipe.query_async(con).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Redis' refusal at `maxmemory` (of a command, or of a transaction because of one).
+fn is_oom(e: &redis::RedisError) -> bool {
+    e.code().is_some_and(|c| c == "OOM" || c == "EXECABORT")
+        || e.detail().is_some_and(|d| d.contains("maxmemory"))
+        || e.to_string().contains("OOM")
 }

@@ -202,21 +202,28 @@ impl WorkManager {
     pub async fn prune_work(&self) -> Result<usize> {
         let mut total = 0;
         for name in self.queues().await? {
-            let keys = QueueKeys::new(&name)?;
-            loop {
-                let r = async {
-                    let mut con = self.connection().await?;
-                    scripts().prune(&mut con, &keys, PRUNE_BATCH).await
-                }
-                .await;
-                let n = self.checked(r)?;
-                total += n;
-                if n < PRUNE_BATCH {
-                    break;
-                }
-            }
+            total += self.prune_work_in(&name).await?;
         }
         Ok(total)
+    }
+
+    /// Like [`prune_work`](Self::prune_work), in one queue only: the finished jobs of
+    /// other queues stay until their retention ends.
+    pub async fn prune_work_in(&self, queue: &str) -> Result<usize> {
+        let keys = QueueKeys::new(queue)?;
+        let mut total = 0;
+        loop {
+            let r = async {
+                let mut con = self.connection().await?;
+                scripts().prune(&mut con, &keys, PRUNE_BATCH).await
+            }
+            .await;
+            let n = self.checked(r)?;
+            total += n;
+            if n < PRUNE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// A stream of the target's `WorkInfo`, one item per state change (and per progress

@@ -17,6 +17,33 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The `redis-cli ACL SETUSER ...` commands of the README's "ACL users" section, as
+/// argument lists (without `redis-cli`, shell quotes removed), so that the tests use the
+/// very rules the README gives.
+pub fn readme_acl_rules() -> Vec<Vec<String>> {
+    let readme = include_str!("../../README.md");
+    let mut rules = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("redis-cli ACL SETUSER ") {
+            continue;
+        }
+        let mut text = line.to_owned();
+        while text.ends_with('\\') {
+            text.pop();
+            text.push(' ');
+            text.push_str(lines.next().unwrap_or_default());
+        }
+        rules.push(
+            text.split_whitespace()
+                .skip(1)
+                .map(|t| t.trim_matches('\'').to_owned())
+                .collect(),
+        );
+    }
+    rules
+}
+
 /// Every wait in the tests is for an event; this only turns a hang into a failure.
 pub const HANG: Duration = Duration::from_secs(120);
 
@@ -371,14 +398,14 @@ pub mod jobs {
                 )) => {}
                 _ = ctx.cancelled() => {
                     println!("CANCELLED {} {}", ctx.id(), ctx.attempt());
-                    return WorkResult::failure("stopped on cancel");
+                    return Ok(WorkResult::failure("stopped on cancel"));
                 }
             }
             println!("DONE {} {}", ctx.id(), ctx.attempt());
-            WorkResult::success_with(&Slept {
+            Ok(WorkResult::success_with(&Slept {
                 attempt: ctx.attempt(),
                 pid: std::process::id(),
-            })
+            })?)
         }
     }
 
@@ -401,8 +428,11 @@ pub mod jobs {
             match job.mode.as_str() {
                 "error" => Err(format!("attempt {} broke", ctx.attempt()).into()),
                 "panic" => panic!("attempt {} panicked on purpose", ctx.attempt()),
-                "failure" => WorkResult::failure(format!("gave up at attempt {}", ctx.attempt())),
-                _ => WorkResult::retry(),
+                "failure" => Ok(WorkResult::failure(format!(
+                    "gave up at attempt {}",
+                    ctx.attempt()
+                ))),
+                _ => Ok(WorkResult::retry()),
             }
         }
     }
@@ -423,7 +453,7 @@ pub mod jobs {
     impl Worker for NopWorker {
         type Job = Nop;
         async fn do_work(&self, _: &WorkContext, _: Nop) -> Result<WorkResult, WorkError> {
-            WorkResult::success()
+            Ok(WorkResult::success())
         }
     }
 
@@ -454,7 +484,7 @@ pub mod jobs {
                 ctx.attempt(),
                 std::process::id()
             );
-            WorkResult::success_with(&job.out)
+            Ok(WorkResult::success_with(&job.out)?)
         }
     }
 
@@ -479,7 +509,7 @@ pub mod jobs {
                 ctx.attempt(),
                 std::process::id()
             );
-            WorkResult::success_with(&job.0)
+            Ok(WorkResult::success_with(&job.0)?)
         }
     }
 
@@ -551,7 +581,7 @@ pub mod jobs {
             if job.fail_first && ctx.attempt() == 1 {
                 return Err(format!("attempt {} fails on purpose", ctx.attempt()).into());
             }
-            WorkResult::success_with(&job.note)
+            Ok(WorkResult::success_with(&job.note)?)
         }
     }
 
@@ -612,7 +642,7 @@ pub mod jobs {
                     done.oversized_error = Some(e.to_string());
                 }
             }
-            WorkResult::success_with(&done)
+            Ok(WorkResult::success_with(&done)?)
         }
     }
 }

@@ -26,7 +26,7 @@
 //!             }
 //!             tracing::info!(i, "counting");
 //!         }
-//!         WorkResult::success_with(&job.to)
+//!         Ok(WorkResult::success_with(&job.to)?)
 //!     }
 //! }
 //!
@@ -60,4 +60,9 @@ pub use metrics::Metrics;
 pub use runtime::{WorkerRuntime, WorkerRuntimeBuilder};
 pub use worker::{WorkError, WorkResult, Worker};
 pub use workq_common::scripts::Retention;
-pub use workq_common::{Data, Error, Job, Result, WorkId, WorkState};
+pub use workq_common::{Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState};
+
+/// The `prometheus` crate, at the version whose [`Registry`](prometheus::Registry)
+/// [`Metrics::registry`] returns: encode it with `prometheus::TextEncoder` without
+/// adding (and matching) the dependency yourself.
+pub use prometheus;

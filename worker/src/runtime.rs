@@ -599,42 +599,9 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 fn warn_about_durability(info: &str) {
-    for w in durability_warnings(info) {
+    for w in workq_common::server::durability_warnings(info) {
         tracing::warn!("{w}");
     }
-}
-
-/// What in `INFO` output can lose jobs, or stop workq from working at all.
-fn durability_warnings(info: &str) -> Vec<String> {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-    };
-    let mut out = Vec::new();
-    if let Some(v) = field("redis_version") {
-        if v.split('.')
-            .next()
-            .and_then(|m| m.parse::<u32>().ok())
-            .is_some_and(|m| m < 7)
-        {
-            out.push(format!(
-                "Redis {v} has no functions: workq needs Redis 7.0 or later, and every claim will fail"
-            ));
-        }
-    }
-    let policy = field("maxmemory_policy").unwrap_or("noeviction");
-    if policy != "noeviction" {
-        out.push(format!(
-            "Redis has maxmemory-policy {policy}: under memory pressure it evicts keys, which drops jobs; set maxmemory-policy noeviction"
-        ));
-    }
-    if field("aof_enabled") == Some("0") {
-        out.push(
-            "Redis has AOF off: a Redis crash loses jobs written since its last snapshot; run it with appendonly yes and appendfsync everysec".to_owned(),
-        );
-    }
-    out
 }
 
 fn default_worker_id() -> String {
@@ -650,27 +617,4 @@ fn default_worker_id() -> String {
         std::process::id(),
         &nonce[nonce.len() - 6..]
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn eviction_and_missing_aof_are_warned_about() {
-        let risky = "# Memory\r\nmaxmemory:100\r\nmaxmemory_policy:allkeys-lru\r\n# Persistence\r\naof_enabled:0\r\n";
-        let w = durability_warnings(risky);
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("allkeys-lru"));
-        let safe = "redis_version:7.0.15\r\nmaxmemory_policy:noeviction\r\naof_enabled:1\r\n";
-        assert!(durability_warnings(safe).is_empty());
-    }
-
-    #[test]
-    fn a_redis_older_than_7_is_warned_about() {
-        let old = "redis_version:6.2.14\r\nmaxmemory_policy:noeviction\r\naof_enabled:1\r\n";
-        let w = durability_warnings(old);
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("6.2.14") && w[0].contains("7.0"), "{w:?}");
-    }
 }

@@ -11,10 +11,10 @@ pub type WorkError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs one kind of work (WorkManager's `Worker`/`CoroutineWorker`).
 ///
-/// `do_work` runs once per attempt. Return [`WorkResult::success`] (optionally with
-/// output), [`WorkResult::failure`] (terminal) or [`WorkResult::retry`]; an `Err` or a
-/// panic retries with backoff too. Watch [`WorkContext::cancelled`] in long jobs: it
-/// fires when the work is cancelled.
+/// `do_work` runs once per attempt. Return `Ok` of [`WorkResult::success`] (or
+/// [`WorkResult::success_with`] an output), [`WorkResult::failure`] (terminal) or
+/// [`WorkResult::retry`]; an `Err` or a panic retries with backoff too. Watch
+/// [`WorkContext::cancelled`] in long jobs: it fires when the work is cancelled.
 pub trait Worker: Send + Sync + 'static {
     /// The job type this worker runs; its `KIND` routes stored jobs here.
     type Job: Job;
@@ -44,37 +44,40 @@ pub enum WorkResult {
 }
 
 impl WorkResult {
-    /// Success with no output.
-    pub fn success() -> Result<Self, WorkError> {
-        Ok(WorkResult::Success(None))
+    /// Success with no output: `Ok(WorkResult::success())`.
+    pub fn success() -> Self {
+        WorkResult::Success(None)
     }
 
-    /// Success with output, readable through `WorkInfo::output_as`.
-    pub fn success_with<T: Serialize + ?Sized>(output: &T) -> Result<Self, WorkError> {
+    /// Success with output, readable through `WorkInfo::output_as`. Encoding the output
+    /// as MessagePack can fail (an `Error::Encode`), so this one returns a `Result`:
+    /// `Ok(WorkResult::success_with(&out)?)`.
+    pub fn success_with<T: Serialize + ?Sized>(output: &T) -> Result<Self> {
         Ok(WorkResult::Success(Some(Data::encode(output)?)))
     }
 
-    /// Terminal failure with a reason.
-    pub fn failure(reason: impl Into<String>) -> Result<Self, WorkError> {
-        Ok(WorkResult::Failure {
+    /// Terminal failure with a reason: `Ok(WorkResult::failure("why"))`.
+    pub fn failure(reason: impl Into<String>) -> Self {
+        WorkResult::Failure {
             reason: reason.into(),
             output: None,
-        })
+        }
     }
 
-    /// Terminal failure with a reason and output.
+    /// Terminal failure with a reason and output (`Err(Error::Encode)` if the output
+    /// cannot be encoded, as for [`success_with`](Self::success_with)).
     pub fn failure_with<T: Serialize + ?Sized>(
         reason: impl Into<String>,
         output: &T,
-    ) -> Result<Self, WorkError> {
+    ) -> Result<Self> {
         Ok(WorkResult::Failure {
             reason: reason.into(),
             output: Some(Data::encode(output)?),
         })
     }
 
-    /// Retry with backoff.
-    pub fn retry() -> Result<Self, WorkError> {
-        Ok(WorkResult::Retry)
+    /// Retry with backoff: `Ok(WorkResult::retry())`.
+    pub fn retry() -> Self {
+        WorkResult::Retry
     }
 }

@@ -11,21 +11,44 @@
 //! workq functions
 //! workq [--redis URL] verify --ids-file F [--attempts-of-first N] [--wait-secs S]
 //! ```
-//! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`.
+//! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`. `--help` prints the
+//! usage and exits 0; an unknown command, flag or extra argument is an error (exit 2)
+//! before Redis is reached; `info` and `cancel` of an id that does not exist exit 1.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use workq_common::demo::{Count, Noop};
-use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkId, WorkInfo, WorkManager, WorkState};
+use workq_producer::{
+    BackoffPolicy, CancelStatus, OneTimeWorkRequest, WorkId, WorkInfo, WorkManager, WorkState,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: workq [--redis URL] <info ID | stats [QUEUE] | cancel ID|--tag TAG | \
 watch [--queue Q] [--follow ID] | demo-enqueue --ids-file F [--count-id ID] [--count-to N] \
 [--step-ms MS] [--delay-ms MS] [--small N] | verify --ids-file F [--attempts-of-first N] \
-[--wait-secs S] | new-id | functions>";
+[--wait-secs S] | new-id | functions>  (--help: this text)";
+
+/// Each command: its name, the `--flags` it takes (each with a value) and how many bare
+/// words (ids, queue names) it takes at most.
+const COMMANDS: [(&str, &[&str], usize); 8] = [
+    ("info", &[], 1),
+    ("stats", &[], 1),
+    ("cancel", &["tag"], 1),
+    ("watch", &["queue", "follow"], 0),
+    (
+        "demo-enqueue",
+        &[
+            "ids-file", "count-id", "count-to", "step-ms", "delay-ms", "small",
+        ],
+        0,
+    ),
+    ("verify", &["ids-file", "attempts-of-first", "wait-secs"], 0),
+    ("new-id", &[], 0),
+    ("functions", &[], 0),
+];
 
 /// Flags after the subcommand: `--name value` pairs and bare words.
 struct Flags {
@@ -34,17 +57,30 @@ struct Flags {
 }
 
 impl Flags {
-    fn parse(args: &[String]) -> Result<Self, String> {
+    /// Parses the arguments of `cmd`, refusing a command, flag or word it does not take.
+    fn parse(cmd: &str, args: &[String]) -> Result<Self, String> {
+        let (_, known, max_words) = COMMANDS
+            .iter()
+            .find(|(name, ..)| *name == cmd)
+            .ok_or_else(|| format!("unknown command '{cmd}'\n{USAGE}"))?;
         let mut named = HashMap::new();
         let mut words = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
+                if !known.contains(&name) {
+                    return Err(format!("{cmd} takes no flag --{name}\n{USAGE}"));
+                }
                 let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
                 named.insert(name.to_owned(), v.clone());
             } else {
                 words.push(a.clone());
             }
+        }
+        if words.len() > *max_words {
+            return Err(format!(
+                "{cmd} takes at most {max_words} argument(s) besides its flags, got {words:?}\n{USAGE}"
+            ));
         }
         Ok(Flags { named, words })
     }
@@ -136,7 +172,13 @@ async fn cancel(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
             .first()
             .ok_or("cancel needs an id or --tag")?
             .parse()?;
-        println!("{id}: {:?}", wm.cancel_work_by_id(id).await?);
+        match wm.cancel_work_by_id(id).await? {
+            CancelStatus::NotFound => {
+                println!("{id} not found (never enqueued, or pruned after retention)");
+                return Ok(ExitCode::from(1));
+            }
+            st => println!("{id}: {st:?}"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -257,6 +299,10 @@ async fn verify(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
 }
 
 async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let mut rest = args.as_slice();
     if rest.first().map(String::as_str) == Some("--redis") {
@@ -264,6 +310,8 @@ async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
         rest = &rest[2..];
     }
     let (cmd, rest) = rest.split_first().ok_or(USAGE)?;
+    // Everything about the command line is checked before Redis is reached.
+    let flags = Flags::parse(cmd, rest)?;
     if cmd == "new-id" {
         println!("{}", WorkId::new());
         return Ok(ExitCode::SUCCESS);
@@ -274,7 +322,6 @@ async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
         print!("{}", workq_common::scripts::scripts().library());
         return Ok(ExitCode::SUCCESS);
     }
-    let flags = Flags::parse(rest)?;
     let wm = WorkManager::connect(&redis).await?;
     match cmd.as_str() {
         "info" => info(&wm, &flags).await,
@@ -283,12 +330,18 @@ async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
         "watch" => watch(&wm, &flags).await,
         "demo-enqueue" => demo_enqueue(&wm, &flags).await,
         "verify" => verify(&wm, &flags).await,
-        _ => Err(USAGE.into()),
+        other => Err(format!("unknown command '{other}'").into()),
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Warnings (a Redis that would evict keys or has AOF off) go to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(tracing::Level::WARN)
+        .init();
     match run(std::env::args().skip(1).collect()).await {
         Ok(code) => code,
         Err(e) => {

@@ -116,7 +116,7 @@ impl Worker for NoopWorker {
         if self.done.fetch_add(1, Ordering::Relaxed) + 1 == self.target {
             self.all_done.notify_one();
         }
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 
@@ -142,7 +142,7 @@ impl Worker for LateWorker {
         if v.len() == self.target {
             self.all_done.notify_one();
         }
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 
@@ -480,7 +480,7 @@ impl Worker for StepWorker {
         if job.last && self.done.fetch_add(1, Ordering::Relaxed) + 1 == self.target {
             self.all_done.notify_one();
         }
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 
@@ -560,7 +560,7 @@ impl Worker for ReportWorker {
             tokio::time::sleep(Duration::from_millis(2)).await;
             ctx.set_progress(&Sent { at_us: now_us() }).await?;
         }
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 

@@ -171,7 +171,7 @@ async fn an_id_repeated_within_one_batch_is_stored_once() {
     assert_eq!(
         out.iter().map(|e| (e.id, e.status)).collect::<Vec<_>>(),
         [
-            (first.id(), EnqueueStatus::Created),
+            (first.id(), EnqueueStatus::Enqueued),
             (first.id(), EnqueueStatus::Existed)
         ]
     );

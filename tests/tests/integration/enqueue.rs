@@ -15,7 +15,7 @@ async fn enqueueing_an_existing_id_changes_nothing_and_says_so() {
         .build()
         .unwrap();
     let first = wm.enqueue(req.clone()).await.unwrap();
-    assert_eq!(first.status, EnqueueStatus::Created);
+    assert_eq!(first.status, EnqueueStatus::Enqueued);
     let before = wm.get_work_info(req.id()).await.unwrap().unwrap();
 
     // The same id with other settings: nothing changes.
@@ -95,7 +95,7 @@ async fn many_requests_across_queues_enqueue_in_order_and_query_by_tag() {
     let out = wm.enqueue_many(reqs.clone()).await.unwrap();
     assert_eq!(out.len(), reqs.len());
     for (r, o) in reqs.iter().zip(&out) {
-        assert_eq!((r.id(), o.status), (o.id, EnqueueStatus::Created));
+        assert_eq!((r.id(), o.status), (o.id, EnqueueStatus::Enqueued));
     }
     let fives = wm.get_work_infos_by_tag("fives").await.unwrap();
     assert_eq!(fives.len(), 500);

@@ -18,6 +18,8 @@ mod fencing;
 mod functions;
 mod handback;
 mod lanes;
+mod least_privilege;
+mod newcomer;
 mod observe;
 mod periodic;
 mod progress;

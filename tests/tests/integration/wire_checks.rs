@@ -410,6 +410,7 @@ async fn tags_are_indexed_from_the_record_so_queries_and_work_info_agree() {
     let redis = RedisServer::start();
     let wm = manager(&redis.url()).await;
     let mut con = raw(&redis).await;
+    scripts().load(&mut con).await.unwrap();
     let mut job = Raw::good();
     job.due = b"-3600000".to_vec();
     job.record = nop_record(&Ext {
@@ -497,8 +498,8 @@ async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
         panic!("{err}");
     };
     assert_eq!((*stored, *first_not_stored), (2, 1), "{err}");
-    use workq_producer::EnqueueStatus::{Created, Existed};
-    assert_eq!(statuses, &[Some(Created), None, Some(Created)]);
+    use workq_producer::EnqueueStatus::{Enqueued, Existed};
+    assert_eq!(statuses, &[Some(Enqueued), None, Some(Enqueued)]);
     assert!(source.to_string().contains("WRONGTYPE"), "{source}");
     assert!(err.to_string().contains("request 1"), "{err}");
     // Retrying the same requests once the fault is gone stores just the missing one.
@@ -514,5 +515,5 @@ async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
         .iter()
         .map(|e| e.status)
         .collect();
-    assert_eq!(again, [Existed, Created, Existed]);
+    assert_eq!(again, [Existed, Enqueued, Existed]);
 }

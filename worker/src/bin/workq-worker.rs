@@ -24,11 +24,11 @@ impl Worker for CountWorker {
         for i in 1..=job.to {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(job.step_ms)) => {}
-                _ = ctx.cancelled() => return WorkResult::failure(format!("cancelled at {}", i - 1)),
+                _ = ctx.cancelled() => return Ok(WorkResult::failure(format!("cancelled at {}", i - 1))),
             }
             tracing::info!(id = %ctx.id(), attempt = ctx.attempt(), "count {i}/{}", job.to);
         }
-        WorkResult::success_with(&job.to)
+        Ok(WorkResult::success_with(&job.to)?)
     }
 }
 
@@ -39,7 +39,7 @@ impl Worker for NoopWorker {
     type Job = Noop;
 
     async fn do_work(&self, _: &WorkContext, _: Noop) -> Result<WorkResult, WorkError> {
-        WorkResult::success()
+        Ok(WorkResult::success())
     }
 }
 

@@ -310,7 +310,7 @@ mod tests {
     async fn an_attempt_past_its_timeout_is_retried() {
         let fut: JobFuture = Box::pin(async {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            WorkResult::success()
+            Ok(WorkResult::success())
         });
         let o = execute(
             fut,
@@ -327,7 +327,7 @@ mod tests {
         let signal = Arc::new(CancelSignal::default());
         let fut: JobFuture = Box::pin(async {
             std::future::pending::<()>().await;
-            WorkResult::success()
+            Ok(WorkResult::success())
         });
         let run = tokio::spawn(execute(
             fut,
