@@ -279,6 +279,13 @@ impl WorkContinuation {
                 "periodic work cannot be part of a chain".into(),
             ));
         }
+        if self.nodes.len() > workq_common::limits::MAX_BATCH {
+            return Err(Error::InvalidRequest(format!(
+                "a chain of {} jobs is over the limit of {} (one script call stores it)",
+                self.nodes.len(),
+                workq_common::limits::MAX_BATCH
+            )));
+        }
         let limit = self.wm.max_payload();
         for n in &self.nodes {
             if n.req.input.len() > limit {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use workq_common::record::{self, Ext, Record};
+use workq_common::record::{Ext, Record};
 use workq_producer::{OneTimeWorkRequest, WorkId, WorkManager, WorkState};
 use workq_tests::jobs::{Echo, Nop, NopWorker, Sleep, SleepWorker};
 use workq_tests::{RedisServer, HANG};
@@ -16,14 +16,7 @@ use workq_worker::WorkerRuntime;
 use crate::support::*;
 
 fn nop_record() -> Vec<u8> {
-    let input = workq_common::Data::encode(&Nop { i: 1 }).unwrap();
-    record::encode_new(
-        WorkState::Enqueued,
-        "nop",
-        &Ext::default(),
-        input.as_bytes(),
-    )
-    .unwrap()
+    crate::wire_checks::nop_record(&Ext::default())
 }
 
 /// Writes a job straight into the queue's keys, due long ago, as a program that bypasses

@@ -14,7 +14,7 @@ use crate::support::*;
 
 const PREFIX: &str = "workq:{default}:";
 
-fn nop_record(ext: &Ext) -> Vec<u8> {
+pub(crate) fn nop_record(ext: &Ext) -> Vec<u8> {
     let input = workq_common::Data::encode(&Nop { i: 1 }).unwrap();
     record::encode_new(WorkState::Enqueued, "nop", ext, input.as_bytes()).unwrap()
 }
