@@ -63,13 +63,47 @@ impl From<redis::ParsingError> for Error {
 }
 
 impl Error {
-    /// True when the failure is about reaching Redis (connection refused or dropped, a
-    /// timeout, Redis still loading its data set), so retrying later can succeed.
+    /// True when retrying later can succeed: Redis is unreachable, timed out, dropped the
+    /// connection, is still loading its data set, is failing over (`READONLY`,
+    /// `MASTERDOWN`, `TRYAGAIN`), is busy running a script, or is at `maxmemory` (`OOM`,
+    /// which clears once memory is freed). Never true for a [configuration
+    /// problem](Self::is_config).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Redis(e) => is_transient_redis(e),
+            Error::Pool(deadpool_redis::PoolError::Backend(e)) => is_transient_redis(e),
             Error::Pool(_) => true,
             _ => false,
+        }
+    }
+
+    /// True when waiting cannot help: Redis refused workq's credentials (`NOAUTH`,
+    /// `WRONGPASS`, a failed `AUTH`), its ACL user lacks a permission (`NOPERM`), the
+    /// URL's database index is out of range, Redis does not know a command workq needs,
+    /// or a setting is unusable ([`Error::Config`]). Fix the configuration.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_)) || self.config_hint().is_some()
+    }
+
+    /// For a Redis error that [`is_config`](Self::is_config), what to fix.
+    pub fn config_hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Redis(e) | Error::Pool(deadpool_redis::PoolError::Backend(e)) => {
+                config_problem(e)
+            }
+            _ => None,
+        }
+    }
+
+    /// This error, as an [`Error::Config`] naming the Redis at `url` (without its
+    /// password) and what to fix, when it is a configuration problem; else unchanged.
+    pub fn for_redis_at(self, url: &str) -> Error {
+        match self.config_hint() {
+            Some(hint) => Error::Config(format!(
+                "Redis at {} refused workq: {self}; {hint}",
+                crate::connect::redact(url)
+            )),
+            None => self,
         }
     }
 
@@ -78,8 +112,45 @@ impl Error {
     }
 }
 
+/// What to fix, when a Redis error is one that waiting cannot heal.
+fn config_problem(e: &redis::RedisError) -> Option<&'static str> {
+    use redis::{ErrorKind, ServerErrorKind};
+    let detail = e.detail().unwrap_or("");
+    let code = e.code().unwrap_or("");
+    if e.kind() == ErrorKind::AuthenticationFailed || code == "WRONGPASS" {
+        return Some("check the user name and password in the Redis URL");
+    }
+    if code == "NOAUTH" {
+        return Some(
+            "this Redis requires a password: give it in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port)",
+        );
+    }
+    if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) || code == "NOPERM" {
+        return Some("the Redis user's ACL refuses a command, key or channel workq needs (FCALL, FUNCTION LOAD, INFO, PING, SADD, SUBSCRIBE, and the workq:* keys and channels)");
+    }
+    if detail.contains("DB index") || e.to_string().contains("refused to switch database") {
+        return Some("the database index in the Redis URL is out of range (see the server's `databases` setting)");
+    }
+    if detail.starts_with("unknown command") {
+        return Some("this Redis does not know a command workq needs: workq needs Redis 7.0 or later, with FCALL and FUNCTION not renamed");
+    }
+    if e.kind() == ErrorKind::InvalidClientConfig {
+        return Some("check the Redis URL");
+    }
+    None
+}
+
 fn is_transient_redis(e: &redis::RedisError) -> bool {
     use redis::RetryMethod;
+    if config_problem(e).is_some() {
+        return false;
+    }
+    if matches!(
+        e.code(),
+        Some("OOM" | "READONLY" | "MASTERDOWN" | "LOADING" | "BUSY" | "TRYAGAIN")
+    ) {
+        return true;
+    }
     e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
@@ -91,4 +162,90 @@ fn is_transient_redis(e: &redis::RedisError) -> bool {
                 | RetryMethod::WaitAndRetry
                 | RetryMethod::RetryImmediately
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::{make_extension_error, ErrorKind, RedisError, ServerErrorKind};
+
+    use super::*;
+
+    fn ext(code: &str, detail: &str) -> Error {
+        Error::Redis(make_extension_error(code.into(), Some(detail.into())))
+    }
+
+    fn known(kind: ServerErrorKind, detail: &str) -> Error {
+        let e: RedisError = (ErrorKind::Server(kind), "server error", detail.to_owned()).into();
+        Error::Redis(e)
+    }
+
+    #[test]
+    fn errors_that_waiting_cannot_heal_are_configuration_errors() {
+        let auth: RedisError = (
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        )
+            .into();
+        let db: RedisError = (
+            ErrorKind::Server(ServerErrorKind::ResponseError),
+            "Redis server refused to switch database",
+            "DB index is out of range".to_owned(),
+        )
+            .into();
+        for e in [
+            Error::Redis(auth.clone()),
+            Error::Pool(deadpool_redis::PoolError::Backend(auth)),
+            ext("NOAUTH", "Authentication required."),
+            ext(
+                "WRONGPASS",
+                "invalid username-password pair or user is disabled.",
+            ),
+            known(
+                ServerErrorKind::NoPerm,
+                "this user has no permissions to run the 'fcall' command",
+            ),
+            Error::Pool(deadpool_redis::PoolError::Backend(db)),
+            known(
+                ServerErrorKind::ResponseError,
+                "unknown command 'FCALL', with args beginning with: ",
+            ),
+        ] {
+            assert!(e.is_config(), "{e}");
+            assert!(!e.is_transient(), "{e}");
+            let c = e.for_redis_at("redis://:s3cret@h:1");
+            let msg = c.to_string();
+            assert!(matches!(c, Error::Config(_)), "{msg}");
+            assert!(
+                msg.contains("redis://***@h:1") && !msg.contains("s3cret"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn outages_and_a_full_redis_are_transient() {
+        let io: RedisError = std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into();
+        for e in [
+            Error::Redis(io),
+            ext("OOM", "command not allowed when used memory > 'maxmemory'."),
+            known(
+                ServerErrorKind::BusyLoading,
+                "Redis is loading the dataset in memory",
+            ),
+            known(
+                ServerErrorKind::ReadOnly,
+                "You can't write against a read only replica.",
+            ),
+            known(ServerErrorKind::MasterDown, "Link with MASTER is down"),
+            Error::Pool(deadpool_redis::PoolError::Timeout(
+                deadpool_redis::TimeoutType::Create,
+            )),
+        ] {
+            assert!(e.is_transient(), "{e}");
+            assert!(!e.is_config(), "{e}");
+        }
+        // A script error is neither: it will fail the same way again, but is no setting.
+        let script = known(ServerErrorKind::ResponseError, "user_script:1: boom");
+        assert!(!script.is_transient() && !script.is_config());
+    }
 }

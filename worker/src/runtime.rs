@@ -291,6 +291,12 @@ pub(crate) struct Shared {
     /// known to this process, unless their reply was lost).
     pub(crate) last_reply_ms: Vec<std::sync::atomic::AtomicU64>,
     acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
+    /// Set when start-up met an error that waiting cannot heal (a wrong password, an ACL
+    /// that refuses a command, a database index out of range): `run` stops and returns it.
+    startup_failed: watch::Sender<Option<String>>,
+    /// Redis' `run_id` (from `INFO server`) when this process last looked: a new one with
+    /// every held job gone means Redis restarted without its data.
+    pub(crate) run_id: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -306,6 +312,32 @@ impl Shared {
             // The receiver lives until shutdown has flushed it.
             let _ = tx.send(ack);
         }
+    }
+
+    /// Reports an error met before the first successful call of a loop: when it is a
+    /// configuration problem, the runtime stops and `run` returns it as `Error::Config`.
+    /// Returns whether it was one.
+    pub(crate) fn startup_error(&self, e: &Error) -> bool {
+        if !e.is_config() {
+            return false;
+        }
+        let url = workq_common::connect::redact(&self.cfg.redis.url);
+        let msg = match e {
+            Error::Config(m) => format!("Redis at {url}: {m}"),
+            _ => format!(
+                "Redis at {url} refused workq: {e}; {}",
+                e.config_hint().unwrap_or("check the configuration")
+            ),
+        };
+        self.startup_failed.send_if_modified(|m| {
+            if m.is_none() {
+                *m = Some(msg);
+                true
+            } else {
+                false
+            }
+        });
+        true
     }
 
     pub(crate) fn notify_slot_freed(&self) {
@@ -392,6 +424,7 @@ impl WorkerRuntime {
         let client = self.cfg.redis.client()?;
         let pool = workq_common::connect(&self.cfg.redis)?;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let (startup_failed, mut failed_rx) = watch::channel(None);
         let n = self.queues.len();
         let shared = Arc::new(Shared {
             permits: Arc::new(Semaphore::new(self.cfg.concurrency)),
@@ -402,6 +435,8 @@ impl WorkerRuntime {
                 .map(|_| std::sync::atomic::AtomicU64::new(0))
                 .collect(),
             acks: Mutex::new(Some(ack_tx)),
+            startup_failed,
+            run_id: Mutex::new(None),
             queue_names: self.queues.iter().map(|q| Arc::from(q.name())).collect(),
             qm: self
                 .queues
@@ -434,7 +469,13 @@ impl WorkerRuntime {
             .map(|q| tokio::spawn(claim::claim_loop(Arc::clone(&shared), q, claims_rx.clone())))
             .collect();
 
-        shutdown.await;
+        let failed = tokio::select! {
+            () = shutdown => None,
+            m = failed_rx.wait_for(Option::is_some) => m.ok().and_then(|m| m.clone()),
+        };
+        if let Some(msg) = &failed {
+            tracing::error!("{msg}");
+        }
         let running = shared
             .held()
             .iter()
@@ -454,17 +495,47 @@ impl WorkerRuntime {
             _ = hurry => tracing::info!("second signal: skipping the rest of the grace period"),
         }
 
-        hand_back(&shared).await;
+        // Whatever Redis does (down, hung, silent), handing back and the last acks get
+        // DRAIN between them; what Redis has not taken by then runs again when its lease
+        // ends.
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        if tokio::time::timeout_at(deadline, hand_back(&shared))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                within = ?DRAIN,
+                "Redis did not take the hand-back in time; those jobs run again when their leases end"
+            );
+        }
 
         // No attempt runs any more: close the ack channel and let the ack loop drain it.
         shared.acks.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let _ = acks.await;
+        join_by(acks, deadline, "could not record every finished attempt before exiting (Redis did not answer); those jobs run again when their leases end").await;
         let _ = stop_bg.send(true);
-        let _ = heartbeat.await;
-        let _ = wake.await;
+        let late = deadline.max(tokio::time::Instant::now()) + Duration::from_secs(1);
+        join_by(heartbeat, late, "heartbeat loop did not stop").await;
+        join_by(wake, late, "wake-up loop did not stop").await;
         startup.abort();
         tracing::info!(worker = %shared.cfg.worker_id, "worker stopped");
-        Ok(())
+        match failed {
+            Some(msg) => Err(Error::Config(msg)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// After the grace period, how long handing back and the last acks may take together, so
+/// that a worker exits within its grace period plus this (and Kubernetes' default 30 s
+/// termination grace fits the default 25 s grace period plus this).
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Waits for a loop to end until `deadline`, then aborts it.
+async fn join_by(handle: JoinHandle<()>, deadline: tokio::time::Instant, late: &str) {
+    let abort = handle.abort_handle();
+    if tokio::time::timeout_at(deadline, handle).await.is_err() {
+        abort.abort();
+        tracing::warn!("{late}");
     }
 }
 
@@ -542,7 +613,9 @@ async fn hand_back(shared: &Shared) {
 /// Registers the queues, warns about Redis settings that can lose jobs, and loads the
 /// function library (calls load it too when they find it missing, but Redis refuses
 /// `FUNCTION LOAD` at maxmemory, so it is best loaded while there is room). Retries until
-/// Redis answers; the loops do not wait for it.
+/// Redis answers; the loops do not wait for it. A configuration error (a wrong password,
+/// an ACL that refuses these commands, a database index out of range, a Redis without
+/// functions) stops the runtime.
 async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut outage = Outage::new("startup");
     loop {
@@ -559,16 +632,21 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         match res {
             Ok(info) => {
                 outage.recovered();
+                *shared.run_id.lock().unwrap_or_else(|p| p.into_inner()) =
+                    info_field(&info, "run_id").map(str::to_owned);
                 warn_about_durability(&info);
                 let loaded = match shared.pool.get().await {
                     Ok(mut con) => scripts().load(&mut *con).await,
                     Err(e) => Err(e.into()),
                 };
-                if let Err(e) = loaded {
-                    tracing::warn!("could not load workq's function library at start (claims will try again): {e}");
+                match loaded {
+                    Err(e) if shared.startup_error(&e) => {}
+                    Err(e) => tracing::warn!("could not load workq's function library at start (claims will try again): {e}"),
+                    Ok(()) => {}
                 }
                 return;
             }
+            Err(e) if shared.startup_error(&e) => return,
             Err(e) => {
                 tokio::select! {
                     _ = tokio::time::sleep(outage.failed(&e)) => {}
@@ -579,6 +657,13 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// A field of `INFO` output.
+pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
 fn warn_about_durability(info: &str) {
     for w in durability_warnings(info) {
         tracing::warn!("{w}");
@@ -587,11 +672,7 @@ fn warn_about_durability(info: &str) {
 
 /// What in `INFO` output can lose jobs, or stop workq from working at all.
 fn durability_warnings(info: &str) -> Vec<String> {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-    };
+    let field = |name: &str| info_field(info, name);
     let mut out = Vec::new();
     if let Some(v) = field("redis_version") {
         if v.split('.')
