@@ -112,43 +112,67 @@ impl Error {
     }
 }
 
+/// The server errors inside `e` as (code, detail): one for a plain server error, each
+/// command's for a failed pipeline or transaction.
+fn server_errors(e: &redis::RedisError) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = e
+        .clone()
+        .into_server_errors()
+        .map(|errs| {
+            errs.iter()
+                .map(|(_, s)| (s.code().to_owned(), s.details().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(code) = e.code() {
+        out.push((code.to_owned(), e.detail().unwrap_or("").to_owned()));
+    }
+    out
+}
+
 /// What to fix, when a Redis error is one that waiting cannot heal.
 fn config_problem(e: &redis::RedisError) -> Option<&'static str> {
-    use redis::{ErrorKind, ServerErrorKind};
-    let detail = e.detail().unwrap_or("");
-    let code = e.code().unwrap_or("");
-    if e.kind() == ErrorKind::AuthenticationFailed || code == "WRONGPASS" {
+    use redis::ErrorKind;
+    if e.kind() == ErrorKind::AuthenticationFailed {
         return Some("check the user name and password in the Redis URL");
-    }
-    if code == "NOAUTH" {
-        return Some(
-            "this Redis requires a password: give it in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port)",
-        );
-    }
-    if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) || code == "NOPERM" {
-        return Some("the Redis user's ACL refuses a command, key or channel workq needs (FCALL, FUNCTION LOAD, INFO, PING, SADD, SUBSCRIBE, and the workq:* keys and channels)");
-    }
-    if detail.contains("DB index") || e.to_string().contains("refused to switch database") {
-        return Some("the database index in the Redis URL is out of range (see the server's `databases` setting)");
-    }
-    if detail.starts_with("unknown command") {
-        return Some("this Redis does not know a command workq needs: workq needs Redis 7.0 or later, with FCALL and FUNCTION not renamed");
     }
     if e.kind() == ErrorKind::InvalidClientConfig {
         return Some("check the Redis URL");
     }
-    None
+    if e.to_string().contains("refused to switch database") {
+        return Some("the database index in the Redis URL is out of range (see the server's `databases` setting)");
+    }
+    server_errors(e)
+        .iter()
+        .find_map(|(code, detail)| server_config_problem(code, detail))
 }
+
+fn server_config_problem(code: &str, detail: &str) -> Option<&'static str> {
+    match code {
+        "WRONGPASS" => Some("check the user name and password in the Redis URL"),
+        "NOAUTH" => Some(NOAUTH),
+        "NOPERM" => Some("the Redis user's ACL refuses a command, key or channel workq needs (FCALL, FUNCTION LOAD, INFO, PING, SADD, SUBSCRIBE, and the workq:* keys and channels)"),
+        // Redis closes an unauthenticated connection that sends a long command.
+        _ if detail.contains("unauthenticated") => Some(NOAUTH),
+        _ if detail.contains("DB index") => Some("the database index in the Redis URL is out of range (see the server's `databases` setting)"),
+        _ if detail.starts_with("unknown command") => Some("this Redis does not know a command workq needs: workq needs Redis 7.0 or later, with FCALL and FUNCTION not renamed"),
+        _ => None,
+    }
+}
+
+const NOAUTH: &str = "this Redis requires a password: give it in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port)";
 
 fn is_transient_redis(e: &redis::RedisError) -> bool {
     use redis::RetryMethod;
     if config_problem(e).is_some() {
         return false;
     }
-    if matches!(
-        e.code(),
-        Some("OOM" | "READONLY" | "MASTERDOWN" | "LOADING" | "BUSY" | "TRYAGAIN")
-    ) {
+    if server_errors(e).iter().any(|(code, _)| {
+        matches!(
+            code.as_str(),
+            "OOM" | "READONLY" | "MASTERDOWN" | "LOADING" | "BUSY" | "TRYAGAIN"
+        )
+    }) {
         return true;
     }
     e.is_io_error()

@@ -34,7 +34,9 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
             _ = stop.changed() => return,
         };
         match res {
-            Ok(()) => outage.recovered(),
+            // (A tick with nothing to send says nothing about Redis.)
+            Ok(false) => {}
+            Ok(true) => outage.recovered(),
             Err(e) => {
                 con = None;
                 shared
@@ -49,7 +51,8 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
     }
 }
 
-async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> Result<()> {
+/// One round of heartbeats; false when there was nothing to send.
+async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> Result<bool> {
     // With `idle_too`, queues where this process holds nothing get a call as well: Redis
     // may say it holds a job whose claim reply never arrived (or that a previous process
     // with the same worker id held), and only a heartbeat hands that back.
@@ -68,7 +71,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
         })
         .collect();
     if by_queue.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let con = match con {
         Some(c) => c,
@@ -133,7 +136,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
             explain_lost(shared, con, q, &lost).await;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Says why jobs were lost: to another worker after this one's lease ran out, or because
