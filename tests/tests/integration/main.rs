@@ -18,6 +18,7 @@ mod fencing;
 mod functions;
 mod handback;
 mod lanes;
+mod logs;
 mod observe;
 mod periodic;
 mod progress;

@@ -82,12 +82,14 @@ pub(super) async fn run(
         match outcome.ack {
             AckOutcome::Succeeded => tracing::debug!("attempt succeeded"),
             // (A cancelled job ends CANCELLED whatever the attempt returned.)
-            _ if signal.is_fired() => tracing::info!(outcome = outcome.label.as_str(), message = %outcome.message, "attempt stopped"),
-            AckOutcome::Failed => tracing::warn!(outcome = outcome.label.as_str(), message = %outcome.message, "job failed for good"),
+            _ if signal.is_fired() => tracing::info!(outcome = outcome.label.as_str(), reason = %outcome.message, "attempt stopped"),
+            // Warnings carry the job's fields themselves: the span is at INFO level, so a
+            // WARN filter leaves it out.
+            AckOutcome::Failed => tracing::warn!(queue, %id, kind = %h.kind, attempt = attempt_number(h), outcome = outcome.label.as_str(), reason = %outcome.message, "job failed for good"),
             AckOutcome::Retry if !h.ext.is_periodic() && attempt_number(h) >= h.ext.max_attempts() => {
-                tracing::warn!(outcome = outcome.label.as_str(), message = %outcome.message, max_attempts = h.ext.max_attempts(), "job failed for good: out of attempts")
+                tracing::warn!(queue, %id, kind = %h.kind, attempt = attempt_number(h), outcome = outcome.label.as_str(), reason = %outcome.message, "job failed for good: out of attempts")
             }
-            _ => tracing::info!(outcome = outcome.label.as_str(), message = %outcome.message, "attempt did not succeed"),
+            _ => tracing::info!(outcome = outcome.label.as_str(), reason = %outcome.message, "attempt did not succeed"),
         }
         finish(
             &shared,
