@@ -40,7 +40,7 @@ async fn silent_server() -> (String, watch::Receiver<usize>, JoinHandle<()>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_a_worker_whose_redis_accepts_connections_and_never_answers() {
     let (url, mut accepted, server) = silent_server().await;
-    let (mut worker, _, _) = spawn_worker(&url, "default", 4, 3000, 1000, &[]);
+    let (mut worker, _) = spawn_logging_worker(&url, "default", 3000, 1000, &log_env("warn"));
     // The worker's loops are all waiting on Redis: its start-up check, its claim loop, its
     // wake-up subscription and its first heartbeat (or their retries).
     tokio::time::timeout(HANG, accepted.wait_for(|n| *n >= 4))
@@ -57,6 +57,12 @@ async fn sigterm_stops_a_worker_whose_redis_accepts_connections_and_never_answer
     let (code, mut worker) = code;
     assert_eq!(code, Some(0), "a graceful exit");
     assert!(worker.lines_seen().iter().any(|l| l.starts_with("EXIT ")));
+    // Every loop stopped on its own: none had to be aborted at the end of the drain.
+    let err = worker.stderr_seen();
+    assert!(
+        err.iter().all(|l| !l.contains("did not stop")),
+        "{err:#?}"
+    );
     server.abort();
 }
 
