@@ -385,7 +385,14 @@ impl WorkerRuntime {
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully: no new claims, running
     /// attempts get the grace period, the rest are handed back at once. A second signal
-    /// cuts the grace period short.
+    /// cuts the grace period short. Whatever Redis does, it returns within the grace period
+    /// (or the 5 s reply timeout, if longer) plus about 6 s.
+    ///
+    /// Returns [`Error::Config`] when Redis refuses workq at start in a way that waiting
+    /// cannot fix (a wrong or missing password, an ACL that refuses a command workq needs,
+    /// a database index out of range, a Redis without functions); the message names the
+    /// Redis address (never its password) and what to fix. A Redis that is down at start
+    /// is waited for.
     pub async fn run(self) -> Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())
@@ -483,6 +490,9 @@ impl WorkerRuntime {
             .filter(|h| !h.finished)
             .count();
         tracing::info!(running, grace = ?shared.cfg.grace, "shutting down: no new claims");
+        // The grace period counts from the signal. A claim already in flight may still
+        // bring jobs (it waits at most the reply timeout): they run in what is left of it.
+        let grace_ends = tokio::time::Instant::now() + shared.cfg.grace;
         let _ = stop_claims.send(true);
         for c in claimers {
             let _ = c.await;
@@ -491,7 +501,7 @@ impl WorkerRuntime {
         // Let running attempts finish: all permits back means none is running.
         let all = u32::try_from(shared.cfg.concurrency).unwrap_or(u32::MAX);
         tokio::select! {
-            _ = tokio::time::timeout(shared.cfg.grace, shared.permits.acquire_many(all)) => {}
+            _ = tokio::time::timeout_at(grace_ends, shared.permits.acquire_many(all)) => {}
             _ = hurry => tracing::info!("second signal: skipping the rest of the grace period"),
         }
 

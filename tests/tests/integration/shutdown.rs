@@ -59,10 +59,7 @@ async fn sigterm_stops_a_worker_whose_redis_accepts_connections_and_never_answer
     assert!(worker.lines_seen().iter().any(|l| l.starts_with("EXIT ")));
     // Every loop stopped on its own: none had to be aborted at the end of the drain.
     let err = worker.stderr_seen();
-    assert!(
-        err.iter().all(|l| !l.contains("did not stop")),
-        "{err:#?}"
-    );
+    assert!(err.iter().all(|l| !l.contains("did not stop")), "{err:#?}");
     server.abort();
 }
 
