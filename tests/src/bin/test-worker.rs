@@ -1,7 +1,8 @@
 //! A worker process for the fault tests: serves one queue with the test workers.
 //! Usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS [GRACE_MS]
 //!    or: test-worker enqueue REDIS_URL COUNT DELAY_MS SLEEP_MS   (a producer process)
-//! It prints `WORKER <pid> <worker id> <its clock in ms>` once started.
+//! It prints `WORKER <pid> <worker id> <its clock in ms>` once started, and on a graceful
+//! exit `FENCED <n>` (its `workq_acks_refused_total`), then `EXIT <pid>`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -112,9 +113,19 @@ async fn main() {
         rt.worker_id(),
         clock_ms()
     );
+    let metrics = rt.metrics().clone();
     if let Err(e) = rt.run().await {
         eprintln!("test-worker: {e}");
         std::process::exit(1);
     }
+    let fenced: f64 = metrics
+        .registry()
+        .gather()
+        .iter()
+        .filter(|f| f.get_name() == "workq_acks_refused_total")
+        .flat_map(|f| f.get_metric())
+        .map(|m| m.get_counter().get_value())
+        .sum();
+    println!("FENCED {fenced}");
     println!("EXIT {}", std::process::id());
 }

@@ -156,4 +156,16 @@ async fn a_completion_after_a_pause_is_reported_as_fenced_not_as_an_outage() {
     // Redis kept the second attempt's outcome.
     assert_eq!(info(&wm, req.id()).await.run_attempt_count, 2);
     second.stop().await;
+    // And the first worker counted the fenced outcome.
+    first.signal("TERM");
+    let fenced = tokio::task::spawn_blocking(move || {
+        assert_eq!(first.exit_within(Duration::from_secs(60)), Some(0));
+        first
+            .lines_seen()
+            .iter()
+            .find_map(|l| l.strip_prefix("FENCED ").map(str::to_owned))
+    })
+    .await
+    .unwrap();
+    assert_eq!(fenced.as_deref(), Some("1"), "workq_acks_refused_total");
 }
