@@ -95,15 +95,15 @@ impl Error {
         }
     }
 
-    /// This error, as an [`Error::Config`] naming the Redis at `url` (without its
-    /// password) and what to fix, when it is a configuration problem; else unchanged.
-    pub fn for_redis_at(self, url: &str) -> Error {
-        match self.config_hint() {
-            Some(hint) => Error::Config(format!(
-                "Redis at {} refused workq: {self}; {hint}",
-                crate::connect::redact(url)
-            )),
-            None => self,
+    /// For a configuration problem, a message naming the Redis at `url` (without its
+    /// password), the error and what to fix.
+    pub fn config_message(&self, url: &str) -> Option<String> {
+        let at = crate::connect::redact(url);
+        match self {
+            Error::Config(m) => Some(format!("Redis at {at}: {m}")),
+            _ => self
+                .config_hint()
+                .map(|fix| format!("Redis at {at} refused workq: {self}; {fix}")),
         }
     }
 
@@ -236,9 +236,7 @@ mod tests {
         ] {
             assert!(e.is_config(), "{e}");
             assert!(!e.is_transient(), "{e}");
-            let c = e.for_redis_at("redis://:s3cret@h:1");
-            let msg = c.to_string();
-            assert!(matches!(c, Error::Config(_)), "{msg}");
+            let msg = e.config_message("redis://:s3cret@h:1").expect("a message");
             assert!(
                 msg.contains("redis://***@h:1") && !msg.contains("s3cret"),
                 "{msg}"

@@ -318,16 +318,8 @@ impl Shared {
     /// configuration problem, the runtime stops and `run` returns it as `Error::Config`.
     /// Returns whether it was one.
     pub(crate) fn startup_error(&self, e: &Error) -> bool {
-        if !e.is_config() {
+        let Some(msg) = e.config_message(&self.cfg.redis.url) else {
             return false;
-        }
-        let url = workq_common::connect::redact(&self.cfg.redis.url);
-        let msg = match e {
-            Error::Config(m) => format!("Redis at {url}: {m}"),
-            _ => format!(
-                "Redis at {url} refused workq: {e}; {}",
-                e.config_hint().unwrap_or("check the configuration")
-            ),
         };
         self.startup_failed.send_if_modified(|m| {
             if m.is_none() {

@@ -122,7 +122,7 @@ async fn main() {
         .registry()
         .gather()
         .iter()
-        .filter(|f| f.get_name() == "workq_acks_refused_total")
+        .filter(|f| f.name() == "workq_acks_refused_total")
         .flat_map(|f| f.get_metric())
         .map(|m| m.get_counter().get_value())
         .sum();
