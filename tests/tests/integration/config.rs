@@ -200,3 +200,80 @@ async fn producers_get_non_transient_errors_for_configuration_and_transient_ones
     assert!(e.is_transient() && !e.is_config(), "{e}");
     assert!(!matches!(e, Error::Config(_)));
 }
+
+/// How many FCALLs Redis refused (its ACL refusals among them).
+async fn acl_denials(redis: &RedisServer) -> u64 {
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_fcall:"))
+        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("rejected_calls=")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_that_refuses_fcall_mid_run_is_logged_once_as_an_error_and_the_worker_carries_on() {
+    let redis = RedisServer::start();
+    admin(
+        &redis,
+        &[
+            "ACL", "SETUSER", "jobs", "on", ">jobs-pw", "~*", "&*", "+@all",
+        ],
+    )
+    .await;
+    let url = url_with(&redis, "jobs:jobs-pw@", "");
+    let wm = manager(&redis.url()).await;
+    let mut watch = wm.watch_queue("default").await.unwrap();
+    let (mut worker, _) = spawn_logging_worker(&url, "default", 3000, 500, &log_env("error"));
+    let nop = |i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap();
+    let first = wm.enqueue(nop(1)).await.unwrap().id;
+    assert_eq!(
+        finished(&wm, &mut watch, first).await.state,
+        WorkState::Succeeded
+    );
+
+    // An operator takes FCALL away from the worker's user while it runs.
+    admin(&redis, &["ACL", "SETUSER", "jobs", "-fcall"]).await;
+    let line = worker.wait_stderr(&["ERROR", "loop_=\"claim\"", "waiting will not fix"]);
+    assert!(line.contains("ACL"), "{line}");
+    // Let the claim loop retry a few times (Redis counts each refusal).
+    let seen = acl_denials(&redis).await;
+    tokio::time::timeout(HANG, async {
+        while acl_denials(&redis).await < seen + 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the worker stopped retrying");
+    admin(&redis, &["ACL", "SETUSER", "jobs", "+fcall"]).await;
+    let second = wm.enqueue(nop(2)).await.unwrap().id;
+    assert_eq!(
+        finished(&wm, &mut watch, second).await.state,
+        WorkState::Succeeded
+    );
+
+    let claim_errors = worker
+        .stderr_seen()
+        .iter()
+        .filter(|l| l.contains("ERROR") && l.contains("loop_=\"claim\""))
+        .count();
+    assert_eq!(
+        claim_errors,
+        1,
+        "one ERROR per outage: {:#?}",
+        worker.stderr_seen()
+    );
+    assert!(
+        worker.lines_seen().iter().all(|l| !l.starts_with("EXIT")),
+        "the worker kept running"
+    );
+}
