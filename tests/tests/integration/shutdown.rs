@@ -97,3 +97,36 @@ async fn sigterm_stops_a_worker_holding_jobs_when_redis_goes_silent() {
         (WorkState::Running, 1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_a_worker_in_a_long_grace_period_while_redis_is_silent() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    // A grace period and a lease far longer than the watchdog: only the second signal,
+    // and a bounded hand-back, can end the worker in time.
+    let (mut worker, _) =
+        spawn_logging_worker(&redis.url(), "default", 600_000, 600_000, &log_env("info"));
+    let req = OneTimeWorkRequest::builder(Sleep::ms(600_000))
+        .build()
+        .unwrap();
+    wm.enqueue(req.clone()).await.unwrap();
+    worker.wait_line(&format!("START {} 1", req.id()));
+
+    redis.pause();
+    worker.signal("TERM");
+    worker.wait_stderr(&["shutting down: no new claims"]);
+    worker.signal("TERM");
+    let (code, mut worker) = tokio::task::spawn_blocking(move || {
+        let code = worker.exit_within(EXIT_WATCHDOG);
+        (code, worker)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "a graceful exit");
+    assert!(worker.lines_seen().iter().any(|l| l.starts_with("EXIT ")));
+    assert!(worker
+        .stderr_seen()
+        .iter()
+        .any(|l| l.contains("second signal")));
+    redis.resume();
+}
