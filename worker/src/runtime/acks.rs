@@ -135,7 +135,7 @@ fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
                 .is_some_and(|h| h.lease_deadline <= now);
         if expired {
             jobs.remove(&*p.ack.id);
-            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: Redis did not take it before the lease ended (an outage); the job will run again");
+            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: Redis could not be reached before this attempt's lease ended; another attempt runs the job (or will)");
         }
         !expired
     });
