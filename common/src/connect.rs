@@ -57,6 +57,8 @@ pub fn connect(cfg: &RedisConfig) -> Result<Pool> {
         .runtime(Runtime::Tokio1)
         .create_timeout(Some(cfg.connect_timeout))
         .wait_timeout(Some(cfg.response_timeout))
+        // Recycling a pooled connection PINGs it: a hung Redis must not hold that forever.
+        .recycle_timeout(Some(cfg.response_timeout))
         .build()
         .map_err(|e| Error::Config(e.to_string()))
 }

@@ -78,14 +78,48 @@ impl From<redis::ParsingError> for Error {
 }
 
 impl Error {
-    /// True when the failure is about reaching Redis (connection refused or dropped, a
-    /// timeout, Redis still loading its data set), so retrying later can succeed.
+    /// True when retrying later can succeed: Redis is unreachable, timed out, dropped the
+    /// connection, is still loading its data set, is failing over (`READONLY`,
+    /// `MASTERDOWN`, `TRYAGAIN`), is busy running a script, or is at `maxmemory` (`OOM`,
+    /// which clears once memory is freed). Never true for a [configuration
+    /// problem](Self::is_config).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Redis(e) => is_transient_redis(e),
+            Error::Pool(deadpool_redis::PoolError::Backend(e)) => is_transient_redis(e),
             Error::Pool(_) => true,
             Error::PartlyEnqueued { source, .. } => source.is_transient(),
             _ => false,
+        }
+    }
+
+    /// True when waiting cannot help: Redis refused workq's credentials (`NOAUTH`,
+    /// `WRONGPASS`, a failed `AUTH`), its ACL user lacks a permission (`NOPERM`), the
+    /// URL's database index is out of range, Redis does not know a command workq needs,
+    /// or a setting is unusable ([`Error::Config`]). Fix the configuration.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_)) || self.config_hint().is_some()
+    }
+
+    /// For a Redis error that [`is_config`](Self::is_config), what to fix.
+    pub fn config_hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Redis(e) | Error::Pool(deadpool_redis::PoolError::Backend(e)) => {
+                config_problem(e)
+            }
+            _ => None,
+        }
+    }
+
+    /// For a configuration problem, a message naming the Redis at `url` (without its
+    /// password), the error and what to fix.
+    pub fn config_message(&self, url: &str) -> Option<String> {
+        let at = crate::connect::redact(url);
+        match self {
+            Error::Config(m) => Some(format!("Redis at {at}: {m}")),
+            _ => self
+                .config_hint()
+                .map(|fix| format!("Redis at {at} refused workq: {self}; {fix}")),
         }
     }
 
@@ -94,8 +128,69 @@ impl Error {
     }
 }
 
+/// The server errors inside `e` as (code, detail): one for a plain server error, each
+/// command's for a failed pipeline or transaction.
+fn server_errors(e: &redis::RedisError) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = e
+        .clone()
+        .into_server_errors()
+        .map(|errs| {
+            errs.iter()
+                .map(|(_, s)| (s.code().to_owned(), s.details().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(code) = e.code() {
+        out.push((code.to_owned(), e.detail().unwrap_or("").to_owned()));
+    }
+    out
+}
+
+/// What to fix, when a Redis error is one that waiting cannot heal.
+fn config_problem(e: &redis::RedisError) -> Option<&'static str> {
+    use redis::ErrorKind;
+    if e.kind() == ErrorKind::AuthenticationFailed {
+        return Some("check the user name and password in the Redis URL");
+    }
+    if e.kind() == ErrorKind::InvalidClientConfig {
+        return Some("check the Redis URL");
+    }
+    if e.to_string().contains("refused to switch database") {
+        return Some("the database index in the Redis URL is out of range (see the server's `databases` setting)");
+    }
+    server_errors(e)
+        .iter()
+        .find_map(|(code, detail)| server_config_problem(code, detail))
+}
+
+fn server_config_problem(code: &str, detail: &str) -> Option<&'static str> {
+    match code {
+        "WRONGPASS" => Some("check the user name and password in the Redis URL"),
+        "NOAUTH" => Some(NOAUTH),
+        "NOPERM" => Some("the Redis user's ACL refuses a command, key or channel workq needs (FCALL, FUNCTION LOAD, INFO, PING, SADD, SUBSCRIBE, and the workq:* keys and channels)"),
+        // Redis closes an unauthenticated connection that sends a long command.
+        _ if detail.contains("unauthenticated") => Some(NOAUTH),
+        _ if detail.contains("DB index") => Some("the database index in the Redis URL is out of range (see the server's `databases` setting)"),
+        _ if detail.starts_with("unknown command") => Some("this Redis does not know a command workq needs: workq needs Redis 7.0 or later, with FCALL and FUNCTION not renamed"),
+        _ => None,
+    }
+}
+
+const NOAUTH: &str = "this Redis requires a password: give it in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port)";
+
 fn is_transient_redis(e: &redis::RedisError) -> bool {
     use redis::RetryMethod;
+    if config_problem(e).is_some() {
+        return false;
+    }
+    if server_errors(e).iter().any(|(code, _)| {
+        matches!(
+            code.as_str(),
+            "OOM" | "READONLY" | "MASTERDOWN" | "LOADING" | "BUSY" | "TRYAGAIN"
+        )
+    }) {
+        return true;
+    }
     e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
@@ -107,4 +202,88 @@ fn is_transient_redis(e: &redis::RedisError) -> bool {
                 | RetryMethod::WaitAndRetry
                 | RetryMethod::RetryImmediately
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::{make_extension_error, ErrorKind, RedisError, ServerErrorKind};
+
+    use super::*;
+
+    fn ext(code: &str, detail: &str) -> Error {
+        Error::Redis(make_extension_error(code.into(), Some(detail.into())))
+    }
+
+    fn known(kind: ServerErrorKind, detail: &str) -> Error {
+        let e: RedisError = (ErrorKind::Server(kind), "server error", detail.to_owned()).into();
+        Error::Redis(e)
+    }
+
+    #[test]
+    fn errors_that_waiting_cannot_heal_are_configuration_errors() {
+        let auth: RedisError = (
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        )
+            .into();
+        let db: RedisError = (
+            ErrorKind::Server(ServerErrorKind::ResponseError),
+            "Redis server refused to switch database",
+            "DB index is out of range".to_owned(),
+        )
+            .into();
+        for e in [
+            Error::Redis(auth.clone()),
+            Error::Pool(deadpool_redis::PoolError::Backend(auth)),
+            ext("NOAUTH", "Authentication required."),
+            ext(
+                "WRONGPASS",
+                "invalid username-password pair or user is disabled.",
+            ),
+            known(
+                ServerErrorKind::NoPerm,
+                "this user has no permissions to run the 'fcall' command",
+            ),
+            Error::Pool(deadpool_redis::PoolError::Backend(db)),
+            known(
+                ServerErrorKind::ResponseError,
+                "unknown command 'FCALL', with args beginning with: ",
+            ),
+        ] {
+            assert!(e.is_config(), "{e}");
+            assert!(!e.is_transient(), "{e}");
+            let msg = e.config_message("redis://:s3cret@h:1").expect("a message");
+            assert!(
+                msg.contains("redis://***@h:1") && !msg.contains("s3cret"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn outages_and_a_full_redis_are_transient() {
+        let io: RedisError = std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into();
+        for e in [
+            Error::Redis(io),
+            ext("OOM", "command not allowed when used memory > 'maxmemory'."),
+            known(
+                ServerErrorKind::BusyLoading,
+                "Redis is loading the dataset in memory",
+            ),
+            known(
+                ServerErrorKind::ReadOnly,
+                "You can't write against a read only replica.",
+            ),
+            known(ServerErrorKind::MasterDown, "Link with MASTER is down"),
+            Error::Pool(deadpool_redis::PoolError::Timeout(
+                deadpool_redis::TimeoutType::Create,
+            )),
+        ] {
+            assert!(e.is_transient(), "{e}");
+            assert!(!e.is_config(), "{e}");
+        }
+        // A script error is neither: it will fail the same way again, but is no setting.
+        let script = known(ServerErrorKind::ResponseError, "user_script:1: boom");
+        assert!(!script.is_transient() && !script.is_config());
+    }
 }

@@ -211,6 +211,27 @@ impl RedisServer {
         redis::Client::open(self.url()).expect("client")
     }
 
+    /// Freezes the server (SIGSTOP): it keeps its connections open and answers nothing,
+    /// like a hung Redis, until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.send_signal("STOP");
+    }
+
+    /// Lets a [paused](Self::pause) server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.send_signal("CONT");
+    }
+
+    fn send_signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} {pid} failed");
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -219,6 +240,13 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A paused server would not die of SIGKILL until continued on some kernels.
+        if self.child.is_some() {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(self.child.as_ref().map_or(0, Child::id).to_string())
+                .status();
+        }
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -248,6 +276,15 @@ pub struct WorkerProcess {
     child: Option<Child>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Its stderr (its logs), when spawned with [`WorkerProcess::spawn_capturing`].
+    stderr: Option<Stderr>,
+}
+
+/// A process' stderr lines: those not yet awaited, and all of them.
+#[derive(Debug)]
+struct Stderr {
+    lines: mpsc::Receiver<String>,
+    all: Arc<Mutex<Vec<String>>>,
 }
 
 impl WorkerProcess {
@@ -273,6 +310,105 @@ impl WorkerProcess {
             child: Some(child),
             lines: rx,
             seen: Vec::new(),
+            stderr: None,
+        }
+    }
+
+    /// Like [`spawn`](Self::spawn), but keeps the process' stderr (its logs) for
+    /// [`wait_stderr`](Self::wait_stderr) and [`stderr_seen`](Self::stderr_seen) (each
+    /// line is also copied to the test's stderr).
+    pub fn spawn_capturing(bin: &Path, args: &[String], env: &[(String, String)]) -> Self {
+        let mut child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, erx) = mpsc::channel();
+        let all: Arc<Mutex<Vec<String>>> = Arc::default();
+        let keep = Arc::clone(&all);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[worker] {line}");
+                keep.lock().unwrap().push(line.clone());
+                let _ = etx.send(line);
+            }
+        });
+        WorkerProcess {
+            child: Some(child),
+            lines: rx,
+            seen: Vec::new(),
+            stderr: Some(Stderr { lines: erx, all }),
+        }
+    }
+
+    /// Waits for the next stderr line containing every one of `parts` and returns it
+    /// (the process must have been spawned with [`spawn_capturing`](Self::spawn_capturing)).
+    pub fn wait_stderr(&mut self, parts: &[&str]) -> String {
+        let err = self.stderr.as_ref().expect("spawned with spawn_capturing");
+        loop {
+            match err.lines.recv_timeout(HANG) {
+                Ok(line) if parts.iter().all(|p| line.contains(p)) => return line,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "no stderr line with {parts:?} ({e}); stderr so far: {:#?}",
+                    err.all.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Every stderr line so far (after [`wait`](Self::wait) or
+    /// [`exit_within`](Self::exit_within): all of them).
+    pub fn stderr_seen(&self) -> Vec<String> {
+        self.stderr
+            .as_ref()
+            .map(|e| e.all.lock().unwrap().clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits for the process to exit, at most `limit` (a hang guard: past it the process
+    /// is killed and the test fails), and returns its exit code (None if killed by a
+    /// signal). Reads its remaining output first.
+    pub fn exit_within(&mut self, limit: Duration) -> Option<i32> {
+        let c = self.child.take().expect("process runs");
+        let pid = c.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(c.wait_with_output().map(|o| o.status.code()));
+        });
+        match rx.recv_timeout(limit) {
+            Ok(code) => {
+                while let Ok(line) = self.lines.recv_timeout(HANG) {
+                    self.seen.push(line);
+                }
+                if let Some(e) = &self.stderr {
+                    while e.lines.recv_timeout(HANG).is_ok() {}
+                }
+                code.expect("wait")
+            }
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+                let stderr = self.stderr_seen();
+                panic!(
+                    "process {pid} did not exit within {limit:?}; stdout: {:#?}; stderr: {stderr:#?}",
+                    self.lines_seen(),
+                );
+            }
         }
     }
 

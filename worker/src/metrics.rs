@@ -21,7 +21,8 @@ pub struct Metrics {
     pub(crate) running: IntGauge,
     /// Jobs this worker lost to an expired lease (fenced out), by queue.
     leases_lost: IntCounterVec,
-    /// Acks Redis refused as stale, by queue.
+    /// Outcomes not recorded because the attempt was fenced out (Redis refused the ack as
+    /// stale, or a heartbeat had already found the lease lost), by queue.
     acks_refused: IntCounterVec,
     /// Failed Redis calls, by loop.
     pub(crate) redis_errors: IntCounterVec,
@@ -134,7 +135,7 @@ impl Metrics {
         );
         let acks_refused = counter(
             "workq_acks_refused_total",
-            "Acks refused by the fencing check",
+            "Outcomes not recorded because the attempt was fenced out (its lease ended and another attempt owns the job)",
             &["queue"],
         );
         let redis_errors = counter("workq_redis_errors_total", "Failed Redis calls", &["loop"]);

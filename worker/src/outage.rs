@@ -30,6 +30,8 @@ impl Outage {
             self.since = Some(Instant::now());
             if err.is_transient() {
                 tracing::warn!(loop_ = self.what, error = %err, "Redis unavailable; retrying with backoff (up to {CAP:?})");
+            } else if let Some(fix) = err.config_hint() {
+                tracing::error!(loop_ = self.what, error = %err, "Redis refused workq, which waiting will not fix: {fix}; retrying with backoff (up to {CAP:?})");
             } else {
                 tracing::error!(loop_ = self.what, error = %err, "Redis call failed; retrying with backoff");
             }

@@ -305,6 +305,12 @@ pub(crate) struct Shared {
     /// Redis is near its maxmemory (see memory.rs): claims prune ahead of retention.
     pub(crate) memory_pressure: std::sync::atomic::AtomicBool,
     acks: Mutex<Option<mpsc::UnboundedSender<PendingAck>>>,
+    /// Set when start-up met an error that waiting cannot heal (a wrong password, an ACL
+    /// that refuses a command, a database index out of range): `run` stops and returns it.
+    startup_failed: watch::Sender<Option<String>>,
+    /// Redis' `run_id` (from `INFO server`) when this process last looked: a new one with
+    /// every held job gone means Redis restarted without its data.
+    pub(crate) run_id: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -320,6 +326,24 @@ impl Shared {
             // The receiver lives until shutdown has flushed it.
             let _ = tx.send(ack);
         }
+    }
+
+    /// Reports an error met before the first successful call of a loop: when it is a
+    /// configuration problem, the runtime stops and `run` returns it as `Error::Config`.
+    /// Returns whether it was one.
+    pub(crate) fn startup_error(&self, e: &Error) -> bool {
+        let Some(msg) = e.config_message(&self.cfg.redis.url) else {
+            return false;
+        };
+        self.startup_failed.send_if_modified(|m| {
+            if m.is_none() {
+                *m = Some(msg);
+                true
+            } else {
+                false
+            }
+        });
+        true
     }
 
     pub(crate) fn notify_slot_freed(&self) {
@@ -369,7 +393,14 @@ impl WorkerRuntime {
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully: no new claims, running
     /// attempts get the grace period, the rest are handed back at once. A second signal
-    /// cuts the grace period short.
+    /// cuts the grace period short. Whatever Redis does, it returns within the grace period
+    /// (or the 5 s reply timeout, if longer) plus about 6 s.
+    ///
+    /// Returns [`Error::Config`] when Redis refuses workq at start in a way that waiting
+    /// cannot fix (a wrong or missing password, an ACL that refuses a command workq needs,
+    /// a database index out of range, a Redis without functions); the message names the
+    /// Redis address (never its password) and what to fix. A Redis that is down at start
+    /// is waited for.
     pub async fn run(self) -> Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())
@@ -408,6 +439,7 @@ impl WorkerRuntime {
         let client = self.cfg.redis.client()?;
         let pool = workq_common::connect(&self.cfg.redis)?;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let (startup_failed, mut failed_rx) = watch::channel(None);
         let n = self.queues.len();
         let shared = Arc::new(Shared {
             permits: Arc::new(Semaphore::new(self.cfg.concurrency)),
@@ -419,6 +451,8 @@ impl WorkerRuntime {
                 .collect(),
             acks: Mutex::new(Some(ack_tx)),
             memory_pressure: std::sync::atomic::AtomicBool::new(false),
+            startup_failed,
+            run_id: Mutex::new(None),
             queue_names: self.queues.iter().map(|q| Arc::from(q.name())).collect(),
             qm: self
                 .queues
@@ -452,7 +486,13 @@ impl WorkerRuntime {
             .map(|q| tokio::spawn(claim::claim_loop(Arc::clone(&shared), q, claims_rx.clone())))
             .collect();
 
-        shutdown.await;
+        let failed = tokio::select! {
+            () = shutdown => None,
+            m = failed_rx.wait_for(Option::is_some) => m.ok().and_then(|m| m.clone()),
+        };
+        if let Some(msg) = &failed {
+            tracing::error!("{msg}");
+        }
         let running = shared
             .held()
             .iter()
@@ -460,6 +500,9 @@ impl WorkerRuntime {
             .filter(|h| !h.finished)
             .count();
         tracing::info!(running, grace = ?shared.cfg.grace, "shutting down: no new claims");
+        // The grace period counts from the signal. A claim already in flight may still
+        // bring jobs (it waits at most the reply timeout): they run in what is left of it.
+        let grace_ends = tokio::time::Instant::now() + shared.cfg.grace;
         let _ = stop_claims.send(true);
         for c in claimers {
             let _ = c.await;
@@ -468,22 +511,52 @@ impl WorkerRuntime {
         // Let running attempts finish: all permits back means none is running.
         let all = u32::try_from(shared.cfg.concurrency).unwrap_or(u32::MAX);
         tokio::select! {
-            _ = tokio::time::timeout(shared.cfg.grace, shared.permits.acquire_many(all)) => {}
+            _ = tokio::time::timeout_at(grace_ends, shared.permits.acquire_many(all)) => {}
             _ = hurry => tracing::info!("second signal: skipping the rest of the grace period"),
         }
 
-        hand_back(&shared).await;
+        // Whatever Redis does (down, hung, silent), handing back and the last acks get
+        // DRAIN between them; what Redis has not taken by then runs again when its lease
+        // ends.
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        if tokio::time::timeout_at(deadline, hand_back(&shared))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                within = ?DRAIN,
+                "Redis did not take the hand-back in time; those jobs run again when their leases end"
+            );
+        }
 
         // No attempt runs any more: close the ack channel and let the ack loop drain it.
         shared.acks.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let _ = acks.await;
+        join_by(acks, deadline, "could not record every finished attempt before exiting (Redis did not answer); those jobs run again when their leases end").await;
         let _ = stop_bg.send(true);
-        let _ = heartbeat.await;
-        let _ = wake.await;
+        let late = deadline.max(tokio::time::Instant::now()) + Duration::from_secs(1);
+        join_by(heartbeat, late, "heartbeat loop did not stop").await;
+        join_by(wake, late, "wake-up loop did not stop").await;
         memory.abort();
         startup.abort();
         tracing::info!(worker = %shared.cfg.worker_id, "worker stopped");
-        Ok(())
+        match failed {
+            Some(msg) => Err(Error::Config(msg)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// After the grace period, how long handing back and the last acks may take together, so
+/// that a worker exits within its grace period plus this (and Kubernetes' default 30 s
+/// termination grace fits the default 25 s grace period plus this).
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Waits for a loop to end until `deadline`, then aborts it.
+async fn join_by(handle: JoinHandle<()>, deadline: tokio::time::Instant, late: &str) {
+    let abort = handle.abort_handle();
+    if tokio::time::timeout_at(deadline, handle).await.is_err() {
+        abort.abort();
+        tracing::warn!("{late}");
     }
 }
 
@@ -561,7 +634,9 @@ async fn hand_back(shared: &Shared) {
 /// Registers the queues, warns about Redis settings that can lose jobs, and loads the
 /// function library (calls load it too when they find it missing, but Redis refuses
 /// `FUNCTION LOAD` at maxmemory, so it is best loaded while there is room). Retries until
-/// Redis answers; the loops do not wait for it.
+/// Redis answers; the loops do not wait for it. A configuration error (a wrong password,
+/// an ACL that refuses these commands, a database index out of range, a Redis without
+/// functions) stops the runtime.
 async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut outage = Outage::new("startup");
     loop {
@@ -578,16 +653,21 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         match res {
             Ok(info) => {
                 outage.recovered();
+                *shared.run_id.lock().unwrap_or_else(|p| p.into_inner()) =
+                    info_field(&info, "run_id").map(str::to_owned);
                 warn_about_durability(&info);
                 let loaded = match shared.pool.get().await {
                     Ok(mut con) => scripts().load(&mut *con).await,
                     Err(e) => Err(e.into()),
                 };
-                if let Err(e) = loaded {
-                    tracing::warn!("could not load workq's function library at start (claims will try again): {e}");
+                match loaded {
+                    Err(e) if shared.startup_error(&e) => {}
+                    Err(e) => tracing::warn!("could not load workq's function library at start (claims will try again): {e}"),
+                    Ok(()) => {}
                 }
                 return;
             }
+            Err(e) if shared.startup_error(&e) => return,
             Err(e) => {
                 tokio::select! {
                     _ = tokio::time::sleep(outage.failed(&e)) => {}
@@ -596,6 +676,13 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// A field of `INFO` output.
+pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 fn warn_about_durability(info: &str) {

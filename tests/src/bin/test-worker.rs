@@ -1,7 +1,8 @@
 //! A worker process for the fault tests: serves one queue with the test workers.
 //! Usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS [GRACE_MS]
 //!    or: test-worker enqueue REDIS_URL COUNT DELAY_MS SLEEP_MS   (a producer process)
-//! It prints `WORKER <pid> <worker id> <its clock in ms>` once started.
+//! It prints `WORKER <pid> <worker id> <its clock in ms>` once started, and on a graceful
+//! exit `FENCED <n>` (its `workq_acks_refused_total`), then `EXIT <pid>`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,18 +59,32 @@ async fn main() {
             std::process::exit(2)
         })
     };
-    let filter: tracing_subscriber::filter::Targets = std::env::var("WORKQ_LOG")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR)
-        });
+    // A filter that does not parse is reported, and the default used instead.
+    let default = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR);
+    let (filter, bad_filter) = match std::env::var("WORKQ_LOG") {
+        Err(std::env::VarError::NotPresent) => (default(), None),
+        Err(e) => (default(), Some(format!("WORKQ_LOG is unusable ({e})"))),
+        Ok(s) => match s.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(f) => (f, None),
+            Err(e) => (
+                default(),
+                Some(format!("WORKQ_LOG '{s}' does not parse ({e})")),
+            ),
+        },
+    };
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::io::stderr),
+        )
         .with(filter)
         .init();
+    if let Some(bad) = bad_filter {
+        eprintln!("test-worker: {bad}; logging at error and above instead");
+    }
     let mut b = WorkerRuntime::builder(url)
         .queue(queue.as_str())
         .concurrency(num(concurrency) as usize)
@@ -98,9 +113,19 @@ async fn main() {
         rt.worker_id(),
         clock_ms()
     );
+    let metrics = rt.metrics().clone();
     if let Err(e) = rt.run().await {
         eprintln!("test-worker: {e}");
         std::process::exit(1);
     }
+    let fenced: f64 = metrics
+        .registry()
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "workq_acks_refused_total")
+        .flat_map(|f| f.get_metric())
+        .map(|m| m.get_counter().get_value())
+        .sum();
+    println!("FENCED {fenced}");
     println!("EXIT {}", std::process::id());
 }

@@ -149,6 +149,41 @@ pub(crate) fn spawn_worker(
     (p, id, clock)
 }
 
+/// Like [`spawn_worker`], but keeps the process' stderr (its logs, filtered by
+/// `WORKQ_LOG` in `env`) for `wait_stderr` and `stderr_seen`.
+pub(crate) fn spawn_logging_worker(
+    url: &str,
+    queue: &str,
+    lease_ms: u64,
+    grace_ms: u64,
+    env: &[(String, String)],
+) -> (workq_tests::WorkerProcess, String) {
+    let args = [
+        url.to_owned(),
+        queue.to_owned(),
+        "4".to_owned(),
+        lease_ms.to_string(),
+        grace_ms.to_string(),
+    ];
+    let mut p = workq_tests::WorkerProcess::spawn_capturing(
+        std::path::Path::new(env!("CARGO_BIN_EXE_test-worker")),
+        &args,
+        env,
+    );
+    let line = p.wait_line("WORKER ");
+    let id = line
+        .split_whitespace()
+        .nth(2)
+        .expect("worker id")
+        .to_owned();
+    (p, id)
+}
+
+/// `WORKQ_LOG=<filter>`, as a worker process' environment.
+pub(crate) fn log_env(filter: &str) -> Vec<(String, String)> {
+    vec![("WORKQ_LOG".to_owned(), filter.to_owned())]
+}
+
 /// The job's info; it must exist.
 pub(crate) async fn info(wm: &WorkManager, id: WorkId) -> WorkInfo {
     wm.get_work_info(id)

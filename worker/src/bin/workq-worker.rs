@@ -87,18 +87,28 @@ fn parse() -> Result<Args, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter: tracing_subscriber::filter::Targets = std::env::var("WORKQ_LOG")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
-        });
+    // A filter that does not parse is reported, and the default used instead.
+    let default = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO);
+    let (filter, bad_filter) = match std::env::var("WORKQ_LOG") {
+        Err(std::env::VarError::NotPresent) => (default(), None),
+        Err(e) => (default(), Some(format!("WORKQ_LOG is unusable ({e})"))),
+        Ok(s) => match s.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(f) => (f, None),
+            Err(e) => (
+                default(),
+                Some(format!("WORKQ_LOG '{s}' does not parse ({e})")),
+            ),
+        },
+    };
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_ansi(false))
         .with(filter)
         .init();
+    if let Some(bad) = bad_filter {
+        eprintln!("workq-worker: {bad}; logging at info and above instead");
+    }
 
     let args = match parse() {
         Ok(a) => a,

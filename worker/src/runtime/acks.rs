@@ -99,12 +99,12 @@ async fn send(
                 held[q].remove(&*ack.id);
             }
             if !ok {
-                shared.qm[q].acks_refused.inc();
                 if retried {
                     // A reply lost to a timeout may have been applied the first time.
                     tracing::debug!(id = %ack.id, "retried ack refused (likely applied before)");
                 } else {
-                    tracing::warn!(id = %ack.id, token = ack.token, "ack refused: the job was taken over after this worker's lease ran out");
+                    shared.qm[q].acks_refused.inc();
+                    tracing::warn!(id = %ack.id, attempt = ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
                 }
             }
         }
@@ -112,24 +112,30 @@ async fn send(
     Ok(())
 }
 
+/// Drops the acks that cannot be recorded any more: those of jobs a heartbeat found lost
+/// (fenced), and those that Redis failed to take (an outage) until their lease ended. An
+/// ack not yet tried is always sent, however late: Redis' fencing check decides, and a
+/// worker that was merely paused may still hold its job.
 fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
     let now = Instant::now();
     let mut held = shared.held();
-    pending.retain(|(p, _)| {
+    pending.retain(|(p, tried)| {
         let jobs = &mut held[p.queue];
         let ours = jobs
             .get(&*p.ack.id)
             .is_some_and(|h| h.token == p.ack.token);
         if !ours {
-            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the job was taken over by another worker after this one lost its lease");
+            shared.qm[p.queue].acks_refused.inc();
+            tracing::warn!(id = %p.ack.id, attempt = p.ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
             return false;
         }
-        let expired = jobs
-            .get(&*p.ack.id)
-            .is_some_and(|h| h.lease_deadline <= now);
+        let expired = *tried
+            && jobs
+                .get(&*p.ack.id)
+                .is_some_and(|h| h.lease_deadline <= now);
         if expired {
             jobs.remove(&*p.ack.id);
-            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: the lease ended before Redis could take it (an outage); the job will run again");
+            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: Redis could not be reached before this attempt's lease ended; another attempt runs the job (or will)");
         }
         !expired
     });

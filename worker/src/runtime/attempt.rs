@@ -69,16 +69,27 @@ pub(super) async fn run(
     };
     let h = &rec.header;
     let queue = shared.queues[q].name();
-    let span = tracing::info_span!("job", queue, %id, kind = %h.kind, attempt = h.attempts);
+    // The attempt as `ctx.attempt()` counts it (within the current period, for periodic
+    // work).
+    let span = tracing::info_span!("job", queue, %id, kind = %h.kind, attempt = attempt_number(h));
     async {
         let started = Instant::now();
+        let signal = Arc::clone(&cancel);
         let outcome = attempt(&shared, q, &id, &rec, cancel).await;
         let km = shared.qm[q].kind(&h.kind);
         km.finished(outcome.label).inc();
         km.duration.observe(started.elapsed().as_secs_f64());
         match outcome.ack {
             AckOutcome::Succeeded => tracing::debug!("attempt succeeded"),
-            _ => tracing::info!(outcome = outcome.label.as_str(), message = %outcome.message, "attempt did not succeed"),
+            // (A cancelled job ends CANCELLED whatever the attempt returned.)
+            _ if signal.is_fired() => tracing::info!(outcome = outcome.label.as_str(), reason = %outcome.message, "attempt stopped"),
+            // Warnings carry the job's fields themselves: the span is at INFO level, so a
+            // WARN filter leaves it out.
+            AckOutcome::Failed => tracing::warn!(queue, %id, kind = %h.kind, attempt = attempt_number(h), outcome = outcome.label.as_str(), reason = %outcome.message, "job failed for good"),
+            AckOutcome::Retry if !h.ext.is_periodic() && attempt_number(h) >= h.ext.max_attempts() => {
+                tracing::warn!(queue, %id, kind = %h.kind, attempt = attempt_number(h), outcome = outcome.label.as_str(), reason = %outcome.message, "job failed for good: out of attempts")
+            }
+            _ => tracing::info!(outcome = outcome.label.as_str(), reason = %outcome.message, "attempt did not succeed"),
         }
         finish(
             &shared,
@@ -121,6 +132,12 @@ fn next_runs(rec: &Record, clock: RedisClock) -> (u64, u64) {
     }
 }
 
+/// This attempt's number as `WorkContext::attempt` gives it: from 1, within the current
+/// period for periodic work.
+fn attempt_number(h: &workq_common::record::Header) -> u32 {
+    h.attempts.saturating_sub(h.ext.period_base.unwrap_or(0))
+}
+
 /// Marks the job's attempt as returned and queues its ack.
 pub(super) fn finish(shared: &Shared, q: usize, ack: PendingAck) {
     if let Some(h) = shared.held()[q].get_mut(&*ack.ack.id) {
@@ -161,7 +178,7 @@ async fn attempt(
         id: work_id,
         queue: Arc::clone(&shared.queue_names[q]),
         kind: Arc::clone(&registered.kind),
-        attempt: h.attempts.saturating_sub(h.ext.period_base.unwrap_or(0)),
+        attempt: attempt_number(h),
         tags: h.ext.tags.clone(),
         enqueued_at: system_time(h.enqueued_ms),
         cancel: Arc::clone(&cancel),

@@ -45,6 +45,9 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
     let mut next_due: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
     let mut presence_at: Option<Instant> = None;
+    // Until a first claim succeeds, a configuration error (a wrong password, an ACL that
+    // refuses FCALL) stops the runtime instead of being retried.
+    let mut started = false;
     loop {
         while want && in_flight.len() < IN_FLIGHT && retry_at.is_none_or(|t| t <= Instant::now()) {
             let permits = reserve(&shared);
@@ -53,17 +56,29 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                 // lost workers' jobs and pruning are left to workers with room.)
                 break;
             }
-            let con = match connection(&shared, &mut conn).await {
-                Ok(c) => c,
-                Err(e) => {
+            // Connecting is bounded by the pool's timeouts, and raced with the stop signal.
+            let got = tokio::select! {
+                c = connection(&shared, &mut conn) => Some(c),
+                _ = stop.changed() => None,
+            };
+            let con = match got {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
                     drop(permits);
                     shared
                         .metrics
                         .redis_errors
                         .with_label_values(&["claim"])
                         .inc();
+                    if !started {
+                        shared.startup_error(&e);
+                    }
                     retry_at = Some(Instant::now() + outage.failed(&e));
                     break;
+                }
+                None => {
+                    drop(permits);
+                    return finish_in_flight(&shared, q, &mut in_flight).await;
                 }
             };
             want = false;
@@ -92,6 +107,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
         tokio::select! {
             Some((res, permits)) = in_flight.next() => match res {
                 Ok(reply) => {
+                    started = true;
                     outage.recovered();
                     shared.last_reply_ms[q].fetch_max(reply.now_ms, std::sync::atomic::Ordering::Relaxed);
                     let at = Instant::now();
@@ -110,6 +126,9 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                     drop(permits);
                     conn = None;
                     shared.metrics.redis_errors.with_label_values(&["claim"]).inc();
+                    if !started {
+                        shared.startup_error(&e);
+                    }
                     retry_at = Some(Instant::now() + outage.failed(&e));
                     want = true;
                 }
@@ -124,16 +143,18 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                     want = true;
                 }
             }
-            _ = stop.changed() => {
-                // A claim already sent may have taken jobs: start them, so they run in
-                // the grace period instead of waiting for their lease to run out.
-                while let Some((res, permits)) = in_flight.next().await {
-                    if let Ok(reply) = res {
-                        start_all(&shared, q, reply, permits);
-                    }
-                }
-                return;
-            }
+            _ = stop.changed() => return finish_in_flight(&shared, q, &mut in_flight).await,
+        }
+    }
+}
+
+/// A claim already sent may have taken jobs: starts them, so they run in the grace period
+/// instead of waiting for their lease to run out. (Each claim waits at most the response
+/// timeout.)
+async fn finish_in_flight(shared: &Arc<Shared>, q: usize, in_flight: &mut FuturesUnordered<Claim>) {
+    while let Some((res, permits)) = in_flight.next().await {
+        if let Ok(reply) = res {
+            start_all(shared, q, reply, permits);
         }
     }
 }
@@ -325,6 +346,7 @@ fn launch(
         Ok(r) => r,
         Err(e) => {
             drop(permit);
+            tracing::warn!(%id, error = %e, "job failed for good: its record does not decode");
             attempt::finish(
                 shared,
                 q,

@@ -28,8 +28,15 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
         // Queues where this process holds nothing get a call every third tick (once a
         // lease): enough to hand back a lost claim's job about as soon as a crashed
         // worker's, at a third of the cost to an idle worker.
-        match beat(&shared, &mut con, tick % 3 == 1).await {
-            Ok(()) => outage.recovered(),
+        // Each call is bounded by the pool's timeouts; the stop signal cuts it short.
+        let res = tokio::select! {
+            r = beat(&shared, &mut con, tick % 3 == 1) => r,
+            _ = stop.changed() => return,
+        };
+        match res {
+            // (A tick with nothing to send says nothing about Redis.)
+            Ok(false) => {}
+            Ok(true) => outage.recovered(),
             Err(e) => {
                 con = None;
                 shared
@@ -44,7 +51,8 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
     }
 }
 
-async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> Result<()> {
+/// One round of heartbeats; false when there was nothing to send.
+async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> Result<bool> {
     // With `idle_too`, queues where this process holds nothing get a call as well: Redis
     // may say it holds a job whose claim reply never arrived (or that a previous process
     // with the same worker id held), and only a heartbeat hands that back.
@@ -63,7 +71,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
         })
         .collect();
     if by_queue.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let con = match con {
         Some(c) => c,
@@ -95,32 +103,90 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
                 },
             )
             .await?;
-        let mut held = shared.held();
-        for ((id, token), st) in chunk.iter().zip(statuses) {
-            let Some(h) = held[q].get_mut(id.as_str()).filter(|h| h.token == *token) else {
-                continue;
-            };
-            match st {
-                LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
-                LeaseStatus::CancelRequested => {
-                    h.lease_deadline = sent + shared.cfg.lease;
-                    if !h.cancel.is_fired() {
-                        tracing::info!(%id, "cancellation requested; signalling the attempt");
-                        h.cancel.fire();
-                    }
-                }
-                LeaseStatus::Lost => {
-                    if !h.finished {
-                        tracing::warn!(%id, token, "lost the lease to another worker; abandoning the attempt");
-                        if let Some(a) = &h.abort {
-                            a.abort();
+        let mut lost: Vec<(&str, u32, bool)> = Vec::new();
+        {
+            let mut held = shared.held();
+            for ((id, token), st) in chunk.iter().zip(statuses) {
+                let Some(h) = held[q].get_mut(id.as_str()).filter(|h| h.token == *token) else {
+                    continue;
+                };
+                match st {
+                    LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
+                    LeaseStatus::CancelRequested => {
+                        h.lease_deadline = sent + shared.cfg.lease;
+                        if !h.cancel.is_fired() {
+                            tracing::info!(%id, "cancellation requested; signalling the attempt");
+                            h.cancel.fire();
                         }
                     }
-                    shared.qm[q].leases_lost.inc();
-                    held[q].remove(id.as_str());
+                    LeaseStatus::Lost => {
+                        if !h.finished {
+                            if let Some(a) = &h.abort {
+                                a.abort();
+                            }
+                        }
+                        lost.push((id.as_str(), *token, !h.finished));
+                        shared.qm[q].leases_lost.inc();
+                        held[q].remove(id.as_str());
+                    }
                 }
             }
         }
+        if !lost.is_empty() {
+            explain_lost(shared, con, q, &lost).await;
+        }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Says why jobs were lost: to another worker after this one's lease ran out, or because
+/// Redis came back without its data (its `run_id` changed and none of them exists).
+async fn explain_lost(shared: &Shared, con: &mut Connection, q: usize, lost: &[(&str, u32, bool)]) {
+    let ids: Vec<&str> = lost.iter().map(|l| l.0).collect();
+    let looked: redis::RedisResult<(Vec<Option<Vec<u8>>>, String)> = redis::pipe()
+        .cmd("HMGET")
+        .arg(shared.queues[q].jobs())
+        .arg(&ids)
+        .cmd("INFO")
+        .arg("server")
+        .query_async(&mut **con)
+        .await;
+    let (exists, run_id) = match looked {
+        Ok((records, info)) => (
+            records.iter().map(Option::is_some).collect::<Vec<_>>(),
+            super::info_field(&info, "run_id").map(str::to_owned),
+        ),
+        Err(_) => (vec![true; lost.len()], None),
+    };
+    let before = {
+        let mut known = shared.run_id.lock().unwrap_or_else(|p| p.into_inner());
+        match run_id.clone() {
+            Some(now) => known.replace(now),
+            None => known.clone(),
+        }
+    };
+    let restarted = matches!((&before, &run_id), (Some(b), Some(n)) if b != n);
+    if restarted && exists.iter().all(|e| !e) {
+        tracing::error!(
+            queue = shared.queues[q].name(),
+            jobs = lost.len(),
+            run_id_before = before.as_deref().unwrap_or(""),
+            run_id_now = run_id.as_deref().unwrap_or(""),
+            "Redis lost its data: it restarted empty (no persistence, or its files were lost) and none of the jobs this worker held exists any more; they are gone and will not run again. Run Redis with appendonly yes"
+        );
+        return;
+    }
+    for (&(id, token, running), exists) in lost.iter().zip(exists) {
+        match (exists, running) {
+            (true, true) => {
+                tracing::warn!(%id, token, "lost the lease to another worker; abandoning the attempt")
+            }
+            (true, false) => {
+                tracing::warn!(%id, token, "lost the lease to another worker; its outcome will not be recorded")
+            }
+            (false, _) => {
+                tracing::warn!(%id, token, "the job no longer exists in Redis (deleted, or finished elsewhere and pruned); abandoning the attempt")
+            }
+        }
+    }
 }

@@ -17,14 +17,27 @@ pub(super) async fn wake_loop(
 ) {
     let mut outage = Outage::new("wake");
     loop {
-        let subscribed = async {
+        // redis-rs takes no timeouts for pub/sub connections: a Redis that accepts the
+        // connection and never answers would hold this forever, so the whole subscription
+        // gets the connect and response timeouts, and the stop signal cuts it short.
+        let limit = shared.cfg.redis.connect_timeout + shared.cfg.redis.response_timeout;
+        let subscribe = async {
             let mut ps = client.get_async_pubsub().await?;
             for q in &shared.queues {
                 ps.subscribe(q.wake()).await?;
             }
             Ok::<_, redis::RedisError>(ps)
-        }
-        .await;
+        };
+        let subscribed = tokio::select! {
+            r = tokio::time::timeout(limit, subscribe) => r.unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer to SUBSCRIBE within {limit:?}"),
+                )
+                .into())
+            }),
+            _ = stop.changed() => return,
+        };
         match subscribed {
             Ok(ps) => {
                 outage.recovered();
