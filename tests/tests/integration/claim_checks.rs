@@ -262,6 +262,7 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
     }
     let refused = refused.expect("Redis never filled up");
     assert!(refused.to_string().contains("OOM"), "{refused}");
+    assert!(refused.is_transient(), "OOM clears when memory is freed: {refused}");
 
     // Default settings: successes retained an hour. Drain everything that was stored.
     let worker = InProcess::start(&url, "default", |b| b.concurrency(50));

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use workq_producer::{Job, OneTimeWorkRequest, PeriodicWorkRequest, WorkState};
+use workq_producer::{OneTimeWorkRequest, PeriodicWorkRequest, WorkState};
 use workq_tests::jobs::{Fail, Sleep};
 use workq_tests::RedisServer;
 
@@ -39,14 +38,6 @@ async fn a_worker_whose_redis_restarted_empty_says_redis_lost_its_data() {
     );
 }
 
-/// A kind no worker is registered for.
-#[derive(Serialize, Deserialize)]
-struct Unheard {}
-
-impl Job for Unheard {
-    const KIND: &'static str = "unheard-of";
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_that_fail_for_good_are_logged_as_warnings() {
     let redis = RedisServer::start();
@@ -59,17 +50,21 @@ async fn jobs_that_fail_for_good_are_logged_as_warnings() {
     })
     .build()
     .unwrap();
-    let unknown = OneTimeWorkRequest::builder(Unheard {}).build().unwrap();
+    // (A kind no worker runs does not fail: it waits for a worker of its kind.)
+    let undecodable =
+        OneTimeWorkRequest::builder_raw("fail", workq_common::Data::from_bytes(vec![0xc1]))
+            .build()
+            .unwrap();
     let exhausted = OneTimeWorkRequest::builder(Fail {
         mode: "error".into(),
     })
     .max_attempts(1)
     .build()
     .unwrap();
-    for req in [&failure, &unknown, &exhausted] {
+    for req in [&failure, &undecodable, &exhausted] {
         wm.enqueue(req.clone()).await.unwrap();
     }
-    for req in [&failure, &unknown, &exhausted] {
+    for req in [&failure, &undecodable, &exhausted] {
         let info = finished(&wm, &mut watch, req.id()).await;
         assert_eq!(info.state, WorkState::Failed, "{info:?}");
         let id = req.id().to_string();
