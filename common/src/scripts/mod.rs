@@ -488,6 +488,21 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_invalid_requests_and_other_errors_pass_through() {
+        let refusal = redis::make_extension_error(
+            "ERR".into(),
+            Some("workq: refused: job 1 (x): id: must be a ULID".into()),
+        );
+        match refused(Error::Redis(refusal)) {
+            Error::InvalidRequest(what) => assert_eq!(what, "job 1 (x): id: must be a ULID"),
+            other => panic!("{other:?}"),
+        }
+        let oom = redis::make_extension_error("OOM".into(), Some("command not allowed".into()));
+        assert!(matches!(refused(Error::Redis(oom)), Error::Redis(_)));
+        assert!(matches!(refused(Error::protocol("x")), Error::Protocol(_)));
+    }
+
+    #[test]
     fn parsing_keeps_the_protocol_message() {
         let e = parsing(Error::protocol("short claim reply"));
         assert!(e.to_string().contains("short claim reply"));
