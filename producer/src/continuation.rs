@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
 use workq_common::record;
-use workq_common::scripts::{scripts, GraphJob, GraphStatus, NewJob};
+use workq_common::scripts::{scripts, GraphJob, GraphStatus, NewJob, UniquePolicy};
 use workq_common::{Error, Millis, QueueKeys, Result, WorkId, WorkState};
 
 use crate::request::PeriodicWorkRequest;
@@ -45,22 +45,22 @@ pub enum ExistingPeriodicWorkPolicy {
 }
 
 impl ExistingWorkPolicy {
-    fn as_str(self) -> &'static str {
+    fn script_policy(self) -> UniquePolicy {
         match self {
-            ExistingWorkPolicy::Keep => "KEEP",
-            ExistingWorkPolicy::Replace => "REPLACE",
-            ExistingWorkPolicy::Append => "APPEND",
-            ExistingWorkPolicy::AppendOrReplace => "APPEND_OR_REPLACE",
+            ExistingWorkPolicy::Keep => UniquePolicy::Keep,
+            ExistingWorkPolicy::Replace => UniquePolicy::Replace,
+            ExistingWorkPolicy::Append => UniquePolicy::Append,
+            ExistingWorkPolicy::AppendOrReplace => UniquePolicy::AppendOrReplace,
         }
     }
 }
 
 impl ExistingPeriodicWorkPolicy {
-    fn as_str(self) -> &'static str {
+    fn script_policy(self) -> UniquePolicy {
         match self {
-            ExistingPeriodicWorkPolicy::Keep => "KEEP",
-            ExistingPeriodicWorkPolicy::Update => "UPDATE",
-            ExistingPeriodicWorkPolicy::CancelAndReenqueue => "CANCEL_AND_REENQUEUE",
+            ExistingPeriodicWorkPolicy::Keep => UniquePolicy::Keep,
+            ExistingPeriodicWorkPolicy::Update => UniquePolicy::Update,
+            ExistingPeriodicWorkPolicy::CancelAndReenqueue => UniquePolicy::CancelAndReenqueue,
         }
     }
 }
@@ -149,13 +149,13 @@ impl WorkManager {
         policy: ExistingPeriodicWorkPolicy,
         req: PeriodicWorkRequest,
     ) -> Result<WorkOutcome> {
-        self.enqueue_periodic_as(Some((name, policy.as_str())), req)
+        self.enqueue_periodic_as(Some((name, policy.script_policy())), req)
             .await
     }
 
     async fn enqueue_periodic_as(
         &self,
-        unique: Option<(&str, &str)>,
+        unique: Option<(&str, UniquePolicy)>,
         req: PeriodicWorkRequest,
     ) -> Result<WorkOutcome> {
         let PeriodicWorkRequest { mut req, cron } = req;
@@ -250,11 +250,11 @@ impl WorkContinuation {
         let unique = self
             .unique
             .clone()
-            .map(|(name, policy)| (name, policy.as_str()));
+            .map(|(name, policy)| (name, policy.script_policy()));
         self.store(unique).await
     }
 
-    async fn store(mut self, unique: Option<(String, &str)>) -> Result<WorkOutcome> {
+    async fn store(mut self, unique: Option<(String, UniquePolicy)>) -> Result<WorkOutcome> {
         if self.nodes.is_empty() {
             return Err(Error::InvalidRequest(
                 "a chain needs at least one job".into(),
@@ -341,11 +341,13 @@ impl WorkContinuation {
             .collect();
         let keys: QueueKeys = queue;
         self.wm.register_queue(&keys).await?;
-        let (name, policy) = unique.unwrap_or_default();
+        let unique = unique
+            .as_ref()
+            .map(|(name, policy)| (name.as_str(), *policy));
         let res = async {
             let mut con = self.wm.connection().await?;
             scripts()
-                .enqueue_graph(&mut con, &keys, &name, policy, self.wm.keep_failed(), &jobs)
+                .enqueue_graph(&mut con, &keys, unique, self.wm.keep_failed(), &jobs)
                 .await
         }
         .await;

@@ -1,12 +1,5 @@
--- Record the outcome of finished attempts, fenced by the claim token (attempt number).
--- KEYS[1] queue prefix
--- ARGV: worker, keep_succeeded_ms, keep_failed_ms, n; then per job: id, token, result.
---       result is empty for a success with no output, otherwise MessagePack
---       [code, message, output, next_due_ms, following_due_ms] with code S succeeded,
---       F failed (terminal), R retry with backoff (Err, panic, timeout, retry). The due
---       times are the next two periods of periodic work (0 otherwise).
--- A job whose cancellation was requested ends CANCELLED whatever the code.
--- Returns per job: 1 applied, 0 refused (stale token: the job was taken over, or is gone).
+-- Record the outcome of finished attempts, fenced by the claim token. KEYS, ARGV and the
+-- reply: common/src/scripts/ack.rs (the one statement of this script's contract).
 local now = now_ms()
 local worker = ARGV[1]
 local keep_ok, keep_failed = tonumber(ARGV[2]), tonumber(ARGV[3])

@@ -1,9 +1,5 @@
--- Cancel jobs by id. Waiting and blocked jobs end CANCELLED now (with their descendants in
--- a chain); a running job gets a stop reason in `cancel`, its worker learns it at its next
--- heartbeat, and the job then ends CANCELLED with no retry. Periodic work stops for good.
--- KEYS[1] queue prefix
--- ARGV: keep_failed_ms, reason; then ids
--- Returns per id: 0 unknown, 1 cancelled, 2 cancellation requested, 3 already finished.
+-- Cancel jobs by id. KEYS, ARGV and the reply: common/src/scripts/cancel.rs (the one
+-- statement of this script's contract).
 local now = now_ms()
 local keep_failed, reason = tonumber(ARGV[1]), ARGV[2]
 local out = {}

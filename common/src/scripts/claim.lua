@@ -1,20 +1,5 @@
--- Claim due jobs for one worker from the lanes it can serve (expedited lanes first, then
--- the others, each group in due order across its lanes; a lane that needs labels only if
--- the worker has them all), taking over the
--- jobs of workers whose lease ran out on the way (the attempt counts; the job is due again
--- at once, or finished past max attempts), and pruning finished jobs past retention. It
--- also records, when asked, when this worker last looked for work, for stats.
--- KEYS[1] queue prefix
--- ARGV: limit, lease_ms, worker_id, keep_failed_ms, maintenance_limit, labels (sorted,
---       comma-separated, '' for none), presence (1 to record it, 0 not to), kinds the
---       worker runs (comma-separated; '' for any), memory pressure (1 when Redis is near
---       maxmemory: prune the oldest finished jobs ahead of their retention)
--- A due job of a kind the worker does not run is not claimed: it moves, still ENQUEUED,
--- to its kind lane ('<lane>#<kind>'), which only workers that run the kind serve, so no
--- attempt is spent on it and it does not hold back the jobs behind it.
--- Returns {now_ms, next_wake_ms|-1, oldest_due_ms|-1, id1, record1, id2, record2, ...};
--- next_wake is the earliest due time in a lane it serves, prune time, or lease end of
--- another worker; oldest_due is the due time of the most overdue job claimed.
+-- Claim due jobs for one worker, take over expired leases, prune. KEYS, ARGV and the
+-- reply: common/src/scripts/claim.rs (the one statement of this script's contract).
 -- Every redis.call costs more than a job's share of the work, so the common case (nothing
 -- to prune, no lease run out, one lane) reads each key once.
 local now = now_ms()

@@ -1,14 +1,8 @@
--- Enqueue a batch of independent jobs that wait in one lane. Idempotent by id: an id that
--- exists is left alone and reported. All or nothing: every argument of the call is checked
--- (validate.lua) before the first write, and one bad job refuses the whole call with an
--- error naming it. (Chains and unique work go through enqueue_graph.lua.)
--- KEYS[1] queue prefix
--- ARGV[1] number of jobs n; ARGV[2] lane ('' plain, 'x', '@labels', 'x@labels'); then
---         per job: id, due, record; then optional (job index, tag) pairs, each naming a
---         tag the job's record carries (the tag sets are filled from the records' ext.t).
---         due > 0 is an absolute time in ms; due <= 0 means -due ms after Redis' now.
--- The record's enqueued_ms is a uint64 placeholder at bytes 5..13, stamped here with
--- Redis time. Returns {now_ms, r1, r2, ...}: 1 created, 0 existed.
+-- Enqueue a batch of independent jobs that wait in one lane. KEYS, ARGV and the reply:
+-- common/src/scripts/enqueue.rs (the one statement of this script's contract).
+-- Every argument is checked (validate.lua) before the first write; the common case (a
+-- record without ext, due now, plain lane) is checked inline. The record's enqueued_ms
+-- placeholder (bytes 5..13) is stamped here with Redis time.
 local now = now_ms()
 if not string.find(prefix, '^workq:{[^{},%s]+}:$') or #prefix > 73 then
   return redis.error_reply("ERR workq: refused: KEYS[1] must be 'workq:{<queue>}:' (a queue name of 1 to 64 bytes without braces, commas or spaces)")

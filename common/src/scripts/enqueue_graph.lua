@@ -1,18 +1,6 @@
--- Enqueue a graph of jobs (a chain: its roots ENQUEUED, the others BLOCKED on their
--- parents), optionally as unique work under a name and a policy. All or nothing: every
--- job is checked (validate.lua) before the first write.
--- KEYS[1] queue prefix
--- ARGV: name ('' for none), policy, keep_failed_ms, n; then per job:
---       id, due, record, lane, ntags, tag... (the tags, optional, must be among the
---       record's ext.t: the tag sets are filled from the records)
---   Records carry their in-graph edges in ext: P (parent ids), p (how many), k (child
---   ids). A root is ENQUEUED, any other job BLOCKED; a leaf has no children.
---   due > 0 is an absolute time in ms; due <= 0 means -due ms after Redis' now.
---   policy, with a name: KEEP, REPLACE, APPEND, APPEND_OR_REPLACE (unique work);
---   UPDATE, CANCEL_AND_REENQUEUE (unique periodic work, a single job).
--- Returns {now_ms, status, ids...}: status 1 enqueued (the graph's ids), 0 kept the
--- existing unfinished work (its ids), 2 this graph was enqueued before (a retry),
--- 3 updated the existing periodic work (its id).
+-- Enqueue a graph of jobs (a chain), optionally as unique work. KEYS, ARGV and the
+-- reply: common/src/scripts/enqueue_graph.rs (the one statement of this script's
+-- contract). Every job and edge is checked (validate.lua) before the first write.
 local now = now_ms()
 if not string.find(prefix, '^workq:{[^{},%s]+}:$') or #prefix > 73 then
   return redis.error_reply("ERR workq: refused: KEYS[1] must be 'workq:{<queue>}:' (a queue name of 1 to 64 bytes without braces, commas or spaces)")

@@ -1,14 +1,5 @@
--- Extend the lease of one worker, which covers every job it holds, and report on those
--- jobs. Jobs Redis says it holds but it does not list, claimed before `known_until`, are
--- jobs whose claim reply never reached it (a connection lost mid-claim): they are handed
--- back at once, or its lease would keep them forever. A worker that holds nothing calls
--- this too, with no jobs, for exactly that reason.
--- KEYS[1] queue prefix
--- ARGV: worker, lease_ms, known_until_ms, keep_failed_ms, labels; then per job: id, token
---       (every job the worker holds in the queue, in one call: a job left out would look
---       like one whose claim reply was lost)
--- Returns per job: 1 held, 2 held and cancellation requested, 0 lost (taken over after the
--- lease ran out, or gone).
+-- Extend one worker's lease and report on the jobs it holds. KEYS, ARGV and the reply:
+-- common/src/scripts/heartbeat.rs (the one statement of this script's contract).
 local now = now_ms()
 local worker = ARGV[1]
 local known_until = tonumber(ARGV[3])

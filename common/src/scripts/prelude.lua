@@ -1,7 +1,7 @@
--- Shared head of the workq function library. Rust prepends the DEFAULT_* and
--- EVENTS_MAXLEN constants and appends each script as one function (see scripts.rs), so
--- that defaults live in one place and the helpers below are built once per load, not
--- once per call.
+-- Shared head of the workq function library. Rust prepends constants (DEFAULT_*,
+-- EVENTS_MAXLEN, MAX_*, the state codes ENQUEUED = 0 .. BLOCKED = 5 and FORMAT_VERSION)
+-- and appends each script as one function (see scripts/mod.rs), so that those values
+-- live in one place and the helpers below are built once per load, not once per call.
 --
 -- Layout of a queue (all keys share the {queue} hash tag):
 --   jobs         hash   id -> record
@@ -27,9 +27,6 @@
 -- byte giving that trailer's length. Scripts never re-encode input or output, and the
 -- hot paths (claim, ack of a success) do not decode the header: state and attempts are
 -- single bytes at fixed offsets whenever attempts < 127, and are spliced in place.
-
-local ENQUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, BLOCKED = 0, 1, 2, 3, 4, 5
-local FORMAT_VERSION = 1
 
 -- Key names of the queue a call is about, set by begin() (see the end of this file).
 local prefix

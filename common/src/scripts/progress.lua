@@ -1,7 +1,5 @@
--- Store the progress of a running attempt, fenced by its token, and tell watchers.
--- KEYS[1] queue prefix
--- ARGV: id, token, data (MessagePack)
--- Returns 1 stored, 0 refused (the job is no longer this attempt's).
+-- Store the progress of a running attempt, fenced by its token. KEYS, ARGV and the
+-- reply: common/src/scripts/progress.rs (the one statement of this script's contract).
 local id, token, data = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local rec = redis.call('HGET', K_JOBS, id)
 if not rec then return 0 end

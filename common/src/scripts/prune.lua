@@ -1,7 +1,5 @@
--- Prune finished jobs now, whatever their retention (WorkManager's pruneWork).
--- KEYS[1] queue prefix
--- ARGV: limit
--- Returns how many were pruned (call again while it returns the limit).
+-- Prune finished jobs now, whatever their retention. KEYS, ARGV and the reply:
+-- common/src/scripts/prune.rs (the one statement of this script's contract).
 local old = redis.call('ZRANGE', K_DONE, 0, tonumber(ARGV[1]) - 1)
 if #old == 0 then return 0 end
 local recs = hmget(K_JOBS, old)

@@ -1,9 +1,5 @@
--- Hand running jobs back at once (graceful shutdown), instead of waiting for the lease to
--- run out. The attempt already counted stays counted, so the fencing token keeps
--- increasing, but a handed-back job is never failed for running out of attempts.
--- KEYS[1] queue prefix
--- ARGV: worker, keep_failed_ms, reason; then per job: id, token
--- Returns per job: 1 handed back (or cancelled, if that was requested), 0 not held.
+-- Hand running jobs back at once (graceful shutdown). KEYS, ARGV and the reply:
+-- common/src/scripts/release.rs (the one statement of this script's contract).
 local now = now_ms()
 local worker, keep_failed, reason = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ids, tokens = {}, {}

@@ -2,7 +2,7 @@
 -- their first write, so that a refused call stores nothing). The Rust producer checks the
 -- same rules before it sends; these are the last line for every other producer. Each rule
 -- is stated in docs/wire-format.md ("What the enqueue scripts refuse"); the limits come
--- from Rust (MAX_* constants, prepended by scripts.rs).
+-- from Rust (MAX_* constants, prepended by scripts/mod.rs).
 --
 -- A refusal is the error reply 'ERR workq: refused: job <index> (<id>): <field>: <what>',
 -- the index counting jobs of the call from 1. Bytes of the id outside its alphabet are
