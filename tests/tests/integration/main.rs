@@ -15,6 +15,7 @@ mod crash;
 mod delays;
 mod enqueue;
 mod fencing;
+mod fixture;
 mod functions;
 mod handback;
 mod lanes;
