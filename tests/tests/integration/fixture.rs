@@ -1,6 +1,7 @@
 //! One line of setup per test, in the style of redis-rs's `TestContext`: a private Redis,
 //! a `WorkManager` on it, a watch on the "default" queue started before anything can
-//! happen, and (optionally) an in-process worker runtime serving "default".
+//! happen (unless made `without_watch`), and (optionally) an in-process worker runtime
+//! serving "default".
 //!
 //! ```ignore
 //! let mut ctx = TestContext::with_worker(|b| b.concurrency(8)).await;
@@ -19,8 +20,9 @@ use crate::support::{self, InProcess};
 /// worker first, the server last.
 pub(crate) struct TestContext {
     worker: Option<InProcess>,
-    /// Events of the "default" queue since the context was made.
-    pub(crate) watch: QueueWatch,
+    /// Events of the "default" queue since the context was made (None: made without, as
+    /// a watch turns on the queue's event stream, which some tests must not have).
+    watch: Option<QueueWatch>,
     /// A manager connected to `redis`.
     pub(crate) wm: WorkManager,
     /// The test's own redis-server.
@@ -30,12 +32,18 @@ pub(crate) struct TestContext {
 impl TestContext {
     /// A fresh Redis, a manager and a watch on "default"; no worker.
     pub(crate) async fn new() -> Self {
+        let mut ctx = Self::without_watch().await;
+        ctx.watch = Some(ctx.wm.watch_queue("default").await.unwrap());
+        ctx
+    }
+
+    /// A fresh Redis and a manager, and no watch: the queue's event stream stays off.
+    pub(crate) async fn without_watch() -> Self {
         let redis = RedisServer::start();
         let wm = support::manager(&redis.url()).await;
-        let watch = wm.watch_queue("default").await.unwrap();
         TestContext {
             worker: None,
-            watch,
+            watch: None,
             wm,
             redis,
         }
@@ -76,14 +84,31 @@ impl TestContext {
             .await;
     }
 
+    /// The watch on "default", started when the context was made.
+    pub(crate) fn watch(&mut self) -> &mut QueueWatch {
+        self.watch
+            .as_mut()
+            .expect("the context was made without a watch")
+    }
+
+    /// The manager and the watch together, for helpers that take both.
+    pub(crate) fn wm_and_watch(&mut self) -> (&WorkManager, &mut QueueWatch) {
+        let watch = self
+            .watch
+            .as_mut()
+            .expect("the context was made without a watch");
+        (&self.wm, watch)
+    }
+
     /// Waits for `id` to reach a finished state and returns its info.
     pub(crate) async fn finished(&mut self, id: WorkId) -> WorkInfo {
-        support::finished(&self.wm, &mut self.watch, id).await
+        let (wm, watch) = self.wm_and_watch();
+        support::finished(wm, watch, id).await
     }
 
     /// Waits for `id` to enter `state`; returns the attempt of that event.
     pub(crate) async fn reaches(&mut self, id: WorkId, state: WorkState) -> u32 {
-        support::reaches(&mut self.watch, id, state).await
+        support::reaches(self.watch(), id, state).await
     }
 
     /// The job's info; it must exist.
