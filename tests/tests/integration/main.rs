@@ -14,6 +14,7 @@ mod core_edges;
 mod crash;
 mod delays;
 mod enqueue;
+mod examples;
 mod fencing;
 mod fixture;
 mod functions;
