@@ -192,6 +192,23 @@ impl WorkManager {
         }
     }
 
+    /// A manager that has not connected (its pool connects on first use), for unit tests
+    /// of what is built before any call.
+    #[cfg(test)]
+    pub(crate) fn unconnected(max_payload: usize) -> WorkManager {
+        let pool =
+            workq_common::connect(&RedisConfig::new("redis://127.0.0.1:1")).expect("pool config");
+        WorkManager {
+            inner: Arc::new(Inner {
+                pool,
+                cached: Mutex::new(None),
+                max_payload,
+                retention: Retention::default(),
+                registered: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
     /// Largest encoded input accepted.
     pub(crate) fn max_payload(&self) -> usize {
         self.inner.max_payload

@@ -1,11 +1,11 @@
 use std::time::Duration;
 
-use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, Retention};
+use workq_common::scripts::{scripts, Ack, AckOutcome, Retention};
 use workq_common::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::Fail;
-use workq_tests::RedisServer;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 /// Claims the job as soon as it is due (polling the schedule, which is the event here)
@@ -14,24 +14,7 @@ use crate::support::*;
 async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64, u32) {
     let mut con = wm.pool().get().await.unwrap();
     let job = loop {
-        let reply = scripts()
-            .claim(
-                &mut *con,
-                keys,
-                &ClaimArgs {
-                    limit: 1,
-                    lease: Duration::from_secs(30),
-                    worker: "test",
-                    keep_failed: Duration::from_secs(60),
-                    maintenance_limit: 10,
-                    labels: "",
-                    presence: true,
-                    kinds: "",
-                    memory_pressure: false,
-                },
-            )
-            .await
-            .unwrap();
+        let reply = claim_by_hand(wm, "test", "", Duration::from_secs(30)).await;
         if let Some(j) = reply.jobs.into_iter().next() {
             break j;
         }
@@ -68,8 +51,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
 }
 
 async fn check(policy: BackoffPolicy, expected_ms: &[u64]) {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let keys = QueueKeys::new("default").unwrap();
     let req = OneTimeWorkRequest::builder(Fail {
         mode: "error".into(),
@@ -79,9 +61,9 @@ async fn check(policy: BackoffPolicy, expected_ms: &[u64]) {
     .max_attempts(expected_ms.len() as u32 + 1)
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
     for (n, want) in expected_ms.iter().enumerate() {
-        let (due, t0, t1, token) = fail_once(&wm, &keys).await;
+        let (due, t0, t1, token) = fail_once(&ctx.wm, &keys).await;
         assert_eq!(token as usize, n + 1);
         let due = due.expect("requeued with a due time");
         assert!(
@@ -90,9 +72,9 @@ async fn check(policy: BackoffPolicy, expected_ms: &[u64]) {
         );
     }
     // The last attempt fails for good, keeping the last error.
-    let (due, ..) = fail_once(&wm, &keys).await;
+    let (due, ..) = fail_once(&ctx.wm, &keys).await;
     assert_eq!(due, None);
-    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    let info = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
     assert_eq!(info.state, WorkState::Failed);
     assert_eq!(info.run_attempt_count, expected_ms.len() as u32 + 1);
     assert_eq!(
@@ -113,10 +95,7 @@ async fn exponential_backoff_doubles_up_to_the_cap() {
 
 #[tokio::test]
 async fn a_worker_error_retries_until_max_attempts_then_fails_with_the_last_error() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = OneTimeWorkRequest::builder(Fail {
         mode: "error".into(),
     })
@@ -124,20 +103,17 @@ async fn a_worker_error_retries_until_max_attempts_then_fails_with_the_last_erro
     .max_attempts(3)
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
     assert_eq!(info.run_attempt_count, 3);
     assert_eq!(info.last_error.as_deref(), Some("attempt 3 broke"));
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn a_panic_is_retried_with_the_panic_message_recorded() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = OneTimeWorkRequest::builder(Fail {
         mode: "panic".into(),
     })
@@ -145,33 +121,30 @@ async fn a_panic_is_retried_with_the_panic_message_recorded() {
     .max_attempts(2)
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
     assert_eq!(info.run_attempt_count, 2);
     assert_eq!(
         info.last_error.as_deref(),
         Some("panicked: attempt 2 panicked on purpose")
     );
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn a_terminal_failure_is_not_retried() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = OneTimeWorkRequest::builder(Fail {
         mode: "failure".into(),
     })
     .max_attempts(5)
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
     assert_eq!(info.run_attempt_count, 1);
     assert_eq!(info.last_error.as_deref(), Some("gave up at attempt 1"));
-    worker.stop().await;
+    ctx.stop_worker().await;
 }

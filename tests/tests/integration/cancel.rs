@@ -2,35 +2,34 @@ use std::time::Duration;
 
 use workq_producer::{CancelStatus, OneTimeWorkRequest, WorkState};
 use workq_tests::jobs::Sleep;
-use workq_tests::RedisServer;
 
-use crate::support::*;
+use crate::fixture::TestContext;
 
 #[tokio::test]
 async fn cancelling_an_enqueued_job_cancels_it_at_once() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
     assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(req.id()).await.unwrap(),
         CancelStatus::Cancelled
     );
-    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    let info = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
     assert_eq!(info.state, WorkState::Cancelled);
     assert_eq!(info.last_error.as_deref(), Some("cancelled by request"));
     assert_eq!(info.next_due_at, None);
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 0);
     // Cancelling again reports it finished; an unknown id reports not found.
     assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(req.id()).await.unwrap(),
         CancelStatus::AlreadyFinished
     );
     assert_eq!(
-        wm.cancel_work_by_id(workq_producer::WorkId::new())
+        ctx.wm
+            .cancel_work_by_id(workq_producer::WorkId::new())
             .await
             .unwrap(),
         CancelStatus::NotFound
@@ -39,47 +38,37 @@ async fn cancelling_an_enqueued_job_cancels_it_at_once() {
 
 #[tokio::test]
 async fn cancelling_a_running_job_fires_its_signal_and_ends_it_cancelled_without_retry() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
     // A short lease means frequent heartbeats, which carry the cancellation.
-    let worker = InProcess::start(&redis.url(), "default", |b| {
-        b.lease(Duration::from_millis(900))
-    });
+    let mut ctx = TestContext::with_worker(|b| b.lease(Duration::from_millis(900))).await;
     let req = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .max_attempts(5)
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    reaches(&mut watch, req.id(), WorkState::Running).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    ctx.reaches(req.id(), WorkState::Running).await;
     assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(req.id()).await.unwrap(),
         CancelStatus::Requested
     );
-    let info = finished(&wm, &mut watch, req.id()).await;
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Cancelled);
     assert_eq!(info.run_attempt_count, 1);
     assert_eq!(info.last_error.as_deref(), Some("cancelled by request"));
-    worker.stop().await;
+    ctx.stop_worker().await;
     // Nothing was rescheduled.
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.enqueued, stats.running), (0, 0));
 }
 
 #[tokio::test]
 async fn cancelling_by_tag_cancels_waiting_and_running_work_with_the_tag_only() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| {
-        b.lease(Duration::from_millis(900))
-    });
+    let mut ctx = TestContext::with_worker(|b| b.lease(Duration::from_millis(900))).await;
     let running = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .tag("batch-7")
         .build()
         .unwrap();
-    wm.enqueue(running.clone()).await.unwrap();
-    reaches(&mut watch, running.id(), WorkState::Running).await;
+    ctx.wm.enqueue(running.clone()).await.unwrap();
+    ctx.reaches(running.id(), WorkState::Running).await;
     let waiting: Vec<_> = (0..3)
         .map(|_| {
             OneTimeWorkRequest::builder(Sleep::ms(1))
@@ -94,22 +83,23 @@ async fn cancelling_by_tag_cancels_waiting_and_running_work_with_the_tag_only() 
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue_many(waiting.iter().cloned().chain([other.clone()]))
+    ctx.wm
+        .enqueue_many(waiting.iter().cloned().chain([other.clone()]))
         .await
         .unwrap();
-    let sum = wm.cancel_all_work_by_tag("batch-7").await.unwrap();
+    let sum = ctx.wm.cancel_all_work_by_tag("batch-7").await.unwrap();
     assert_eq!((sum.cancelled, sum.requested), (3, 1));
-    let info = finished(&wm, &mut watch, running.id()).await;
+    let info = ctx.finished(running.id()).await;
     assert_eq!(info.state, WorkState::Cancelled);
     assert_eq!(
         info.last_error.as_deref(),
         Some("cancelled by tag 'batch-7'")
     );
     for w in &waiting {
-        let i = wm.get_work_info(w.id()).await.unwrap().unwrap();
+        let i = ctx.wm.get_work_info(w.id()).await.unwrap().unwrap();
         assert_eq!(i.state, WorkState::Cancelled);
     }
-    let o = wm.get_work_info(other.id()).await.unwrap().unwrap();
+    let o = ctx.wm.get_work_info(other.id()).await.unwrap().unwrap();
     assert_eq!(o.state, WorkState::Enqueued);
-    worker.stop().await;
+    ctx.stop_worker().await;
 }

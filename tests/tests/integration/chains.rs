@@ -11,8 +11,8 @@ use workq_producer::{
     WorkInfo, WorkManager, WorkState,
 };
 use workq_tests::jobs::{Echo, Fail, Map, Nop, Sleep, Slept};
-use workq_tests::RedisServer;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 fn finished_at(i: &WorkInfo) -> SystemTime {
@@ -53,12 +53,12 @@ async fn all_finished(
 
 #[tokio::test]
 async fn a_chain_runs_step_after_step_and_every_job_succeeds() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let (a, b) = (emit(json!({"a": 1})), emit(json!({"b": 2})));
     let c = echo(json!({"c": 3}));
     let (d, e) = (echo(json!({"d": 4})), echo(json!({"e": 5})));
-    let chain = wm
+    let chain = ctx
+        .wm
         .begin_with([a.clone(), b.clone()])
         .then([c.clone()])
         .then([d.clone(), e.clone()]);
@@ -69,7 +69,8 @@ async fn a_chain_runs_step_after_step_and_every_job_succeeds() {
     assert_eq!(out.ids, ids);
 
     // Stored as a graph: roots ENQUEUED, the rest BLOCKED, edges both ways.
-    let infos: Vec<WorkInfo> = wm
+    let infos: Vec<WorkInfo> = ctx
+        .wm
         .get_work_infos(&ids)
         .await
         .unwrap()
@@ -88,7 +89,8 @@ async fn a_chain_runs_step_after_step_and_every_job_succeeds() {
     assert!(infos[3].children.is_empty() && infos[4].children.is_empty());
 
     // Enqueueing the same chain again is a retry that changes nothing.
-    let again = wm
+    let again = ctx
+        .wm
         .begin_with([a.clone(), b.clone()])
         .then([c.clone()])
         .then([d.clone(), e.clone()])
@@ -97,9 +99,9 @@ async fn a_chain_runs_step_after_step_and_every_job_succeeds() {
         .unwrap();
     assert_eq!(again.status, GraphStatus::Existed);
 
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b.concurrency(4));
-    let done = all_finished(&wm, &mut watch, &ids).await;
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b.concurrency(4));
+    let done = all_finished(&ctx.wm, &mut watch, &ids).await;
     assert!(
         done.iter().all(|i| i.state == WorkState::Succeeded),
         "{done:?}"
@@ -111,7 +113,7 @@ async fn a_chain_runs_step_after_step_and_every_job_succeeds() {
     // Each step saw the outputs of the steps before it.
     let out: Map = e.output_as().unwrap().unwrap();
     assert_eq!(out, map(json!({"a": 1, "b": 2, "c": 3, "e": 5})));
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.counters.get("succeeded"), Some(&5));
     assert_eq!(stats.counters.get("claimed"), Some(&5), "each job ran once");
     worker.stop().await;
@@ -119,8 +121,7 @@ async fn a_chain_runs_step_after_step_and_every_job_succeeds() {
 
 #[tokio::test]
 async fn overwriting_and_array_creating_mergers_build_the_child_input_from_parent_outputs() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let first = emit(json!({"k": "first", "a": 1, "list": [1, 2]}));
     let second = emit(json!({"k": "second", "b": 2, "list": [3]}));
     let overwriting = OneTimeWorkRequest::builder(Echo(map(json!({"k": "own", "c": 3}))))
@@ -131,15 +132,16 @@ async fn overwriting_and_array_creating_mergers_build_the_child_input_from_paren
         .input_merger(InputMerger::ArrayCreating)
         .build()
         .unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.begin_with([first.clone(), second.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm
+        .begin_with([first.clone(), second.clone()])
         .then([overwriting.clone(), array_creating.clone()])
         .enqueue()
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
 
-    let o = finished(&wm, &mut watch, overwriting.id()).await;
+    let o = finished(&ctx.wm, &mut watch, overwriting.id()).await;
     assert_eq!(o.state, WorkState::Succeeded);
     let out: Map = o.output_as().unwrap().unwrap();
     // Own input first, then the parents in the order given: the last value wins.
@@ -148,7 +150,7 @@ async fn overwriting_and_array_creating_mergers_build_the_child_input_from_paren
         map(json!({"k": "second", "a": 1, "b": 2, "c": 3, "list": [3]}))
     );
 
-    let x = finished(&wm, &mut watch, array_creating.id()).await;
+    let x = finished(&ctx.wm, &mut watch, array_creating.id()).await;
     assert_eq!(x.state, WorkState::Succeeded);
     let out: Map = x.output_as().unwrap().unwrap();
     // Every key becomes an array of all its values (arrays concatenated), as in
@@ -173,21 +175,21 @@ async fn overwriting_and_array_creating_mergers_build_the_child_input_from_paren
 /// one input included: {a: 1} + {b: 2} gives {a: [1], b: [2]}.
 #[tokio::test]
 async fn array_creating_merger_makes_an_array_of_a_key_found_in_one_input() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let parent = emit(json!({"a": 1}));
     let child = OneTimeWorkRequest::builder(Echo(Map::new()))
         .input_merger(InputMerger::ArrayCreating)
         .build()
         .unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.begin_with([parent.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm
+        .begin_with([parent.clone()])
         .then([child.clone()])
         .enqueue()
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let c = finished(&wm, &mut watch, child.id()).await;
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    let c = finished(&ctx.wm, &mut watch, child.id()).await;
     assert_eq!(c.state, WorkState::Succeeded, "{c:?}");
     let out: Map = c.output_as().unwrap().unwrap();
     assert_eq!(out, map(json!({"a": [1]})));
@@ -196,8 +198,7 @@ async fn array_creating_merger_makes_an_array_of_a_key_found_in_one_input() {
 
 #[tokio::test]
 async fn a_failed_parent_fails_every_descendant_naming_the_parent() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let ok = emit(json!({"ok": true}));
     let bad = OneTimeWorkRequest::builder(Fail {
         mode: "failure".into(),
@@ -206,16 +207,17 @@ async fn a_failed_parent_fails_every_descendant_naming_the_parent() {
     .unwrap();
     let c = echo(json!({}));
     let (d, e) = (echo(json!({})), echo(json!({})));
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.begin_with([ok.clone(), bad.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm
+        .begin_with([ok.clone(), bad.clone()])
         .then([c.clone()])
         .then([d.clone(), e.clone()])
         .enqueue()
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
     let done = all_finished(
-        &wm,
+        &ctx.wm,
         &mut watch,
         &[ok.id(), bad.id(), c.id(), d.id(), e.id()],
     )
@@ -237,7 +239,7 @@ async fn a_failed_parent_fails_every_descendant_naming_the_parent() {
         );
         assert!(finished_at(child) >= finished_at(&done[1]));
     }
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.enqueued, stats.running), (0, 0));
     assert_eq!(stats.counters.get("failed"), Some(&4));
     worker.stop().await;
@@ -245,39 +247,40 @@ async fn a_failed_parent_fails_every_descendant_naming_the_parent() {
 
 #[tokio::test]
 async fn cancelling_the_root_of_a_waiting_chain_cancels_its_descendants() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let root = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
     let (mid, leaf) = (echo(json!({})), echo(json!({})));
-    wm.begin_with([root.clone()])
+    ctx.wm
+        .begin_with([root.clone()])
         .then([mid.clone()])
         .then([leaf.clone()])
         .enqueue()
         .await
         .unwrap();
-    assert_eq!(info(&wm, root.id()).await.state, WorkState::Enqueued);
-    assert_eq!(info(&wm, mid.id()).await.state, WorkState::Blocked);
+    assert_eq!(ctx.info(root.id()).await.state, WorkState::Enqueued);
+    assert_eq!(ctx.info(mid.id()).await.state, WorkState::Blocked);
 
     assert_eq!(
-        wm.cancel_work_by_id(root.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(root.id()).await.unwrap(),
         CancelStatus::Cancelled
     );
-    let r = info(&wm, root.id()).await;
+    let r = ctx.info(root.id()).await;
     assert_eq!(r.state, WorkState::Cancelled);
     for (child, parent) in [(mid.id(), root.id()), (leaf.id(), mid.id())] {
-        let c = info(&wm, child).await;
+        let c = ctx.info(child).await;
         assert_eq!(c.state, WorkState::Cancelled, "{c:?}");
         assert_eq!(c.last_error, Some(format!("parent {parent} was cancelled")));
         assert_eq!(c.run_attempt_count, 0);
     }
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.enqueued, 0);
     assert_eq!(stats.counters.get("cancelled"), Some(&3));
     // Nothing of the chain is left waiting to be unblocked.
-    let blocked = wm
+    let blocked = ctx
+        .wm
         .get_work_infos_by_query(&workq_producer::WorkQuery::from_states([
             WorkState::Blocked,
         ]))
@@ -290,47 +293,46 @@ async fn cancelling_the_root_of_a_waiting_chain_cancels_its_descendants() {
 /// CANCELLED naming the cancelled parent, and stays so when the other parent succeeds.
 #[tokio::test]
 async fn a_child_stays_cancelled_when_its_other_parent_succeeds_afterwards() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     let running = OneTimeWorkRequest::builder(Sleep::ms(200)).build().unwrap();
     let waiting = OneTimeWorkRequest::builder(Nop { i: 1 })
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
     let child = echo(json!({"c": 1}));
-    wm.begin_with([running.clone(), waiting.clone()])
+    ctx.wm
+        .begin_with([running.clone(), waiting.clone()])
         .then([child.clone()])
         .enqueue()
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    reaches(&mut watch, running.id(), WorkState::Running).await;
-    wm.cancel_work_by_id(waiting.id()).await.unwrap();
-    let p = finished(&wm, &mut watch, running.id()).await;
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    ctx.reaches(running.id(), WorkState::Running).await;
+    ctx.wm.cancel_work_by_id(waiting.id()).await.unwrap();
+    let p = ctx.finished(running.id()).await;
     assert_eq!(p.state, WorkState::Succeeded);
-    let c = info(&wm, child.id()).await;
+    let c = ctx.info(child.id()).await;
     assert_eq!(c.state, WorkState::Cancelled, "{c:?}");
     assert_eq!(
         c.last_error,
         Some(format!("parent {} was cancelled", waiting.id()))
     );
     assert_eq!(c.run_attempt_count, 0);
-    assert_eq!(wm.queue_stats("default").await.unwrap().blocked, 0);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().blocked, 0);
     worker.stop().await;
 }
 
 #[tokio::test]
 async fn steps_of_different_kinds_pass_outputs_along() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let sleep = OneTimeWorkRequest::builder(Sleep::ms(20)).build().unwrap();
     let echo_step = echo(json!({"seen": "echo"}));
     let nop = OneTimeWorkRequest::builder(Nop { i: 7 }).build().unwrap();
     let last = echo(json!({"last": true}));
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    wm.begin_with([sleep.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    ctx.wm
+        .begin_with([sleep.clone()])
         .then([echo_step.clone()])
         .then([nop.clone()])
         .then([last.clone()])
@@ -338,7 +340,7 @@ async fn steps_of_different_kinds_pass_outputs_along() {
         .await
         .unwrap();
     let done = all_finished(
-        &wm,
+        &ctx.wm,
         &mut watch,
         &[sleep.id(), echo_step.id(), nop.id(), last.id()],
     )
@@ -366,24 +368,24 @@ async fn steps_of_different_kinds_pass_outputs_along() {
 /// WorkManager).
 #[tokio::test]
 async fn a_chained_job_keeps_its_initial_delay_after_its_parent_succeeds() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let parent = emit(json!({"a": 1}));
     let child = OneTimeWorkRequest::builder(Echo(Map::new()))
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.begin_with([parent.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm
+        .begin_with([parent.clone()])
         .then([child.clone()])
         .enqueue()
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let p = finished(&wm, &mut watch, parent.id()).await;
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    let p = finished(&ctx.wm, &mut watch, parent.id()).await;
     assert_eq!(p.state, WorkState::Succeeded);
     reaches(&mut watch, child.id(), WorkState::Enqueued).await;
-    let c = info(&wm, child.id()).await;
+    let c = ctx.info(child.id()).await;
     assert_eq!(
         c.state,
         WorkState::Enqueued,
@@ -402,25 +404,25 @@ async fn a_chained_job_keeps_its_initial_delay_after_its_parent_succeeds() {
 /// time an hour away, the job is still waiting for it after its parent succeeds.
 #[tokio::test]
 async fn a_chained_job_keeps_its_run_at_time_after_its_parent_succeeds() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let at = SystemTime::now() + Duration::from_secs(3600);
     let parent = emit(json!({"a": 1}));
     let child = OneTimeWorkRequest::builder(Echo(Map::new()))
         .run_at(at)
         .build()
         .unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.begin_with([parent.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm
+        .begin_with([parent.clone()])
         .then([child.clone()])
         .enqueue()
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let p = finished(&wm, &mut watch, parent.id()).await;
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    let p = finished(&ctx.wm, &mut watch, parent.id()).await;
     assert_eq!(p.state, WorkState::Succeeded);
     reaches(&mut watch, child.id(), WorkState::Enqueued).await;
-    let c = info(&wm, child.id()).await;
+    let c = ctx.info(child.id()).await;
     assert_eq!(
         c.state,
         WorkState::Enqueued,
@@ -432,14 +434,14 @@ async fn a_chained_job_keeps_its_run_at_time_after_its_parent_succeeds() {
 
 #[tokio::test]
 async fn a_chain_across_queues_is_refused_and_nothing_is_stored() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let a = echo(json!({}));
     let b = OneTimeWorkRequest::builder(Echo::default())
         .queue("elsewhere")
         .build()
         .unwrap();
-    let err = wm
+    let err = ctx
+        .wm
         .begin_with([a.clone()])
         .then([b.clone()])
         .enqueue()
@@ -451,32 +453,31 @@ async fn a_chain_across_queues_is_refused_and_nothing_is_stored() {
         msg.contains("default") && msg.contains("elsewhere"),
         "{msg}"
     );
-    let infos = wm.get_work_infos(&[a.id(), b.id()]).await.unwrap();
+    let infos = ctx.wm.get_work_infos(&[a.id(), b.id()]).await.unwrap();
     assert!(infos.iter().all(Option::is_none), "{infos:?}");
 }
 
 #[tokio::test]
 async fn combined_chains_are_joined_by_the_step_that_follows() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let (a1, a2) = (emit(json!({"a1": 1})), echo(json!({"a2": 2})));
     let b1 = OneTimeWorkRequest::builder(Sleep::ms(50)).build().unwrap();
     let join = echo(json!({"join": true}));
-    let left = wm.begin_with([a1.clone()]).then([a2.clone()]);
-    let right = wm.begin_with([b1.clone()]);
+    let left = ctx.wm.begin_with([a1.clone()]).then([a2.clone()]);
+    let right = ctx.wm.begin_with([b1.clone()]);
     let combined = WorkContinuation::combine([left, right])
         .unwrap()
         .then([join.clone()]);
     assert_eq!(combined.ids(), [a1.id(), a2.id(), b1.id(), join.id()]);
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
     combined.enqueue().await.unwrap();
-    let j = info(&wm, join.id()).await;
+    let j = ctx.info(join.id()).await;
     assert_eq!(j.state, WorkState::Blocked);
     assert_eq!(j.parents, [a2.id(), b1.id()], "the last jobs of each chain");
-    assert_eq!(info(&wm, b1.id()).await.state, WorkState::Enqueued);
+    assert_eq!(ctx.info(b1.id()).await.state, WorkState::Enqueued);
 
-    let worker = InProcess::start(&redis.url(), "default", |b| b.concurrency(4));
-    let done = all_finished(&wm, &mut watch, &[a1.id(), a2.id(), b1.id(), join.id()]).await;
+    let worker = InProcess::start(&ctx.url(), "default", |b| b.concurrency(4));
+    let done = all_finished(&ctx.wm, &mut watch, &[a1.id(), a2.id(), b1.id(), join.id()]).await;
     assert!(done.iter().all(|i| i.state == WorkState::Succeeded));
     after_all(&done[1], &[&done[0]]);
     after_all(&done[3], &[&done[1], &done[2]]);
@@ -497,10 +498,8 @@ async fn combined_chains_are_joined_by_the_step_that_follows() {
 
 #[tokio::test]
 async fn a_chain_survives_the_crash_of_the_worker_running_a_parent() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let (mut first, first_id, _) = spawn_worker(&redis.url(), "default", 4, 1000, 5000, &[]);
+    let mut ctx = TestContext::new().await;
+    let (mut first, first_id, _) = spawn_worker(&ctx.url(), "default", 4, 1000, 5000, &[]);
     // The parent's first attempt hangs; a retry is quick. An hour-long backoff shows that
     // the takeover comes from the lease, not from a retry.
     let parent = OneTimeWorkRequest::builder(Sleep {
@@ -512,7 +511,8 @@ async fn a_chain_survives_the_crash_of_the_worker_running_a_parent() {
     .unwrap();
     let child = echo(json!({"child": true}));
     let grandchild = emit(json!({"done": true}));
-    wm.begin_with([parent.clone()])
+    ctx.wm
+        .begin_with([parent.clone()])
         .then([child.clone()])
         .then([grandchild.clone()])
         .enqueue()
@@ -520,14 +520,15 @@ async fn a_chain_survives_the_crash_of_the_worker_running_a_parent() {
         .unwrap();
     first.wait_line(&format!("START {} 1", parent.id()));
 
-    let (mut second, _, _) = spawn_worker(&redis.url(), "default", 4, 1000, 5000, &[]);
+    let (mut second, _, _) = spawn_worker(&ctx.url(), "default", 4, 1000, 5000, &[]);
     first.signal("KILL");
     assert_eq!(first.wait(), None, "killed by a signal");
     second.wait_line(&format!("START {} 2", parent.id()));
     second.wait_line(&format!("START {} 1", child.id()));
     second.wait_line(&format!("START {} 1", grandchild.id()));
 
-    let done = all_finished(&wm, &mut watch, &[parent.id(), child.id(), grandchild.id()]).await;
+    let (wm, watch) = ctx.wm_and_watch();
+    let done = all_finished(wm, watch, &[parent.id(), child.id(), grandchild.id()]).await;
     assert!(
         done.iter().all(|i| i.state == WorkState::Succeeded),
         "{done:?}"
@@ -560,7 +561,7 @@ async fn a_chain_survives_the_crash_of_the_worker_running_a_parent() {
         out,
         map(json!({"child": true, "attempt": 2, "pid": second.pid()}))
     );
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.counters.get("succeeded"), Some(&3));
     assert_eq!(stats.counters.get("lease_expired"), Some(&1));
     assert_eq!((stats.enqueued, stats.running), (0, 0));

@@ -10,9 +10,10 @@ use redis::AsyncCommands;
 use workq_common::record::{Ext, Record};
 use workq_producer::{OneTimeWorkRequest, WorkId, WorkManager, WorkState};
 use workq_tests::jobs::{Echo, Nop, NopWorker, Sleep, SleepWorker};
-use workq_tests::{RedisServer, HANG};
+use workq_tests::HANG;
 use workq_worker::WorkerRuntime;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 fn nop_record() -> Vec<u8> {
@@ -35,24 +36,22 @@ async fn raw_record(wm: &WorkManager, id: &[u8]) -> Record {
 
 #[tokio::test]
 async fn a_bad_id_kind_record_input_or_output_fails_alone_and_its_batch_mates_run_first_time() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     let good: Vec<OneTimeWorkRequest> = (0..20)
         .map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap())
         .collect();
-    wm.enqueue_many(good.clone()).await.unwrap();
+    ctx.wm.enqueue_many(good.clone()).await.unwrap();
     // Ids with bytes outside the id alphabet, which the claim reply and the events'
     // comma-separated lists cannot carry.
     let bad_ids: [&[u8]; 4] = [b"01BAD\0ID", b"\xff\xfeBAD", b"01BAD\nID", b"01BAD,ID"];
     for id in bad_ids {
-        write_by_hand(&wm, id, &nop_record()).await;
+        write_by_hand(&ctx.wm, id, &nop_record()).await;
     }
     // A kind no worker can have (not UTF-8), garbage input, and an output over the limit.
     let bad_kind = WorkId::new();
     let mut rec = nop_record();
     rec[14..17].copy_from_slice(b"\xff\xfe\xfd");
-    write_by_hand(&wm, bad_kind.to_string().as_bytes(), &rec).await;
+    write_by_hand(&ctx.wm, bad_kind.to_string().as_bytes(), &rec).await;
     let bad_input =
         OneTimeWorkRequest::builder_raw("nop", workq_common::Data::from_bytes(vec![0xc1]))
             .build()
@@ -60,16 +59,17 @@ async fn a_bad_id_kind_record_input_or_output_fails_alone_and_its_batch_mates_ru
     let mut big = workq_tests::jobs::Map::new();
     big.insert("pad".into(), serde_json::Value::String("x".repeat(4096)));
     let big_output = OneTimeWorkRequest::builder(Echo(big)).build().unwrap();
-    wm.enqueue_many(vec![bad_input.clone(), big_output.clone()])
+    ctx.wm
+        .enqueue_many(vec![bad_input.clone(), big_output.clone()])
         .await
         .unwrap();
 
     // One claim takes them all (concurrency above their number).
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.concurrency(64).max_output(1024)
     });
     for r in &good {
-        let info = finished(&wm, &mut watch, r.id()).await;
+        let info = ctx.finished(r.id()).await;
         assert_eq!(info.state, WorkState::Succeeded, "{info:?}");
         assert_eq!(
             info.run_attempt_count, 1,
@@ -77,14 +77,14 @@ async fn a_bad_id_kind_record_input_or_output_fails_alone_and_its_batch_mates_ru
         );
     }
     for id in bad_ids {
-        let rec = raw_record(&wm, id).await;
+        let rec = raw_record(&ctx.wm, id).await;
         assert_eq!(rec.header.state, WorkState::Failed, "{id:?}");
         let reason = rec.header.ext.error.unwrap_or_default();
         assert!(reason.contains("malformed job id"), "{id:?}: {reason}");
     }
     // (Its kind is not UTF-8, so only the raw record can be read: state and reason.)
     let rec: Vec<u8> = {
-        let mut con = wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.pool().get().await.unwrap();
         con.hget("workq:{default}:jobs", bad_kind.to_string())
             .await
             .unwrap()
@@ -92,7 +92,7 @@ async fn a_bad_id_kind_record_input_or_output_fails_alone_and_its_batch_mates_ru
     assert_eq!(rec[2], 3, "FAILED");
     assert!(rec.windows(12).any(|w| w == b"invalid kind"), "{rec:?}");
     for (r, why) in [(&bad_input, "undecodable input"), (&big_output, "output")] {
-        let info = finished(&wm, &mut watch, r.id()).await;
+        let info = ctx.finished(r.id()).await;
         assert_eq!(info.state, WorkState::Failed, "{info:?}");
         assert_eq!(info.run_attempt_count, 1);
         assert!(
@@ -105,31 +105,26 @@ async fn a_bad_id_kind_record_input_or_output_fails_alone_and_its_batch_mates_ru
 
 #[tokio::test]
 async fn a_record_in_a_state_no_claim_expects_fails_with_a_reason() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     // RUNNING (attempt 1) with nobody holding it, and BLOCKED on nothing, both in a lane.
     let running = WorkId::new();
     let mut rec = nop_record();
     rec[2] = 1;
     rec[3] = 1;
-    write_by_hand(&wm, running.to_string().as_bytes(), &rec).await;
+    write_by_hand(&ctx.wm, running.to_string().as_bytes(), &rec).await;
     let blocked = WorkId::new();
     let mut rec = nop_record();
     rec[2] = 5;
-    write_by_hand(&wm, blocked.to_string().as_bytes(), &rec).await;
+    write_by_hand(&ctx.wm, blocked.to_string().as_bytes(), &rec).await;
     let good = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(good.clone()).await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    assert_eq!(
-        finished(&wm, &mut watch, good.id()).await.state,
-        WorkState::Succeeded
-    );
+    ctx.wm.enqueue(good.clone()).await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    assert_eq!(ctx.finished(good.id()).await.state, WorkState::Succeeded);
     for (id, why) in [
         (running, "RUNNING in a due lane with no worker"),
         (blocked, "BLOCKED in a due lane"),
     ] {
-        let info = finished(&wm, &mut watch, id).await;
+        let info = ctx.finished(id).await;
         assert_eq!(info.state, WorkState::Failed, "{info:?}");
         assert!(
             info.last_error.as_deref().unwrap_or("").contains(why),
@@ -141,10 +136,8 @@ async fn a_record_in_a_state_no_claim_expects_fails_with_a_reason() {
 
 #[tokio::test]
 async fn in_a_rolling_deploy_new_kinds_wait_for_new_workers_and_no_attempt_is_spent() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let wm = manager(&url).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
+    let url = ctx.url();
     let a: Vec<OneTimeWorkRequest> = (0..30)
         .map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap())
         .collect();
@@ -156,7 +149,10 @@ async fn in_a_rolling_deploy_new_kinds_wait_for_new_workers_and_no_attempt_is_sp
                 .unwrap()
         })
         .collect();
-    wm.enqueue_many(a.iter().chain(&b).cloned()).await.unwrap();
+    ctx.wm
+        .enqueue_many(a.iter().chain(&b).cloned())
+        .await
+        .unwrap();
 
     // Version 1 runs kind A ("nop") only.
     let v1 = InProcess::run(
@@ -167,21 +163,18 @@ async fn in_a_rolling_deploy_new_kinds_wait_for_new_workers_and_no_attempt_is_sp
             .concurrency(8),
     );
     for r in &a {
-        assert_eq!(
-            finished(&wm, &mut watch, r.id()).await.state,
-            WorkState::Succeeded
-        );
+        assert_eq!(ctx.finished(r.id()).await.state, WorkState::Succeeded);
     }
     // Every B job was looked at by v1 and passed on: waiting, unsatisfiable, no attempt.
     tokio::time::timeout(HANG, async {
-        while wm.queue_stats("default").await.unwrap().unsatisfiable < 30 {
+        while ctx.wm.queue_stats("default").await.unwrap().unsatisfiable < 30 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
     .expect("B jobs never showed as unsatisfiable");
     let ids: Vec<WorkId> = b.iter().map(OneTimeWorkRequest::id).collect();
-    for info in wm.get_work_infos(&ids).await.unwrap() {
+    for info in ctx.wm.get_work_infos(&ids).await.unwrap() {
         let info = info.unwrap();
         assert_eq!(info.state, WorkState::Enqueued, "{info:?}");
         assert_eq!(info.run_attempt_count, 0, "{info:?}");
@@ -199,14 +192,14 @@ async fn in_a_rolling_deploy_new_kinds_wait_for_new_workers_and_no_attempt_is_sp
     );
     let mut ran: HashSet<WorkId> = HashSet::new();
     for r in &b {
-        let info = finished(&wm, &mut watch, r.id()).await;
+        let info = ctx.finished(r.id()).await;
         assert_eq!(info.state, WorkState::Succeeded, "{info:?}");
         assert_eq!(info.run_attempt_count, 1, "{info:?}");
         assert_eq!(info.worker.as_deref(), Some("v2"), "{info:?}");
         ran.insert(info.id);
     }
     assert_eq!(ran.len(), 30);
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.unsatisfiable, 0, "{stats:?}");
     assert_eq!(stats.counters.get("failed"), None, "{stats:?}");
     v1.stop().await;
@@ -215,12 +208,10 @@ async fn in_a_rolling_deploy_new_kinds_wait_for_new_workers_and_no_attempt_is_sp
 
 #[tokio::test]
 async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let wm = manager(&url).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
+    let url = ctx.url();
     {
-        let mut con = wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.pool().get().await.unwrap();
         let info: String = redis::cmd("INFO")
             .arg("memory")
             .query_async(&mut *con)
@@ -252,7 +243,7 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
                     .unwrap()
             })
             .collect();
-        match wm.enqueue_many(reqs.clone()).await {
+        match ctx.wm.enqueue_many(reqs.clone()).await {
             Ok(_) => ids.extend(reqs.iter().map(OneTimeWorkRequest::id)),
             Err(e) => {
                 refused = Some(e);
@@ -262,13 +253,16 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
     }
     let refused = refused.expect("Redis never filled up");
     assert!(refused.to_string().contains("OOM"), "{refused}");
-    assert!(refused.is_transient(), "OOM clears when memory is freed: {refused}");
+    assert!(
+        refused.is_transient(),
+        "OOM clears when memory is freed: {refused}"
+    );
 
     // Default settings: successes retained an hour. Drain everything that was stored.
     let worker = InProcess::start(&url, "default", |b| b.concurrency(50));
     let mut pending: HashSet<WorkId> = ids.iter().copied().collect();
     while !pending.is_empty() {
-        let ev = tokio::time::timeout(HANG, watch.next())
+        let ev = tokio::time::timeout(HANG, ctx.watch().next())
             .await
             .expect("the queue did not drain")
             .unwrap();
@@ -283,7 +277,7 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
         .unwrap();
     tokio::time::timeout(HANG, async {
         loop {
-            match wm.enqueue(again.clone()).await {
+            match ctx.wm.enqueue(again.clone()).await {
                 Ok(_) => break,
                 Err(e) if e.to_string().contains("OOM") => {
                     tokio::time::sleep(Duration::from_millis(50)).await
@@ -294,11 +288,8 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
     })
     .await
     .expect("Redis stayed full after the drain");
-    assert_eq!(
-        finished(&wm, &mut watch, again.id()).await.state,
-        WorkState::Succeeded
-    );
-    let stats = wm.queue_stats("default").await.unwrap();
+    assert_eq!(ctx.finished(again.id()).await.state, WorkState::Succeeded);
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert!(
         stats.counters.get("pruned_early").copied().unwrap_or(0) > 0,
         "{stats:?}"

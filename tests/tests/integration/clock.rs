@@ -1,6 +1,7 @@
 use workq_producer::{WorkId, WorkState};
-use workq_tests::{faketime_env, RedisServer};
+use workq_tests::faketime_env;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 const MINUTE_MS: u64 = 60_000;
@@ -9,11 +10,9 @@ const MINUTE_MS: u64 = 60_000;
 /// nothing starts before its due time, and no lease is taken for expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producers_and_workers_with_wrong_clocks_schedule_and_lease_correctly() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let wm = manager(&url).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let now = redis_now(&wm).await;
+    let mut ctx = TestContext::new().await;
+    let url = ctx.url();
+    let now = redis_now(&ctx.wm).await;
     let (_slow, _, slow_clock) =
         spawn_worker(&url, "default", 4, 900, 5000, &faketime_env("-600s"));
     let (_fast, _, fast_clock) =
@@ -28,7 +27,7 @@ async fn producers_and_workers_with_wrong_clocks_schedule_and_lease_correctly() 
     );
 
     // Jobs due 1 s after Redis receives them, each running for longer than a lease.
-    let before = redis_now(&wm).await;
+    let before = redis_now(&ctx.wm).await;
     let mut producer = workq_tests::WorkerProcess::spawn(
         std::path::Path::new(env!("CARGO_BIN_EXE_test-worker")),
         &[
@@ -49,14 +48,14 @@ async fn producers_and_workers_with_wrong_clocks_schedule_and_lease_correctly() 
             break c.parse::<u64>().unwrap();
         }
     };
-    let after = redis_now(&wm).await;
+    let after = redis_now(&ctx.wm).await;
     assert!(
         clock > after + 6 * MINUTE_MS,
         "the producer's clock is ahead"
     );
 
     for id in ids {
-        let info = finished(&wm, &mut watch, id).await;
+        let info = ctx.finished(id).await;
         assert_eq!(info.state, WorkState::Succeeded);
         let enq = ms(info.enqueued_at);
         assert!(before <= enq && enq <= after, "enqueued at Redis time");

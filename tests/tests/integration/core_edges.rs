@@ -6,15 +6,16 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use redis::AsyncCommands;
 use workq_common::record::peek_attempts;
-use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimedJob, Retention};
+use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimedJob, Retention};
 use workq_common::QueueKeys;
 use workq_producer::{
     BackoffPolicy, CancelStatus, EnqueueStatus, Error, OneTimeWorkRequest, WatchTarget,
     WorkManager, WorkState,
 };
 use workq_tests::jobs::{Fail, Nop, Sleep};
-use workq_tests::{RedisServer, HANG};
+use workq_tests::HANG;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 /// Claims (at most) one due job of "default" for `worker` through the claim script.
@@ -79,8 +80,7 @@ async fn ack_one(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_holding_more_than_1000_jobs_keeps_them_all() {
     const JOBS: usize = 1050;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let reqs: Vec<_> = (0..JOBS)
         .map(|_| {
             OneTimeWorkRequest::builder(Sleep::ms(10_000))
@@ -88,9 +88,9 @@ async fn a_worker_holding_more_than_1000_jobs_keeps_them_all() {
                 .unwrap()
         })
         .collect();
-    wm.enqueue_many(reqs.clone()).await.unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    ctx.wm.enqueue_many(reqs.clone()).await.unwrap();
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.concurrency(JOBS + 50).lease(Duration::from_millis(900))
     });
     // Every job must run once and succeed: no job goes back to ENQUEUED on the way.
@@ -109,7 +109,7 @@ async fn a_worker_holding_more_than_1000_jobs_keeps_them_all() {
             "job {} was taken from its worker while it ran ({} jobs done so far): {:?}",
             ev.id,
             done.len(),
-            info(&wm, ev.id).await.last_error
+            ctx.info(ev.id).await.last_error
         );
         done.insert(ev.id);
     }
@@ -121,19 +121,18 @@ async fn a_worker_holding_more_than_1000_jobs_keeps_them_all() {
 /// hand-back do), not run again.
 #[tokio::test]
 async fn a_cancel_pending_on_a_job_whose_claim_reply_was_lost_cancels_it() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let mut stream = wm.watch(WatchTarget::Id(req.id())).await.unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let mut stream = ctx.wm.watch(WatchTarget::Id(req.id())).await.unwrap();
     // A claim whose reply never reached worker "w-lost".
-    let (job, _) = claim_one(&wm, "w-lost", Duration::from_millis(900)).await;
+    let (job, _) = claim_one(&ctx.wm, "w-lost", Duration::from_millis(900)).await;
     assert!(job.is_some());
     assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(req.id()).await.unwrap(),
         CancelStatus::Requested
     );
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.worker_id("w-lost").lease(Duration::from_millis(900))
     });
     let item = next_item(&mut stream).await;
@@ -155,8 +154,7 @@ async fn a_cancel_pending_on_a_job_whose_claim_reply_was_lost_cancels_it() {
 /// as existing and changes nothing.
 #[tokio::test]
 async fn an_id_repeated_within_one_batch_is_stored_once() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let first = OneTimeWorkRequest::builder(Nop { i: 1 })
         .tag("first")
         .initial_delay(Duration::from_secs(3600))
@@ -167,7 +165,11 @@ async fn an_id_repeated_within_one_batch_is_stored_once() {
         .tag("repeat")
         .build()
         .unwrap();
-    let out = wm.enqueue_many(vec![first.clone(), repeat]).await.unwrap();
+    let out = ctx
+        .wm
+        .enqueue_many(vec![first.clone(), repeat])
+        .await
+        .unwrap();
     assert_eq!(
         out.iter().map(|e| (e.id, e.status)).collect::<Vec<_>>(),
         [
@@ -175,12 +177,17 @@ async fn an_id_repeated_within_one_batch_is_stored_once() {
             (first.id(), EnqueueStatus::Existed)
         ]
     );
-    let i = info(&wm, first.id()).await;
+    let i = ctx.info(first.id()).await;
     assert_eq!(i.tags, ["first"]);
     assert_eq!(i.input.decode::<Nop>().unwrap().i, 1);
     assert!(i.next_due_at.is_some());
-    assert!(wm.get_work_infos_by_tag("repeat").await.unwrap().is_empty());
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
+    assert!(ctx
+        .wm
+        .get_work_infos_by_tag("repeat")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 1);
 }
 
 /// A job that fails every attempt (with an error, so it retries) until `attempts` are used,
@@ -202,27 +209,23 @@ fn failing_every_attempt(attempts: u32) -> OneTimeWorkRequest {
 /// the last error, its fencing token still exact.
 #[tokio::test]
 async fn a_job_retries_past_attempt_127_and_fails_after_exactly_max_attempts() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = failing_every_attempt(140);
-    wm.enqueue(req.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
     assert_eq!(info.run_attempt_count, 140);
     assert_eq!(info.last_error.as_deref(), Some("attempt 140 broke"));
     assert_eq!(info.next_due_at, None);
     assert!(info.finished_at.is_some());
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 /// The exact due time of a retry past attempt 63 (exponential, so 2^(n-1) would overflow
 /// any integer type without the clamp) is the cap.
 #[tokio::test]
 async fn exponential_backoff_past_attempt_63_is_the_cap_exactly() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Fail {
         mode: "error".into(),
     })
@@ -231,31 +234,31 @@ async fn exponential_backoff_past_attempt_63_is_the_cap_exactly() {
     .max_attempts(80)
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
     let id = req.id().to_string();
     // 69 attempts retried at 1 ms (the cap equals the first delay)...
     for n in 1..=69u32 {
         let job = loop {
-            if let (Some(j), _) = claim_one(&wm, "w", Duration::from_secs(30)).await {
+            if let (Some(j), _) = claim_one(&ctx.wm, "w", Duration::from_secs(30)).await {
                 break j;
             }
             tokio::task::yield_now().await;
         };
         assert_eq!(peek_attempts(&job.record), Some(n));
-        assert!(ack_one(&wm, "w", &id, n, AckOutcome::Retry, "again").await);
+        assert!(ack_one(&ctx.wm, "w", &id, n, AckOutcome::Retry, "again").await);
     }
     // ... and the 70th is due exactly the cap after the ack, on Redis' clock.
     let job = loop {
-        if let (Some(j), _) = claim_one(&wm, "w", Duration::from_secs(30)).await {
+        if let (Some(j), _) = claim_one(&ctx.wm, "w", Duration::from_secs(30)).await {
             break j;
         }
         tokio::task::yield_now().await;
     };
     assert_eq!(peek_attempts(&job.record), Some(70));
-    let t0 = redis_now(&wm).await;
-    assert!(ack_one(&wm, "w", &id, 70, AckOutcome::Retry, "again").await);
-    let t1 = redis_now(&wm).await;
-    let due = ms(info(&wm, req.id()).await.next_due_at.unwrap());
+    let t0 = redis_now(&ctx.wm).await;
+    assert!(ack_one(&ctx.wm, "w", &id, 70, AckOutcome::Retry, "again").await);
+    let t1 = redis_now(&ctx.wm).await;
+    let due = ms(ctx.info(req.id()).await.next_due_at.unwrap());
     let cap = 1;
     assert!(
         t0 + cap <= due && due <= t1 + cap,
@@ -267,22 +270,19 @@ async fn exponential_backoff_past_attempt_63_is_the_cap_exactly() {
 /// past max attempts the job fails with the timeout as its last error.
 #[tokio::test]
 async fn an_attempt_past_its_timeout_is_retried_then_fails_naming_the_timeout() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .timeout(Duration::from_millis(200))
         .backoff(BackoffPolicy::Linear, Duration::from_millis(10))
         .max_attempts(2)
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Failed);
     assert_eq!(info.run_attempt_count, 2);
     assert_eq!(info.last_error.as_deref(), Some("timed out after 200ms"));
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
@@ -305,21 +305,20 @@ async fn a_zero_timeout_and_a_cap_below_the_first_delay_are_refused() {
 /// waiting for its retry.
 #[tokio::test]
 async fn work_info_is_right_after_claim_retry_and_cancel() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 })
         .tag("t")
         .backoff(BackoffPolicy::Linear, Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let enq = info(&wm, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let enq = ctx.info(req.id()).await;
     assert_eq!(ms(enq.next_due_at.unwrap()), ms(enq.enqueued_at));
     assert_eq!((enq.started_at, enq.finished_at), (None, None));
 
-    let (job, claimed_at) = claim_one(&wm, "w1", Duration::from_secs(30)).await;
+    let (job, claimed_at) = claim_one(&ctx.wm, "w1", Duration::from_secs(30)).await;
     let job = job.unwrap();
-    let running = info(&wm, req.id()).await;
+    let running = ctx.info(req.id()).await;
     assert_eq!(
         (running.state, running.run_attempt_count),
         (WorkState::Running, 1)
@@ -332,10 +331,10 @@ async fn work_info_is_right_after_claim_retry_and_cancel() {
     );
     assert_eq!(running.enqueued_at, enq.enqueued_at);
 
-    let t0 = redis_now(&wm).await;
-    assert!(ack_one(&wm, "w1", &job.id, 1, AckOutcome::Retry, "flaky").await);
-    let t1 = redis_now(&wm).await;
-    let retried = info(&wm, req.id()).await;
+    let t0 = redis_now(&ctx.wm).await;
+    assert!(ack_one(&ctx.wm, "w1", &job.id, 1, AckOutcome::Retry, "flaky").await);
+    let t1 = redis_now(&ctx.wm).await;
+    let retried = ctx.info(req.id()).await;
     assert_eq!(
         (retried.state, retried.run_attempt_count),
         (WorkState::Enqueued, 1)
@@ -348,13 +347,13 @@ async fn work_info_is_right_after_claim_retry_and_cancel() {
     assert!(t0 + 3_600_000 <= due && due <= t1 + 3_600_000);
     assert_eq!(retried.tags, ["t"]);
 
-    let c0 = redis_now(&wm).await;
+    let c0 = redis_now(&ctx.wm).await;
     assert_eq!(
-        wm.cancel_work_by_id(req.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(req.id()).await.unwrap(),
         CancelStatus::Cancelled
     );
-    let c1 = redis_now(&wm).await;
-    let cancelled = info(&wm, req.id()).await;
+    let c1 = redis_now(&ctx.wm).await;
+    let cancelled = ctx.info(req.id()).await;
     assert_eq!(
         (cancelled.state, cancelled.run_attempt_count),
         (WorkState::Cancelled, 1)
@@ -368,42 +367,40 @@ async fn work_info_is_right_after_claim_retry_and_cancel() {
     assert!(c0 <= fin && fin <= c1);
     assert_eq!(ms(cancelled.started_at.unwrap()), claimed_at);
     assert!(!cancelled.cancel_requested);
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 0);
 }
 
 /// A `run_at` in the past is due at once, at that time.
 #[tokio::test]
 async fn a_run_at_in_the_past_is_due_at_once() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let at = UNIX_EPOCH + Duration::from_secs(1_000_000);
     let req = OneTimeWorkRequest::builder(Nop { i: 1 })
         .run_at(at)
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    assert_eq!(info(&wm, req.id()).await.next_due_at, Some(at));
-    let (job, _) = claim_one(&wm, "w", Duration::from_secs(30)).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    assert_eq!(ctx.info(req.id()).await.next_due_at, Some(at));
+    let (job, _) = claim_one(&ctx.wm, "w", Duration::from_secs(30)).await;
     assert_eq!(job.unwrap().id, req.id().to_string());
 }
 
 /// An ack whose job was deleted meanwhile is refused and brings nothing back.
 #[tokio::test]
 async fn an_ack_for_a_job_deleted_while_it_ran_is_refused() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let (job, _) = claim_one(&wm, "w", Duration::from_secs(30)).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let (job, _) = claim_one(&ctx.wm, "w", Duration::from_secs(30)).await;
     let job = job.unwrap();
     {
-        let mut con = wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.pool().get().await.unwrap();
         let _: () = con.hdel("workq:{default}:jobs", &job.id).await.unwrap();
     }
-    assert!(!ack_one(&wm, "w", &job.id, 1, AckOutcome::Succeeded, "").await);
-    assert!(!ack_one(&wm, "w", &job.id, 1, AckOutcome::Retry, "x").await);
-    assert!(wm.get_work_info(req.id()).await.unwrap().is_none());
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+    assert!(!ack_one(&ctx.wm, "w", &job.id, 1, AckOutcome::Succeeded, "").await);
+    assert!(!ack_one(&ctx.wm, "w", &job.id, 1, AckOutcome::Retry, "x").await);
+    assert!(ctx.wm.get_work_info(req.id()).await.unwrap().is_none());
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 0);
 }
 
 /// Claims for `worker` until the claim takes a job (or, with `want_job` false, until the
@@ -414,27 +411,8 @@ async fn claim_until(
     id: workq_producer::WorkId,
     want_job: bool,
 ) -> Option<ClaimedJob> {
-    let keys = QueueKeys::new("default").unwrap();
     loop {
-        let mut con = wm.pool().get().await.unwrap();
-        let r = scripts()
-            .claim(
-                &mut *con,
-                &keys,
-                &ClaimArgs {
-                    limit: 1,
-                    lease: Duration::from_secs(30),
-                    worker,
-                    keep_failed: Duration::from_secs(60),
-                    maintenance_limit: 10,
-                    labels: "",
-                    presence: true,
-                    kinds: "",
-                    memory_pressure: false,
-                },
-            )
-            .await
-            .unwrap();
+        let r = claim_by_hand(wm, worker, "", Duration::from_secs(30)).await;
         if let Some(j) = r.jobs.into_iter().next() {
             return Some(j);
         }
@@ -453,19 +431,18 @@ async fn claim_until(
 /// is not put back on its lane, and its stop reason is gone from `cancel`.
 #[tokio::test]
 async fn a_retry_outcome_after_a_cancel_request_ends_cancelled_not_retried() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let (id, job) = claimed_with_cancel_pending(&wm, "w", Duration::from_secs(30)).await;
-    assert!(info(&wm, id).await.cancel_requested);
-    assert!(ack_one(&wm, "w", &job.id, 1, AckOutcome::Retry, "boom").await);
-    let i = info(&wm, id).await;
+    let ctx = TestContext::without_watch().await;
+    let (id, job) = claimed_with_cancel_pending(&ctx.wm, "w", Duration::from_secs(30)).await;
+    assert!(ctx.info(id).await.cancel_requested);
+    assert!(ack_one(&ctx.wm, "w", &job.id, 1, AckOutcome::Retry, "boom").await);
+    let i = ctx.info(id).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Cancelled, 1));
     assert_eq!(i.last_error.as_deref(), Some("cancelled by request"));
     assert_eq!(i.next_due_at, None);
     assert!(i.finished_at.is_some());
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.enqueued, stats.running), (0, 0));
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.pool().get().await.unwrap();
     let pending: u64 = con.hlen("workq:{default}:cancel").await.unwrap();
     assert_eq!(pending, 0);
 }
@@ -473,10 +450,9 @@ async fn a_retry_outcome_after_a_cancel_request_ends_cancelled_not_retried() {
 /// A job handed back at shutdown with a cancel pending ends CANCELLED.
 #[tokio::test]
 async fn a_hand_back_with_a_cancel_pending_cancels_the_job() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let (id, job) = claimed_with_cancel_pending(&wm, "w", Duration::from_secs(30)).await;
-    let mut con = wm.pool().get().await.unwrap();
+    let ctx = TestContext::without_watch().await;
+    let (id, job) = claimed_with_cancel_pending(&ctx.wm, "w", Duration::from_secs(30)).await;
+    let mut con = ctx.wm.pool().get().await.unwrap();
     let out = scripts()
         .release(
             &mut *con,
@@ -489,21 +465,20 @@ async fn a_hand_back_with_a_cancel_pending_cancels_the_job() {
         .await
         .unwrap();
     assert_eq!(out, [true]);
-    let i = info(&wm, id).await;
+    let i = ctx.info(id).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Cancelled, 1));
     assert_eq!(i.last_error.as_deref(), Some("cancelled by request"));
     assert_eq!(i.worker.as_deref(), Some("w"));
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 0);
 }
 
 /// A lost worker's job with a cancel pending is not run again by the reaper: CANCELLED.
 #[tokio::test]
 async fn the_reaper_cancels_a_lost_worker_s_job_with_a_cancel_pending() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let (id, _) = claimed_with_cancel_pending(&wm, "A", Duration::from_millis(300)).await;
-    assert!(claim_until(&wm, "B", id, false).await.is_none());
-    let i = info(&wm, id).await;
+    let ctx = TestContext::without_watch().await;
+    let (id, _) = claimed_with_cancel_pending(&ctx.wm, "A", Duration::from_millis(300)).await;
+    assert!(claim_until(&ctx.wm, "B", id, false).await.is_none());
+    let i = ctx.info(id).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Cancelled, 1));
     assert_eq!(i.last_error.as_deref(), Some("cancelled by request"));
 }
@@ -511,16 +486,15 @@ async fn the_reaper_cancels_a_lost_worker_s_job_with_a_cancel_pending() {
 /// A lost worker's job that has used its last attempt ends FAILED, naming the lost worker.
 #[tokio::test]
 async fn the_reaper_fails_a_lost_worker_s_job_on_its_last_attempt() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 })
         .max_attempts(1)
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let (_, claimed_at) = claim_one(&wm, "A", Duration::from_millis(300)).await;
-    assert!(claim_until(&wm, "B", req.id(), false).await.is_none());
-    let i = info(&wm, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let (_, claimed_at) = claim_one(&ctx.wm, "A", Duration::from_millis(300)).await;
+    assert!(claim_until(&ctx.wm, "B", req.id(), false).await.is_none());
+    let i = ctx.info(req.id()).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Failed, 1));
     assert_eq!(
         i.last_error.as_deref(),
@@ -535,26 +509,25 @@ async fn the_reaper_fails_a_lost_worker_s_job_on_its_last_attempt() {
 /// job, is still the job's current attempt: it is applied.
 #[tokio::test]
 async fn an_ack_after_the_lease_ended_but_before_a_reaper_is_applied() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let (job, claimed_at) = claim_one(&wm, "A", Duration::from_millis(300)).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let (job, claimed_at) = claim_one(&ctx.wm, "A", Duration::from_millis(300)).await;
     let job = job.unwrap();
     // Wait (on Redis' clock) until the lease has run out.
-    while redis_now(&wm).await <= claimed_at + 300 {
+    while redis_now(&ctx.wm).await <= claimed_at + 300 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(ack_one(&wm, "A", &job.id, 1, AckOutcome::Failed, "late").await);
-    let i = info(&wm, req.id()).await;
+    assert!(ack_one(&ctx.wm, "A", &job.id, 1, AckOutcome::Failed, "late").await);
+    let i = ctx.info(req.id()).await;
     assert_eq!((i.state, i.run_attempt_count), (WorkState::Failed, 1));
     assert_eq!(i.last_error.as_deref(), Some("late"));
     // A reaper coming afterwards finds nothing to take.
-    assert!(claim_one(&wm, "B", Duration::from_secs(30))
+    assert!(claim_one(&ctx.wm, "B", Duration::from_secs(30))
         .await
         .0
         .is_none());
-    assert_eq!(info(&wm, req.id()).await.state, WorkState::Failed);
+    assert_eq!(ctx.info(req.id()).await.state, WorkState::Failed);
 }
 
 /// A queue name with characters that mean something elsewhere (key separators, glob and
@@ -563,21 +536,21 @@ async fn an_ack_after_the_lease_ended_but_before_a_reaper_is_applied() {
 #[tokio::test]
 async fn a_queue_with_odd_characters_in_its_name_works_end_to_end() {
     const QUEUE: &str = "we!rd:q*?[x]|é-ü/held:#";
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue(QUEUE).await.unwrap();
-    let worker = InProcess::start(&redis.url(), QUEUE, |b| b);
+    let ctx = TestContext::without_watch().await;
+    let mut watch = ctx.wm.watch_queue(QUEUE).await.unwrap();
+    let worker = InProcess::start(&ctx.url(), QUEUE, |b| b);
     let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .queue(QUEUE)
         .tag("odd")
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let i = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let i = finished(&ctx.wm, &mut watch, req.id()).await;
     assert_eq!((i.state, i.queue.as_str()), (WorkState::Succeeded, QUEUE));
-    assert_eq!(wm.get_work_infos_by_tag("odd").await.unwrap().len(), 1);
+    assert_eq!(ctx.wm.get_work_infos_by_tag("odd").await.unwrap().len(), 1);
     assert_eq!(
-        wm.queue_stats(QUEUE)
+        ctx.wm
+            .queue_stats(QUEUE)
             .await
             .unwrap()
             .counters
@@ -592,29 +565,26 @@ async fn a_queue_with_odd_characters_in_its_name_works_end_to_end() {
 /// reaper leaves the finished job alone instead of ending an attempt on it again.
 #[tokio::test]
 async fn the_reaper_leaves_alone_a_finished_job_a_lost_worker_still_lists() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = failing_every_attempt(130);
-    wm.enqueue(req.clone()).await.unwrap();
-    let before = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let before = ctx.finished(req.id()).await;
     assert_eq!(
         (before.state, before.run_attempt_count),
         (WorkState::Failed, 130)
     );
-    worker.stop().await;
+    ctx.stop_worker().await;
 
     let keys = QueueKeys::new("default").unwrap();
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.pool().get().await.unwrap();
     let _: () = con
         .sadd(keys.held("gone"), req.id().to_string())
         .await
         .unwrap();
     let _: () = con.zadd(keys.leases(), "gone", 1).await.unwrap();
-    let reply = claim_by_hand(&wm, "w-2", "", Duration::from_secs(30)).await;
+    let reply = claim_by_hand(&ctx.wm, "w-2", "", Duration::from_secs(30)).await;
     assert!(reply.jobs.is_empty());
-    let after = info(&wm, req.id()).await;
+    let after = ctx.info(req.id()).await;
     assert_eq!(
         (after.state, after.run_attempt_count, after.last_error),
         (WorkState::Failed, 130, before.last_error)

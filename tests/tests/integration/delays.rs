@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use workq_producer::{OneTimeWorkRequest, WorkState};
 use workq_tests::jobs::{Sleep, Slept};
-use workq_tests::RedisServer;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 /// The worker's fallback poll is far longer than the delay, so a start close to the due
@@ -12,16 +12,13 @@ const IDLE_POLL: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 async fn a_delayed_job_starts_at_its_due_time_not_before_and_not_at_the_next_poll() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let worker = InProcess::start(&redis.url(), "default", |b| b.idle_poll(IDLE_POLL));
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::with_worker(|b| b.idle_poll(IDLE_POLL)).await;
     let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_millis(1500))
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let info = ctx.finished(req.id()).await;
     assert_eq!(info.state, WorkState::Succeeded);
     let due = ms(info.enqueued_at) + 1500;
     let started = ms(info.started_at.unwrap());
@@ -31,25 +28,22 @@ async fn a_delayed_job_starts_at_its_due_time_not_before_and_not_at_the_next_pol
         "started only at the fallback poll"
     );
     assert_eq!(info.output_as::<Slept>().unwrap().unwrap().attempt, 1);
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn a_worker_already_sleeping_for_a_later_job_is_woken_for_an_earlier_one() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let worker = InProcess::start(&redis.url(), "default", |b| b.idle_poll(IDLE_POLL));
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::with_worker(|b| b.idle_poll(IDLE_POLL)).await;
     let late = OneTimeWorkRequest::builder(Sleep::ms(1))
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue(late.clone()).await.unwrap();
+    ctx.wm.enqueue(late.clone()).await.unwrap();
     let now = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
-    wm.enqueue(now.clone()).await.unwrap();
-    let info = finished(&wm, &mut watch, now.id()).await;
+    ctx.wm.enqueue(now.clone()).await.unwrap();
+    let info = ctx.finished(now.id()).await;
     assert_eq!(info.state, WorkState::Succeeded);
-    let late_info = wm.get_work_info(late.id()).await.unwrap().unwrap();
+    let late_info = ctx.wm.get_work_info(late.id()).await.unwrap().unwrap();
     assert_eq!(late_info.state, WorkState::Enqueued);
-    worker.stop().await;
+    ctx.stop_worker().await;
 }

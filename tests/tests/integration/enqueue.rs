@@ -4,19 +4,19 @@ use workq_producer::{EnqueueStatus, Error, OneTimeWorkRequest, WorkManager, Work
 use workq_tests::jobs::{Nop, Sleep};
 use workq_tests::RedisServer;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 #[tokio::test]
 async fn enqueueing_an_existing_id_changes_nothing_and_says_so() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 })
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let first = wm.enqueue(req.clone()).await.unwrap();
+    let first = ctx.wm.enqueue(req.clone()).await.unwrap();
     assert_eq!(first.status, EnqueueStatus::Enqueued);
-    let before = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    let before = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
 
     // The same id with other settings: nothing changes.
     let again = OneTimeWorkRequest::builder(Nop { i: 2 })
@@ -24,11 +24,11 @@ async fn enqueueing_an_existing_id_changes_nothing_and_says_so() {
         .tag("other")
         .build()
         .unwrap();
-    let second = wm.enqueue(again).await.unwrap();
+    let second = ctx.wm.enqueue(again).await.unwrap();
     assert_eq!(second.status, EnqueueStatus::Existed);
-    let after = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    let after = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
     assert_eq!(before, after);
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 1);
 }
 
 #[tokio::test]
@@ -58,16 +58,15 @@ async fn an_oversized_payload_is_refused_with_its_size_and_the_limit() {
 
 #[tokio::test]
 async fn enqueued_time_and_due_time_come_from_redis() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let before = redis_now(&wm).await;
+    let ctx = TestContext::without_watch().await;
+    let before = redis_now(&ctx.wm).await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 })
         .initial_delay(Duration::from_secs(60))
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let after = redis_now(&wm).await;
-    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let after = redis_now(&ctx.wm).await;
+    let info = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
     let enq = ms(info.enqueued_at);
     assert!(
         before <= enq && enq <= after,
@@ -80,8 +79,7 @@ async fn enqueued_time_and_due_time_come_from_redis() {
 
 #[tokio::test]
 async fn many_requests_across_queues_enqueue_in_order_and_query_by_tag() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let reqs: Vec<_> = (0..2500)
         .map(|i| {
             OneTimeWorkRequest::builder(Sleep::ms(1))
@@ -92,16 +90,16 @@ async fn many_requests_across_queues_enqueue_in_order_and_query_by_tag() {
                 .unwrap()
         })
         .collect();
-    let out = wm.enqueue_many(reqs.clone()).await.unwrap();
+    let out = ctx.wm.enqueue_many(reqs.clone()).await.unwrap();
     assert_eq!(out.len(), reqs.len());
     for (r, o) in reqs.iter().zip(&out) {
         assert_eq!((r.id(), o.status), (o.id, EnqueueStatus::Enqueued));
     }
-    let fives = wm.get_work_infos_by_tag("fives").await.unwrap();
+    let fives = ctx.wm.get_work_infos_by_tag("fives").await.unwrap();
     assert_eq!(fives.len(), 500);
     assert!(fives.iter().all(|i| i.tags == ["fives"]));
-    assert_eq!(wm.queues().await.unwrap(), ["even", "odd"]);
-    assert_eq!(wm.queue_stats("even").await.unwrap().enqueued, 1250);
+    assert_eq!(ctx.wm.queues().await.unwrap(), ["even", "odd"]);
+    assert_eq!(ctx.wm.queue_stats("even").await.unwrap().enqueued, 1250);
 }
 
 #[tokio::test]

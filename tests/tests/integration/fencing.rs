@@ -7,8 +7,8 @@ use workq_common::scripts::{
 use workq_common::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::Sleep;
-use workq_tests::RedisServer;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 async fn claim_as(
@@ -23,25 +23,24 @@ async fn claim_as(
 
 #[tokio::test]
 async fn fenced_attempts_ignore_stale_workers() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let keys = QueueKeys::new("default").unwrap();
     let req = OneTimeWorkRequest::builder(Sleep::ms(1))
         .backoff(BackoffPolicy::Linear, Duration::from_millis(1))
         .build()
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
     let id = req.id().to_string();
 
     // Worker A claims with a short lease, then stalls past it.
-    let (a, ..) = claim_as(&wm, "A", Duration::from_millis(300)).await;
+    let (a, ..) = claim_as(&ctx.wm, "A", Duration::from_millis(300)).await;
     let a = a.expect("A claims the job");
     let a_token = peek_attempts(&a.record).unwrap();
     assert_eq!(a_token, 1);
 
     // Worker B keeps looking; once A's lease has run out, B's claim requeues and takes it.
     let b = loop {
-        let (job, now, next) = claim_as(&wm, "B", Duration::from_secs(30)).await;
+        let (job, now, next) = claim_as(&ctx.wm, "B", Duration::from_secs(30)).await;
         if let Some(j) = job {
             break j;
         }
@@ -50,7 +49,7 @@ async fn fenced_attempts_ignore_stale_workers() {
     let b_token = peek_attempts(&b.record).unwrap();
     assert_eq!(b_token, 2);
 
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.pool().get().await.unwrap();
     // A's heartbeat is refused...
     let hb = scripts()
         .heartbeat(
@@ -88,7 +87,7 @@ async fn fenced_attempts_ignore_stale_workers() {
         .await
         .unwrap();
     assert_eq!(refused, [false]);
-    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    let info = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
     assert_eq!(
         (info.state, info.run_attempt_count),
         (WorkState::Running, 2)
@@ -123,7 +122,7 @@ async fn fenced_attempts_ignore_stale_workers() {
         .await
         .unwrap();
     assert_eq!(applied, [true]);
-    let info = wm.get_work_info(req.id()).await.unwrap().unwrap();
+    let info = ctx.wm.get_work_info(req.id()).await.unwrap().unwrap();
     assert_eq!(info.state, WorkState::Succeeded);
     assert_eq!(info.output.unwrap().decode::<String>().unwrap(), "B");
     assert!(info

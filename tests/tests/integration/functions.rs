@@ -9,6 +9,7 @@ use workq_producer::{OneTimeWorkRequest, WorkId, WorkState};
 use workq_tests::jobs::Nop;
 use workq_tests::{RedisServer, HANG};
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 async fn libraries(redis: &RedisServer) -> Vec<String> {
@@ -81,14 +82,13 @@ async fn the_first_call_loads_the_library_and_a_redis_that_lost_it_gets_it_back_
 
 #[tokio::test]
 async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let wm = manager(&url).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
+    let url = ctx.url();
     let reqs: Vec<_> = (0..200)
         .map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap())
         .collect();
-    let ids: Vec<_> = wm
+    let ids: Vec<_> = ctx
+        .wm
         .enqueue_many(reqs)
         .await
         .unwrap()
@@ -98,8 +98,9 @@ async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
 
     // Below what Redis already uses: with noeviction, every write that could grow the
     // data set is refused from now on.
-    admin(&redis, &["CONFIG", "SET", "maxmemory", "1"]).await;
-    let refused = wm
+    admin(&ctx.redis, &["CONFIG", "SET", "maxmemory", "1"]).await;
+    let refused = ctx
+        .wm
         .enqueue(OneTimeWorkRequest::builder(Nop { i: 999 }).build().unwrap())
         .await
         .expect_err("an enqueue past maxmemory");
@@ -110,7 +111,7 @@ async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
     let worker = InProcess::start(&url, "default", |b| b.concurrency(16));
     let mut pending: HashSet<WorkId> = ids.iter().copied().collect();
     while !pending.is_empty() {
-        let ev = tokio::time::timeout(HANG, watch.next())
+        let ev = tokio::time::timeout(HANG, ctx.watch().next())
             .await
             .expect("the queued jobs did not drain at maxmemory")
             .unwrap();
@@ -119,22 +120,28 @@ async fn at_maxmemory_enqueue_is_refused_and_the_queued_work_still_drains() {
         }
     }
     worker.stop().await;
-    admin(&redis, &["CONFIG", "SET", "maxmemory", "0"]).await;
+    admin(&ctx.redis, &["CONFIG", "SET", "maxmemory", "0"]).await;
     // Kept SUCCEEDED, or pruned ahead of its retention to make room (memory pressure).
-    for info in wm.get_work_infos(&ids).await.unwrap().into_iter().flatten() {
+    for info in ctx
+        .wm
+        .get_work_infos(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+    {
         assert_eq!(info.state, WorkState::Succeeded);
     }
-    let counters = wm.queue_stats("default").await.unwrap().counters;
+    let counters = ctx.wm.queue_stats("default").await.unwrap().counters;
     assert_eq!(counters.get("succeeded"), Some(&200), "{counters:?}");
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 0);
 }
 
 #[tokio::test]
 async fn a_producer_in_another_language_enqueues_through_fcall_whatever_digits_its_due_times_carry()
 {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let now = redis_now(&wm).await;
+    let ctx = TestContext::without_watch().await;
+    let now = redis_now(&ctx.wm).await;
     let input = workq_common::Data::encode(&Nop { i: 1 }).unwrap();
     let rec = record::encode_new(
         WorkState::Enqueued,
@@ -153,7 +160,8 @@ async fn a_producer_in_another_language_enqueues_through_fcall_whatever_digits_i
     let ids: Vec<WorkId> = dues.iter().map(|_| WorkId::new()).collect();
     // Loaded as docs/wire-format.md says (`workq functions | redis-cli -x FUNCTION LOAD`).
     let library = scripts().library();
-    let mut con = redis
+    let mut con = ctx
+        .redis
         .client()
         .get_multiplexed_async_connection()
         .await
@@ -181,7 +189,8 @@ async fn a_producer_in_another_language_enqueues_through_fcall_whatever_digits_i
         .query_async(&mut con)
         .await
         .unwrap();
-    for (info, due) in wm
+    for (info, due) in ctx
+        .wm
         .get_work_infos(&ids)
         .await
         .unwrap()

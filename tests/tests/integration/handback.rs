@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use workq_producer::{OneTimeWorkRequest, WatchTarget, WorkState};
 use workq_tests::jobs::{Nop, Sleep};
-use workq_tests::RedisServer;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 const REASON: &str = "the claim reply was lost; handed back";
@@ -21,14 +21,13 @@ async fn claim_and_drop_the_reply(wm: &workq_producer::WorkManager, worker: &str
 
 #[tokio::test]
 async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let lost = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(lost.clone()).await.unwrap();
-    let mut stream = wm.watch(WatchTarget::Id(lost.id())).await.unwrap();
+    ctx.wm.enqueue(lost.clone()).await.unwrap();
+    let mut stream = ctx.wm.watch(WatchTarget::Id(lost.id())).await.unwrap();
 
-    claim_and_drop_the_reply(&wm, "w-lost").await;
-    let i = info(&wm, lost.id()).await;
+    claim_and_drop_the_reply(&ctx.wm, "w-lost").await;
+    let i = ctx.info(lost.id()).await;
     assert_eq!(
         (i.state, i.worker.as_deref()),
         (WorkState::Running, Some("w-lost"))
@@ -37,7 +36,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
 
     // The same worker id comes up (the process whose reply was lost) and holds another
     // job, so it heartbeats; it never takes over its own jobs as a lost worker's.
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.worker_id("w-lost")
             .lease(Duration::from_millis(900))
             .grace_period(Duration::from_millis(100))
@@ -45,7 +44,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
     let holder = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .build()
         .unwrap();
-    wm.enqueue(holder.clone()).await.unwrap();
+    ctx.wm.enqueue(holder.clone()).await.unwrap();
 
     let item = next_item(&mut stream).await;
     assert_eq!(
@@ -58,7 +57,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
         (WorkState::Enqueued, 1),
         "handed back, the lost attempt counted: {item:?}"
     );
-    let handed_back_at = redis_now(&wm).await;
+    let handed_back_at = redis_now(&ctx.wm).await;
     let item = next_item(&mut stream).await;
     assert_eq!(
         (item.state, item.run_attempt_count),
@@ -70,7 +69,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
         (WorkState::Succeeded, 2)
     );
 
-    let done = info(&wm, lost.id()).await;
+    let done = ctx.info(lost.id()).await;
     assert_eq!(done.state, WorkState::Succeeded);
     assert_eq!(done.worker.as_deref(), Some("w-lost"));
     assert_eq!(done.last_error.as_deref(), Some(REASON));
@@ -80,7 +79,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
         "handed back {} ms after the claim",
         handed_back_at - claimed_at
     );
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.counters.get("released"), Some(&1));
     assert_eq!(
         stats.counters.get("lease_expired"),
@@ -88,7 +87,7 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
         "not reaped as a lost worker"
     );
     assert_eq!(
-        info(&wm, holder.id()).await.state,
+        ctx.info(holder.id()).await.state,
         WorkState::Running,
         "the job the worker knows about is left alone"
     );
@@ -97,15 +96,14 @@ async fn a_job_whose_claim_reply_was_lost_is_handed_back_and_runs_again() {
 
 #[tokio::test]
 async fn an_idle_worker_hands_back_a_job_whose_claim_reply_was_lost() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let lost = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue(lost.clone()).await.unwrap();
-    let mut stream = wm.watch(WatchTarget::Id(lost.id())).await.unwrap();
-    claim_and_drop_the_reply(&wm, "w-idle").await;
+    ctx.wm.enqueue(lost.clone()).await.unwrap();
+    let mut stream = ctx.wm.watch(WatchTarget::Id(lost.id())).await.unwrap();
+    claim_and_drop_the_reply(&ctx.wm, "w-idle").await;
     // The same worker comes up with nothing else to do, the only worker of the queue (as
     // after a connection lost mid-claim in a one-worker deployment).
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.worker_id("w-idle").lease(Duration::from_millis(900))
     });
     let item = next_item(&mut stream).await;

@@ -12,6 +12,7 @@ use workq_producer::{
 use workq_tests::jobs::Nop;
 use workq_tests::{readme_acl_rules, RedisServer, HANG};
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 /// Runs one command as the default user (the administrator).
@@ -259,8 +260,7 @@ async fn used_memory(redis: &RedisServer) -> u64 {
 
 #[tokio::test]
 async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let reqs: Vec<_> = (0..20)
         .map(|i| {
             OneTimeWorkRequest::builder(Nop { i })
@@ -270,7 +270,8 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
                 .unwrap()
         })
         .collect();
-    let ids: Vec<WorkId> = wm
+    let ids: Vec<WorkId> = ctx
+        .wm
         .enqueue_many(reqs)
         .await
         .unwrap()
@@ -281,9 +282,9 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
     // Fill Redis up to a limit a little above what it uses (noeviction: writes are then
     // refused with OOM), then set the limit a little under what the data now takes, so
     // that it stays full whatever the connections' buffers take meanwhile.
-    let limit = used_memory(&redis).await + (1 << 20);
+    let limit = used_memory(&ctx.redis).await + (1 << 20);
     admin(
-        &redis,
+        &ctx.redis,
         &[
             "CONFIG".into(),
             "SET".into(),
@@ -293,7 +294,8 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
     )
     .await
     .unwrap();
-    let mut con = redis
+    let mut con = ctx
+        .redis
         .client()
         .get_multiplexed_async_connection()
         .await
@@ -313,9 +315,9 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
         }
     }
     assert!(full, "Redis never reached maxmemory");
-    let under = used_memory(&redis).await - (64 << 10);
+    let under = used_memory(&ctx.redis).await - (64 << 10);
     admin(
-        &redis,
+        &ctx.redis,
         &[
             "CONFIG".into(),
             "SET".into(),
@@ -325,13 +327,14 @@ async fn at_maxmemory_a_producer_connects_and_its_lookups_and_stats_answer() {
     )
     .await
     .unwrap();
-    let refused = wm
+    let refused = ctx
+        .wm
         .enqueue(nops(1).remove(0))
         .await
         .expect_err("an enqueue at maxmemory");
     assert!(refused.to_string().contains("OOM"), "{refused}");
 
-    let late = WorkManager::connect(&redis.url())
+    let late = WorkManager::connect(&ctx.url())
         .await
         .expect("a producer connects at maxmemory");
     let stats = late

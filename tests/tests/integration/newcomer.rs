@@ -80,8 +80,8 @@ fn a_work_id_debugs_as_its_string_and_enqueued_is_one_name() {
 
 #[tokio::test]
 async fn pruning_one_queue_leaves_the_finished_work_of_others() {
-    let redis = workq_tests::RedisServer::start();
-    let wm = crate::support::manager(&redis.url()).await;
+    let ctx = crate::fixture::TestContext::without_watch().await;
+    let wm = &ctx.wm;
     let mut ids = Vec::new();
     for queue in ["example-query", "someone-elses"] {
         let req = workq_producer::OneTimeWorkRequest::builder(workq_tests::jobs::Nop { i: 1 })

@@ -14,6 +14,7 @@ use workq_producer::{
 use workq_tests::jobs::{Echo, Fail, Nop, Probe, Sleep};
 use workq_tests::{Persistence, RedisServer, HANG};
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 fn delayed(tags: &[&str]) -> OneTimeWorkRequest {
@@ -41,8 +42,7 @@ fn sorted(mut ids: Vec<WorkId>) -> Vec<WorkId> {
 #[tokio::test]
 async fn work_queries_match_ids_tags_unique_names_and_states_and_their_combinations() {
     use WorkState::{Blocked, Cancelled, Enqueued};
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let a = delayed(&["t1"]);
     let b = delayed(&["t1", "t2"]);
     let c = delayed(&[]);
@@ -55,22 +55,26 @@ async fn work_queries_match_ids_tags_unique_names_and_states_and_their_combinati
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue_many([a.clone(), b.clone(), g.clone()])
+    ctx.wm
+        .enqueue_many([a.clone(), b.clone(), g.clone()])
         .await
         .unwrap();
-    wm.enqueue_unique_work("u1", ExistingWorkPolicy::Keep, c.clone())
+    ctx.wm
+        .enqueue_unique_work("u1", ExistingWorkPolicy::Keep, c.clone())
         .await
         .unwrap();
-    wm.enqueue_unique_work("u2", ExistingWorkPolicy::Keep, d.clone())
+    ctx.wm
+        .enqueue_unique_work("u2", ExistingWorkPolicy::Keep, d.clone())
         .await
         .unwrap();
-    wm.begin_with([e.clone()])
+    ctx.wm
+        .begin_with([e.clone()])
         .then([f.clone()])
         .enqueue()
         .await
         .unwrap();
     assert_eq!(
-        wm.cancel_work_by_id(b.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(b.id()).await.unwrap(),
         CancelStatus::Cancelled
     );
     let (a, b, c, d, e, f, g) = (a.id(), b.id(), c.id(), d.id(), e.id(), f.id(), g.id());
@@ -145,15 +149,16 @@ async fn work_queries_match_ids_tags_unique_names_and_states_and_their_combinati
         ),
     ];
     for (what, q, want) in cases {
-        assert_eq!(query(&wm, q).await, sorted(want), "{what}");
+        assert_eq!(query(&ctx.wm, q).await, sorted(want), "{what}");
     }
-    let limited = query(&wm, WorkQuery::from_tags(["t1"]).limit(2)).await;
+    let limited = query(&ctx.wm, WorkQuery::from_tags(["t1"]).limit(2)).await;
     assert_eq!(
         limited,
         sorted(vec![a, b, g])[..2],
         "limit keeps the oldest"
     );
-    let err = wm
+    let err = ctx
+        .wm
         .get_work_infos_by_query(&WorkQuery::default())
         .await
         .unwrap_err();
@@ -164,9 +169,7 @@ async fn work_queries_match_ids_tags_unique_names_and_states_and_their_combinati
 /// retained (successes are pruned earlier, so they come first in `done`).
 #[tokio::test]
 async fn a_query_for_failed_work_with_a_limit_finds_it_behind_retained_successes() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     let ok: Vec<_> = (0..4)
         .map(|i| {
             OneTimeWorkRequest::builder(Nop { i })
@@ -180,22 +183,18 @@ async fn a_query_for_failed_work_with_a_limit_finds_it_behind_retained_successes
     })
     .build()
     .unwrap();
-    wm.enqueue_many(ok.iter().cloned().chain([bad.clone()]))
+    ctx.wm
+        .enqueue_many(ok.iter().cloned().chain([bad.clone()]))
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
     for r in &ok {
-        assert_eq!(
-            finished(&wm, &mut watch, r.id()).await.state,
-            WorkState::Succeeded
-        );
+        assert_eq!(ctx.finished(r.id()).await.state, WorkState::Succeeded);
     }
-    assert_eq!(
-        finished(&wm, &mut watch, bad.id()).await.state,
-        WorkState::Failed
-    );
+    assert_eq!(ctx.finished(bad.id()).await.state, WorkState::Failed);
     worker.stop().await;
-    let got: Vec<_> = wm
+    let got: Vec<_> = ctx
+        .wm
         .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Failed]).limit(1))
         .await
         .unwrap()
@@ -209,17 +208,17 @@ async fn a_query_for_failed_work_with_a_limit_finds_it_behind_retained_successes
 /// due soonest, not the oldest.
 #[tokio::test]
 async fn a_limited_query_for_enqueued_work_picks_the_work_due_soonest() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let old = OneTimeWorkRequest::builder(Nop { i: 1 })
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue(old.clone()).await.unwrap();
+    ctx.wm.enqueue(old.clone()).await.unwrap();
     let young = OneTimeWorkRequest::builder(Nop { i: 2 }).build().unwrap();
-    wm.enqueue(young.clone()).await.unwrap();
+    ctx.wm.enqueue(young.clone()).await.unwrap();
     assert!(old.id() < young.id());
-    let got: Vec<_> = wm
+    let got: Vec<_> = ctx
+        .wm
         .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Enqueued]).limit(1))
         .await
         .unwrap()
@@ -228,7 +227,8 @@ async fn a_limited_query_for_enqueued_work_picks_the_work_due_soonest() {
         .collect();
     assert_eq!(got, [young.id()]);
     // Without a limit that bites, both, oldest first.
-    let got: Vec<_> = wm
+    let got: Vec<_> = ctx
+        .wm
         .get_work_infos_by_query(&WorkQuery::from_states([WorkState::Enqueued]))
         .await
         .unwrap()
@@ -240,8 +240,7 @@ async fn a_limited_query_for_enqueued_work_picks_the_work_due_soonest() {
 
 #[tokio::test]
 async fn a_watch_on_one_id_sees_every_transition_in_order() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Probe {
         note: "flaky".into(),
         fail_first: true,
@@ -249,11 +248,11 @@ async fn a_watch_on_one_id_sees_every_transition_in_order() {
     .backoff(BackoffPolicy::Linear, Duration::from_millis(10))
     .build()
     .unwrap();
-    let mut stream = wm.watch(WatchTarget::Id(req.id())).await.unwrap();
+    let mut stream = ctx.wm.watch(WatchTarget::Id(req.id())).await.unwrap();
     // Other work in the queue is not reported.
     let other = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue_many([other, req.clone()]).await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    ctx.wm.enqueue_many([other, req.clone()]).await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
 
     let mut seen = Vec::new();
     let mut retry_error = None;
@@ -296,22 +295,26 @@ async fn collect(
 #[tokio::test]
 async fn a_watch_by_tag_sees_the_transitions_of_tagged_work_only() {
     use WorkState::{Enqueued, Running, Succeeded};
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut stream = wm.watch(WatchTarget::Tag("batch".into())).await.unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let ctx = TestContext::without_watch().await;
+    let mut stream = ctx
+        .wm
+        .watch(WatchTarget::Tag("batch".into()))
+        .await
+        .unwrap();
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
     // Untagged and otherwise-tagged work runs first: its transitions precede the others.
     let untagged = OneTimeWorkRequest::builder(Nop { i: 0 }).build().unwrap();
     let elsewhere = OneTimeWorkRequest::builder(Nop { i: 0 })
         .tag("other")
         .build()
         .unwrap();
-    wm.enqueue_many([untagged.clone(), elsewhere.clone()])
+    ctx.wm
+        .enqueue_many([untagged.clone(), elsewhere.clone()])
         .await
         .unwrap();
-    finished(&wm, &mut watch, untagged.id()).await;
-    finished(&wm, &mut watch, elsewhere.id()).await;
+    finished(&ctx.wm, &mut watch, untagged.id()).await;
+    finished(&ctx.wm, &mut watch, elsewhere.id()).await;
 
     let tagged: Vec<_> = (0..2)
         .map(|i| {
@@ -321,7 +324,7 @@ async fn a_watch_by_tag_sees_the_transitions_of_tagged_work_only() {
                 .unwrap()
         })
         .collect();
-    wm.enqueue_many(tagged.clone()).await.unwrap();
+    ctx.wm.enqueue_many(tagged.clone()).await.unwrap();
     let ids: Vec<WorkId> = tagged.iter().map(OneTimeWorkRequest::id).collect();
     let seen = collect(&mut stream, |s| {
         ids.iter()
@@ -338,23 +341,25 @@ async fn a_watch_by_tag_sees_the_transitions_of_tagged_work_only() {
 #[tokio::test]
 async fn a_watch_by_unique_name_follows_the_work_of_that_name_across_a_replace() {
     use WorkState::{Cancelled, Enqueued, Running, Succeeded};
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut stream = wm
+    let ctx = TestContext::without_watch().await;
+    let mut stream = ctx
+        .wm
         .watch(WatchTarget::UniqueName("nightly".into()))
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.lease(Duration::from_millis(600))
     });
     let unrelated = OneTimeWorkRequest::builder(Nop { i: 0 }).build().unwrap();
-    wm.enqueue_unique_work("other", ExistingWorkPolicy::Keep, unrelated.clone())
+    ctx.wm
+        .enqueue_unique_work("other", ExistingWorkPolicy::Keep, unrelated.clone())
         .await
         .unwrap();
     let old = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .build()
         .unwrap();
-    wm.enqueue_unique_work("nightly", ExistingWorkPolicy::Keep, old.clone())
+    ctx.wm
+        .enqueue_unique_work("nightly", ExistingWorkPolicy::Keep, old.clone())
         .await
         .unwrap();
     let seen = collect(&mut stream, |s| {
@@ -364,7 +369,8 @@ async fn a_watch_by_unique_name_follows_the_work_of_that_name_across_a_replace()
     assert_eq!(seen.get(&old.id()).unwrap(), &[Enqueued, Running]);
 
     let new = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue_unique_work("nightly", ExistingWorkPolicy::Replace, new.clone())
+    ctx.wm
+        .enqueue_unique_work("nightly", ExistingWorkPolicy::Replace, new.clone())
         .await
         .unwrap();
     let seen = collect(&mut stream, |s| {
@@ -472,15 +478,13 @@ impl KeyChanges {
 #[tokio::test]
 async fn workers_prune_finished_jobs_once_their_retention_has_passed() {
     const KEEP: u64 = 300;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let mut ctx = TestContext::with_worker(|b| {
         b.retention(Retention {
             succeeded: Duration::from_millis(KEEP),
             failed: Duration::from_millis(KEEP),
         })
-    });
+    })
+    .await;
     let ok = OneTimeWorkRequest::builder(Echo(map(serde_json::json!({"keep": "me"}))))
         .tag("short-lived")
         .build()
@@ -494,12 +498,13 @@ async fn workers_prune_finished_jobs_once_their_retention_has_passed() {
         .initial_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue_many([ok.clone(), bad.clone(), lasting.clone()])
+    ctx.wm
+        .enqueue_many([ok.clone(), bad.clone(), lasting.clone()])
         .await
         .unwrap();
     // Both are queryable once finished...
-    let o = finished(&wm, &mut watch, ok.id()).await;
-    let f = finished(&wm, &mut watch, bad.id()).await;
+    let o = ctx.finished(ok.id()).await;
+    let f = ctx.finished(bad.id()).await;
     assert_eq!(
         (o.state, f.state),
         (WorkState::Succeeded, WorkState::Failed)
@@ -509,39 +514,37 @@ async fn workers_prune_finished_jobs_once_their_retention_has_passed() {
     // ...and gone once the worker has pruned them.
     let ids = [ok.id(), bad.id()];
     let jobs = QueueKeys::new("default").unwrap().jobs();
-    let mut changes = KeyChanges::subscribe(&redis, &wm, &jobs).await;
+    let mut changes = KeyChanges::subscribe(&ctx.redis, &ctx.wm, &jobs).await;
     changes
         .until(|| async {
-            let infos = wm.get_work_infos(&ids).await.unwrap();
+            let infos = ctx.wm.get_work_infos(&ids).await.unwrap();
             infos.iter().all(Option::is_none)
         })
         .await;
-    let gone_at = redis_now(&wm).await;
+    let gone_at = redis_now(&ctx.wm).await;
     assert!(
         gone_at >= finished_at + KEEP,
         "pruned at {gone_at}, before the retention ended at {}",
         finished_at + KEEP
     );
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.counters.get("pruned"), Some(&2));
     assert_eq!(stats.finished, 0);
-    assert!(wm
+    assert!(ctx
+        .wm
         .get_work_infos_by_tag("short-lived")
         .await
         .unwrap()
         .is_empty());
     // Unfinished work is never pruned.
-    assert_eq!(info(&wm, lasting.id()).await.state, WorkState::Enqueued);
-    worker.stop().await;
+    assert_eq!(ctx.info(lasting.id()).await.state, WorkState::Enqueued);
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn prune_work_prunes_every_finished_job_now() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
     // Default retention: an hour for successes, a week for failures.
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let done: Vec<OneTimeWorkRequest> = (0..3)
         .map(|i| {
             OneTimeWorkRequest::builder(Nop { i })
@@ -561,40 +564,47 @@ async fn prune_work_prunes_every_finished_job_now() {
         .build()
         .unwrap();
     let unique = OneTimeWorkRequest::builder(Nop { i: 10 }).build().unwrap();
-    wm.enqueue_many(
-        done.iter()
-            .cloned()
-            .chain([failed.clone(), waiting.clone()]),
-    )
-    .await
-    .unwrap();
-    wm.enqueue_unique_work("pruned-name", ExistingWorkPolicy::Keep, unique.clone())
+    ctx.wm
+        .enqueue_many(
+            done.iter()
+                .cloned()
+                .chain([failed.clone(), waiting.clone()]),
+        )
+        .await
+        .unwrap();
+    ctx.wm
+        .enqueue_unique_work("pruned-name", ExistingWorkPolicy::Keep, unique.clone())
         .await
         .unwrap();
     let mut finished_ids: Vec<WorkId> = done.iter().map(OneTimeWorkRequest::id).collect();
     finished_ids.extend([failed.id(), unique.id()]);
     for id in &finished_ids {
-        assert!(finished(&wm, &mut watch, *id).await.state.is_finished());
+        assert!(ctx.finished(*id).await.state.is_finished());
     }
 
-    assert_eq!(wm.prune_work().await.unwrap(), finished_ids.len());
-    let infos = wm.get_work_infos(&finished_ids).await.unwrap();
+    assert_eq!(ctx.wm.prune_work().await.unwrap(), finished_ids.len());
+    let infos = ctx.wm.get_work_infos(&finished_ids).await.unwrap();
     assert!(infos.iter().all(Option::is_none), "{infos:?}");
-    let left: Vec<WorkInfo> = wm.get_work_infos_by_tag("prune").await.unwrap();
+    let left: Vec<WorkInfo> = ctx.wm.get_work_infos_by_tag("prune").await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(
         (left[0].id, left[0].state),
         (waiting.id(), WorkState::Enqueued)
     );
-    assert!(wm
+    assert!(ctx
+        .wm
         .get_work_infos_for_unique_work("pruned-name")
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(wm.prune_work().await.unwrap(), 0, "nothing left to prune");
-    let stats = wm.queue_stats("default").await.unwrap();
+    assert_eq!(
+        ctx.wm.prune_work().await.unwrap(),
+        0,
+        "nothing left to prune"
+    );
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.finished, stats.enqueued), (0, 1));
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 async fn used_memory(wm: &WorkManager) -> i64 {
@@ -646,12 +656,11 @@ async fn workq_keys(wm: &WorkManager) -> std::collections::BTreeMap<String, i64>
 async fn redis_memory_returns_to_its_baseline_after_ten_thousand_jobs_are_run_and_pruned() {
     const JOBS: u64 = 10_000;
     const SLACK: i64 = 256 * 1024;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let stats_key = QueueKeys::new("default").unwrap().stats();
     // No watch_queue here: the events stream it turns on is memory of its own.
     let succeeded = |n: u64| {
-        let wm = wm.clone();
+        let wm = ctx.wm.clone();
         move || {
             let wm = wm.clone();
             async move {
@@ -660,29 +669,30 @@ async fn redis_memory_returns_to_its_baseline_after_ten_thousand_jobs_are_run_an
             }
         }
     };
-    let mut changes = KeyChanges::subscribe(&redis, &wm, &stats_key).await;
-    let worker = InProcess::start(&redis.url(), "default", |b| b.concurrency(64));
+    let mut changes = KeyChanges::subscribe(&ctx.redis, &ctx.wm, &stats_key).await;
+    let worker = InProcess::start(&ctx.url(), "default", |b| b.concurrency(64));
     // Warm up every path once (enqueue, claim, ack, prune: scripts loaded, the queue's
     // bookkeeping keys created), so the baseline has what any running system has.
-    wm.enqueue(OneTimeWorkRequest::builder(Nop { i: 0 }).build().unwrap())
+    ctx.wm
+        .enqueue(OneTimeWorkRequest::builder(Nop { i: 0 }).build().unwrap())
         .await
         .unwrap();
     changes.until(succeeded(1)).await;
-    assert_eq!(wm.prune_work().await.unwrap(), 1);
-    let baseline = used_memory(&wm).await;
-    let baseline_keys = workq_keys(&wm).await;
+    assert_eq!(ctx.wm.prune_work().await.unwrap(), 1);
+    let baseline = used_memory(&ctx.wm).await;
+    let baseline_keys = workq_keys(&ctx.wm).await;
 
     let reqs = (1..=JOBS).map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap());
-    wm.enqueue_many(reqs).await.unwrap();
+    ctx.wm.enqueue_many(reqs).await.unwrap();
     changes.until(succeeded(JOBS + 1)).await;
-    let stored = used_memory(&wm).await;
-    let stored_keys = workq_keys(&wm).await;
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stored = used_memory(&ctx.wm).await;
+    let stored_keys = workq_keys(&ctx.wm).await;
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.finished, JOBS, "all retained until pruned");
 
-    assert_eq!(wm.prune_work().await.unwrap(), JOBS as usize);
-    let after = used_memory(&wm).await;
-    let after_keys = workq_keys(&wm).await;
+    assert_eq!(ctx.wm.prune_work().await.unwrap(), JOBS as usize);
+    let after = used_memory(&ctx.wm).await;
+    let after_keys = workq_keys(&ctx.wm).await;
     let total = |k: &std::collections::BTreeMap<String, i64>| k.values().sum::<i64>();
     println!(
         "workq keys (MEMORY USAGE): baseline {} B, stored {} B, after pruning {} B",
@@ -718,7 +728,7 @@ async fn redis_memory_returns_to_its_baseline_after_ten_thousand_jobs_are_run_an
         total(&after_keys) - total(&baseline_keys) <= 1024,
         "workq keys grew from {baseline_keys:?} to {after_keys:?}"
     );
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.enqueued, stats.running, stats.finished), (0, 0, 0));
     worker.stop().await;
 }
@@ -726,21 +736,21 @@ async fn redis_memory_returns_to_its_baseline_after_ten_thousand_jobs_are_run_an
 #[tokio::test]
 async fn a_watch_started_before_its_queue_exists_sees_the_work_there() {
     use WorkState::{Enqueued, Running, Succeeded};
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Nop { i: 1 })
         .queue("mail")
         .tag("newsletter")
         .build()
         .unwrap();
     // Nothing exists yet, not even the queue.
-    let mut by_id = wm.watch(WatchTarget::Id(req.id())).await.unwrap();
-    let mut by_tag = wm
+    let mut by_id = ctx.wm.watch(WatchTarget::Id(req.id())).await.unwrap();
+    let mut by_tag = ctx
+        .wm
         .watch(WatchTarget::Tag("newsletter".into()))
         .await
         .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let worker = InProcess::start(&redis.url(), "mail", |b| b);
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "mail", |b| b);
     for stream in [&mut by_id, &mut by_tag] {
         let mut seen = Vec::new();
         while seen.last() != Some(&Succeeded) {
@@ -759,20 +769,20 @@ async fn a_watch_started_before_its_queue_exists_sees_the_work_there() {
 /// right away; the second job's event proves whether the first one's was skipped.
 #[tokio::test]
 async fn a_queue_watch_sees_an_event_written_in_the_millisecond_it_started() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     for round in 0..40 {
         let q = format!("q{round}");
         // Registers the queue (no watch yet, so no event is written).
-        wm.enqueue(
-            OneTimeWorkRequest::builder(Nop { i: 0 })
-                .queue(q.as_str())
-                .initial_delay(Duration::from_secs(3600))
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+        ctx.wm
+            .enqueue(
+                OneTimeWorkRequest::builder(Nop { i: 0 })
+                    .queue(q.as_str())
+                    .initial_delay(Duration::from_secs(3600))
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
         let first = OneTimeWorkRequest::builder(Nop { i: 1 })
             .queue(q.as_str())
             .initial_delay(Duration::from_secs(3600))
@@ -783,9 +793,9 @@ async fn a_queue_watch_sees_an_event_written_in_the_millisecond_it_started() {
             .initial_delay(Duration::from_secs(3600))
             .build()
             .unwrap();
-        let mut w = wm.watch_queue(&q).await.unwrap();
-        wm.enqueue(first.clone()).await.unwrap();
-        wm.enqueue(second.clone()).await.unwrap();
+        let mut w = ctx.wm.watch_queue(&q).await.unwrap();
+        ctx.wm.enqueue(first.clone()).await.unwrap();
+        ctx.wm.enqueue(second.clone()).await.unwrap();
         let ev = tokio::time::timeout(HANG, w.next())
             .await
             .expect("no event")

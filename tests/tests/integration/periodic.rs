@@ -10,8 +10,9 @@ use workq_producer::{
     PeriodicWorkRequest, QueueWatch, WorkEvent, WorkId, WorkInfo, WorkManager, WorkState,
 };
 use workq_tests::jobs::{listen, Nop, Probe, Run};
-use workq_tests::{RedisServer, HANG};
+use workq_tests::HANG;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 fn probe(note: &str, fail_first: bool) -> Probe {
@@ -86,21 +87,19 @@ fn first_grid_point_after(due: u64, anchor: u64, interval: u64, offset: u64, ack
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interval_work_served_by_two_workers_runs_once_per_period_on_its_anchor_grid() {
     const INTERVAL: u64 = 600;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     let req = PeriodicWorkRequest::builder(probe("tick", false), Duration::from_millis(INTERVAL))
         .flex(Duration::from_millis(INTERVAL))
         .build()
         .unwrap();
     let id = req.id();
     let mut runs = listen(id);
-    let out = wm.enqueue_periodic(req).await.unwrap();
+    let out = ctx.wm.enqueue_periodic(req).await.unwrap();
     assert_eq!(
         (out.status, out.ids.as_slice()),
         (GraphStatus::Enqueued, &[id][..])
     );
-    let first = info(&wm, id).await;
+    let first = ctx.info(id).await;
     assert_eq!(
         first.schedule,
         Some(Schedule::Interval {
@@ -111,16 +110,17 @@ async fn interval_work_served_by_two_workers_runs_once_per_period_on_its_anchor_
     let anchor = ms(first.enqueued_at);
     // flex = interval: the first run is due at the anchor itself.
     assert_eq!(first.next_due_at.map(ms), Some(anchor));
-    enqueue_event(&mut watch, id).await;
+    enqueue_event(ctx.watch(), id).await;
     let workers = [
-        InProcess::start(&redis.url(), "default", |b| b.worker_id("periodic-a")),
-        InProcess::start(&redis.url(), "default", |b| b.worker_id("periodic-b")),
+        InProcess::start(&ctx.url(), "default", |b| b.worker_id("periodic-a")),
+        InProcess::start(&ctx.url(), "default", |b| b.worker_id("periodic-b")),
     ];
 
     let mut due = anchor;
     let mut ran_on = Vec::new();
     for period in 0..3u64 {
-        let (i, running, enqueued) = one_run(&wm, &mut watch, id).await;
+        let (wm, watch) = ctx.wm_and_watch();
+        let (i, running, enqueued) = one_run(wm, watch, id).await;
         let started = ms(i.started_at.unwrap());
         assert!(
             started >= due,
@@ -167,25 +167,24 @@ async fn interval_work_served_by_two_workers_runs_once_per_period_on_its_anchor_
 #[tokio::test]
 async fn periods_missed_while_no_worker_ran_are_run_once_on_recovery() {
     const INTERVAL: u64 = 300;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req =
         PeriodicWorkRequest::builder(probe("catch-up", false), Duration::from_millis(INTERVAL))
             .build()
             .unwrap();
     let id = req.id();
     let mut runs = listen(id);
-    wm.enqueue_periodic(req).await.unwrap();
-    let anchor = ms(info(&wm, id).await.enqueued_at);
+    ctx.wm.enqueue_periodic(req).await.unwrap();
+    let anchor = ms(ctx.info(id).await.enqueued_at);
 
     // No worker for several periods: the passage of time is the scenario.
     tokio::time::sleep(Duration::from_millis(INTERVAL * 4 + INTERVAL / 2)).await;
-    let now = redis_now(&wm).await;
+    let now = redis_now(&ctx.wm).await;
     assert!(now >= anchor + 4 * INTERVAL, "four periods were missed");
 
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let (i, _, enqueued) = one_run(&wm, &mut watch, id).await;
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    let (i, _, enqueued) = one_run(&ctx.wm, &mut watch, id).await;
     let started = ms(i.started_at.unwrap());
     assert!(started >= now, "the catch-up run happened after recovery");
     let due = ms(i.next_due_at.unwrap());
@@ -197,7 +196,7 @@ async fn periods_missed_while_no_worker_ran_are_run_once_on_recovery() {
     );
 
     // The next run waits for that grid point: the missed periods were not run one by one.
-    let (next, running, _) = one_run(&wm, &mut watch, id).await;
+    let (next, running, _) = one_run(&ctx.wm, &mut watch, id).await;
     assert_eq!(running.attempt, 2);
     assert!(
         ms(next.started_at.unwrap()) >= due,
@@ -211,27 +210,24 @@ async fn periods_missed_while_no_worker_ran_are_run_once_on_recovery() {
 async fn a_failing_run_retries_with_backoff_inside_its_period_and_keeps_the_grid() {
     const INTERVAL: u64 = 1000;
     const BACKOFF: u64 = 250;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req = PeriodicWorkRequest::builder(probe("flaky", true), Duration::from_millis(INTERVAL))
         .backoff(BackoffPolicy::Linear, Duration::from_millis(BACKOFF))
         .build()
         .unwrap();
     let id = req.id();
     let mut runs = listen(id);
-    wm.enqueue_periodic(req).await.unwrap();
-    enqueue_event(&mut watch, id).await;
-    let anchor = ms(info(&wm, id).await.enqueued_at);
+    ctx.wm.enqueue_periodic(req).await.unwrap();
+    enqueue_event(ctx.watch(), id).await;
+    let anchor = ms(ctx.info(id).await.enqueued_at);
 
     for period in 0..2u64 {
         // Attempt 1 of the period fails...
-        let failed = next_event(&mut watch, id).await;
+        let failed = next_event(ctx.watch(), id).await;
         assert_eq!(failed.state, WorkState::Running);
-        let retry = next_event(&mut watch, id).await;
+        let retry = next_event(ctx.watch(), id).await;
         assert_eq!(retry.state, WorkState::Enqueued, "{retry:?}");
-        let r = info(&wm, id).await;
+        let r = ctx.info(id).await;
         assert_eq!(r.state, WorkState::Enqueued, "read too late: {r:?}");
         assert_eq!(r.run_attempt_count, 1, "period {period}");
         assert_eq!(r.last_error.as_deref(), Some("attempt 1 fails on purpose"));
@@ -250,7 +246,8 @@ async fn a_failing_run_retries_with_backoff_inside_its_period_and_keeps_the_grid
         );
 
         // Attempt 2 succeeds; the next due time is back on the anchor grid.
-        let (i, running, enqueued) = one_run(&wm, &mut watch, id).await;
+        let (wm, watch) = ctx.wm_and_watch();
+        let (i, running, enqueued) = one_run(wm, watch, id).await;
         assert_eq!(
             running.attempt as u64,
             2 * period + 2,
@@ -272,32 +269,30 @@ async fn a_failing_run_retries_with_backoff_inside_its_period_and_keeps_the_grid
             .collect();
         assert_eq!(attempts, [1, 2], "attempts are counted per period");
     }
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn cancelled_periodic_work_runs_no_more() {
     const INTERVAL: u64 = 300;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let req =
         PeriodicWorkRequest::builder(probe("stop me", false), Duration::from_millis(INTERVAL))
             .build()
             .unwrap();
     let id = req.id();
     let mut runs = listen(id);
-    wm.enqueue_periodic(req).await.unwrap();
-    enqueue_event(&mut watch, id).await;
-    one_run(&wm, &mut watch, id).await;
+    ctx.wm.enqueue_periodic(req).await.unwrap();
+    enqueue_event(ctx.watch(), id).await;
+    let (wm, watch) = ctx.wm_and_watch();
+    one_run(wm, watch, id).await;
     assert!(runs.try_recv().is_ok());
 
     assert_eq!(
-        wm.cancel_work_by_id(id).await.unwrap(),
+        ctx.wm.cancel_work_by_id(id).await.unwrap(),
         CancelStatus::Cancelled
     );
-    let c = info(&wm, id).await;
+    let c = ctx.info(id).await;
     assert_eq!(c.state, WorkState::Cancelled);
     assert_eq!(c.next_due_at, None);
     assert_eq!(c.last_error.as_deref(), Some("cancelled by request"));
@@ -307,11 +302,11 @@ async fn cancelled_periodic_work_runs_no_more() {
         .initial_delay(Duration::from_millis(2 * INTERVAL + 50))
         .build()
         .unwrap();
-    wm.enqueue(sentinel.clone()).await.unwrap();
+    ctx.wm.enqueue(sentinel.clone()).await.unwrap();
     let mut after_cancel = Vec::new();
     tokio::time::timeout(
         HANG,
-        watch.wait_for(|e| {
+        ctx.watch().wait_for(|e| {
             if e.id == id {
                 after_cancel.push(e.clone());
             }
@@ -326,25 +321,24 @@ async fn cancelled_periodic_work_runs_no_more() {
         "cancelled periodic work changed state again: {after_cancel:?}"
     );
     assert!(runs.try_recv().is_err(), "cancelled periodic work ran");
-    let c = info(&wm, id).await;
+    let c = ctx.info(id).await;
     assert_eq!((c.state, c.run_attempt_count), (WorkState::Cancelled, 0));
     assert!(c.schedule.is_some());
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn cron_work_is_first_due_at_the_next_cron_time_after_redis_now() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     for (expr, step) in [("* * * * *", 60_000u64), ("*/5 * * * *", 300_000)] {
-        let t0 = redis_now(&wm).await;
+        let t0 = redis_now(&ctx.wm).await;
         let req = PeriodicWorkRequest::cron(Nop { i: 1 }, expr)
             .build()
             .unwrap();
-        let out = wm.enqueue_periodic(req.clone()).await.unwrap();
+        let out = ctx.wm.enqueue_periodic(req.clone()).await.unwrap();
         assert_eq!(out.ids, [req.id()]);
-        let t1 = redis_now(&wm).await;
-        let i = info(&wm, req.id()).await;
+        let t1 = redis_now(&ctx.wm).await;
+        let i = ctx.info(req.id()).await;
         assert_eq!(i.state, WorkState::Enqueued);
         assert_eq!(i.schedule, Some(Schedule::Cron(expr.into())));
         let due = ms(i.next_due_at.unwrap());
@@ -364,13 +358,13 @@ async fn cron_work_is_first_due_at_the_next_cron_time_after_redis_now() {
 
 #[tokio::test]
 async fn unique_periodic_work_keep_keeps_and_cancel_and_reenqueue_replaces() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let every = Duration::from_secs(600);
     let first = PeriodicWorkRequest::builder(Nop { i: 1 }, every)
         .build()
         .unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Keep, first.clone())
         .await
         .unwrap();
@@ -382,18 +376,20 @@ async fn unique_periodic_work_keep_keeps_and_cancel_and_reenqueue_replaces() {
     let second = PeriodicWorkRequest::builder(Nop { i: 2 }, every)
         .build()
         .unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Keep, second.clone())
         .await
         .unwrap();
     assert_eq!((out.status, out.ids), (GraphStatus::Kept, vec![first.id()]));
-    assert!(wm.get_work_info(second.id()).await.unwrap().is_none());
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
+    assert!(ctx.wm.get_work_info(second.id()).await.unwrap().is_none());
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 1);
 
     let third = PeriodicWorkRequest::builder(Nop { i: 3 }, every)
         .build()
         .unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_periodic_work(
             "sync",
             ExistingPeriodicWorkPolicy::CancelAndReenqueue,
@@ -405,49 +401,49 @@ async fn unique_periodic_work_keep_keeps_and_cancel_and_reenqueue_replaces() {
         (out.status, out.ids),
         (GraphStatus::Enqueued, vec![third.id()])
     );
-    let old = info(&wm, first.id()).await;
+    let old = ctx.info(first.id()).await;
     assert_eq!(old.state, WorkState::Cancelled);
     assert_eq!(
         old.last_error.as_deref(),
         Some("replaced by new work named 'sync'")
     );
-    let new = info(&wm, third.id()).await;
+    let new = ctx.info(third.id()).await;
     assert_eq!(new.state, WorkState::Enqueued);
     assert_eq!(new.unique_name.as_deref(), Some("sync"));
     assert!(new.schedule.is_some());
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 1);
 }
 
 #[tokio::test]
 async fn unique_periodic_work_update_keeps_id_and_schedule_and_the_next_run_uses_the_new_input() {
     const INTERVAL: u64 = 500;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let every = Duration::from_millis(INTERVAL);
     let old = PeriodicWorkRequest::builder(probe("old", false), every)
         .build()
         .unwrap();
     let id = old.id();
     let mut runs = listen(id);
-    wm.enqueue_unique_periodic_work("refresh", ExistingPeriodicWorkPolicy::Keep, old)
+    ctx.wm
+        .enqueue_unique_periodic_work("refresh", ExistingPeriodicWorkPolicy::Keep, old)
         .await
         .unwrap();
-    enqueue_event(&mut watch, id).await;
-    let (before, ..) = one_run(&wm, &mut watch, id).await;
+    enqueue_event(ctx.watch(), id).await;
+    let (wm, watch) = ctx.wm_and_watch();
+    let (before, ..) = one_run(wm, watch, id).await;
     assert_eq!(runs.try_recv().unwrap().note, "old");
 
     let new = PeriodicWorkRequest::builder(probe("new", false), every)
         .build()
         .unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_periodic_work("refresh", ExistingPeriodicWorkPolicy::Update, new.clone())
         .await
         .unwrap();
     assert_eq!((out.status, out.ids), (GraphStatus::Updated, vec![id]));
-    assert!(wm.get_work_info(new.id()).await.unwrap().is_none());
-    let after = info(&wm, id).await;
+    assert!(ctx.wm.get_work_info(new.id()).await.unwrap().is_none());
+    let after = ctx.info(id).await;
     assert_eq!(after.state, WorkState::Enqueued, "updated while waiting");
     assert_eq!(
         after.next_due_at, before.next_due_at,
@@ -458,23 +454,23 @@ async fn unique_periodic_work_update_keeps_id_and_schedule_and_the_next_run_uses
     assert_eq!(after.unique_name.as_deref(), Some("refresh"));
     assert_eq!(after.input.decode::<Probe>().unwrap().note, "new");
 
-    let (next, ..) = one_run(&wm, &mut watch, id).await;
+    let (wm, watch) = ctx.wm_and_watch();
+    let (next, ..) = one_run(wm, watch, id).await;
     assert_eq!(
         runs.try_recv().unwrap().note,
         "new",
         "the next run used the new input"
     );
     assert!(next.started_at >= before.next_due_at);
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
-    worker.stop().await;
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 1);
+    ctx.stop_worker().await;
 }
 
 /// UPDATE gives the periodic job the new request's tags: queries and cancel-by-tag must
 /// follow them.
 #[tokio::test]
 async fn update_of_unique_periodic_work_moves_it_to_its_new_tags() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let every = Duration::from_secs(3600);
     let flex = Duration::from_secs(60);
     let old = PeriodicWorkRequest::builder(Nop { i: 1 }, every)
@@ -483,7 +479,8 @@ async fn update_of_unique_periodic_work_moves_it_to_its_new_tags() {
         .build()
         .unwrap();
     let id = old.id();
-    wm.enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Keep, old)
+    ctx.wm
+        .enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Keep, old)
         .await
         .unwrap();
     let new = PeriodicWorkRequest::builder(Nop { i: 2 }, every)
@@ -491,13 +488,15 @@ async fn update_of_unique_periodic_work_moves_it_to_its_new_tags() {
         .tag("new")
         .build()
         .unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_periodic_work("sync", ExistingPeriodicWorkPolicy::Update, new)
         .await
         .unwrap();
     assert_eq!((out.status, out.ids), (GraphStatus::Updated, vec![id]));
-    assert_eq!(info(&wm, id).await.tags, ["new"]);
-    let by_new: Vec<_> = wm
+    assert_eq!(ctx.info(id).await.tags, ["new"]);
+    let by_new: Vec<_> = ctx
+        .wm
         .get_work_infos_by_tag("new")
         .await
         .unwrap()
@@ -505,12 +504,12 @@ async fn update_of_unique_periodic_work_moves_it_to_its_new_tags() {
         .map(|i| i.id)
         .collect();
     assert_eq!(by_new, [id], "the job is not found by its new tag");
-    let sum = wm.cancel_all_work_by_tag("old").await.unwrap();
+    let sum = ctx.wm.cancel_all_work_by_tag("old").await.unwrap();
     assert_eq!(
         sum.cancelled, 0,
         "cancelling a tag the job no longer has cancelled it"
     );
-    assert_eq!(info(&wm, id).await.state, WorkState::Enqueued);
+    assert_eq!(ctx.info(id).await.state, WorkState::Enqueued);
 }
 
 #[tokio::test]
@@ -518,27 +517,26 @@ async fn a_flex_window_puts_each_run_at_the_end_of_its_interval() {
     const INTERVAL: u64 = 400;
     const FLEX: u64 = 150;
     const OFFSET: u64 = INTERVAL - FLEX;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     let req = PeriodicWorkRequest::builder(probe("late", false), Duration::from_millis(INTERVAL))
         .flex(Duration::from_millis(FLEX))
         .build()
         .unwrap();
     let id = req.id();
-    wm.enqueue_periodic(req).await.unwrap();
-    enqueue_event(&mut watch, id).await;
-    let first = info(&wm, id).await;
+    ctx.wm.enqueue_periodic(req).await.unwrap();
+    enqueue_event(ctx.watch(), id).await;
+    let first = ctx.info(id).await;
     let anchor = ms(first.enqueued_at);
     assert_eq!(
         first.next_due_at.map(ms),
         Some(anchor + OFFSET),
         "the first run waits for the flex window of the first interval"
     );
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
     let mut due = anchor + OFFSET;
     for period in 0..2u64 {
-        let (i, _, enqueued) = one_run(&wm, &mut watch, id).await;
+        let (wm, watch) = ctx.wm_and_watch();
+        let (i, _, enqueued) = one_run(wm, watch, id).await;
         let started = ms(i.started_at.unwrap());
         assert!(
             started >= due,
@@ -564,9 +562,7 @@ async fn a_flex_window_puts_each_run_at_the_end_of_its_interval() {
 #[tokio::test]
 async fn a_periodic_run_out_of_attempts_waits_for_the_next_period_instead_of_failing() {
     const INTERVAL: u64 = 300;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     // One attempt per run, and the first attempt of every run fails.
     let req = PeriodicWorkRequest::builder(probe("doomed", true), Duration::from_millis(INTERVAL))
         .max_attempts(1)
@@ -574,12 +570,13 @@ async fn a_periodic_run_out_of_attempts_waits_for_the_next_period_instead_of_fai
         .unwrap();
     let id = req.id();
     let mut runs = listen(id);
-    wm.enqueue_periodic(req).await.unwrap();
-    enqueue_event(&mut watch, id).await;
-    let anchor = ms(info(&wm, id).await.enqueued_at);
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    ctx.wm.enqueue_periodic(req).await.unwrap();
+    enqueue_event(ctx.watch(), id).await;
+    let anchor = ms(ctx.info(id).await.enqueued_at);
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
     for period in 1..=2u64 {
-        let (i, _, enqueued) = one_run(&wm, &mut watch, id).await;
+        let (wm, watch) = ctx.wm_and_watch();
+        let (i, _, enqueued) = one_run(wm, watch, id).await;
         assert_eq!(
             i.state,
             WorkState::Enqueued,
@@ -603,7 +600,7 @@ async fn a_periodic_run_out_of_attempts_waits_for_the_next_period_instead_of_fai
         );
         assert_eq!(runs.try_recv().unwrap().attempt, 1);
     }
-    let stats = wm.queue_stats("default").await.unwrap();
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!(stats.counters.get("failed"), None);
     worker.stop().await;
 }

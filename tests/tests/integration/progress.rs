@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use workq_common::record::peek_attempts;
-use workq_common::scripts::{scripts, ClaimArgs};
+use workq_common::scripts::scripts;
 use workq_common::QueueKeys;
 use workq_producer::{Data, OneTimeWorkRequest, WatchTarget, WorkState};
 use workq_tests::jobs::{gate, Progress, ProgressDone, Step};
-use workq_tests::{RedisServer, HANG};
+use workq_tests::HANG;
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 async fn progress_entries(wm: &workq_producer::WorkManager) -> u64 {
@@ -26,8 +27,7 @@ async fn progress_entries(wm: &workq_producer::WorkManager) -> u64 {
 #[tokio::test]
 async fn progress_reaches_producers_in_order_while_running_and_is_cleared_when_done() {
     const STEPS: u32 = 3;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Progress {
         steps: STEPS,
         oversized: 0,
@@ -36,10 +36,10 @@ async fn progress_reaches_producers_in_order_while_running_and_is_cleared_when_d
     .unwrap();
     let id = req.id();
     let gate = gate(id);
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let mut stream = wm.watch(WatchTarget::Id(id)).await.unwrap();
-    wm.enqueue(req).await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let mut stream = ctx.wm.watch(WatchTarget::Id(id)).await.unwrap();
+    ctx.wm.enqueue(req).await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
 
     let item = next_item(&mut stream).await;
     assert_eq!((item.state, item.progress), (WorkState::Enqueued, None));
@@ -51,7 +51,7 @@ async fn progress_reaches_producers_in_order_while_running_and_is_cleared_when_d
         assert_eq!(item.state, WorkState::Running);
         let seen: Step = item.progress.expect("a progress item").decode().unwrap();
         assert_eq!(seen, Step { step });
-        let i = info(&wm, id).await;
+        let i = ctx.info(id).await;
         assert_eq!(i.state, WorkState::Running);
         let read: Step = i.progress.expect("progress in WorkInfo").decode().unwrap();
         assert_eq!(read, Step { step });
@@ -77,14 +77,14 @@ async fn progress_reaches_producers_in_order_while_running_and_is_cleared_when_d
     }
     assert_eq!(reports, vec![1; STEPS as usize], "one event per report");
 
-    let done = info(&wm, id).await;
+    let done = ctx.info(id).await;
     assert_eq!(done.state, WorkState::Succeeded);
     assert_eq!(
         done.progress, None,
         "progress is cleared when the job finishes"
     );
     assert_eq!(
-        progress_entries(&wm).await,
+        progress_entries(&ctx.wm).await,
         0,
         "nothing left in the progress hash"
     );
@@ -97,18 +97,15 @@ async fn progress_reaches_producers_in_order_while_running_and_is_cleared_when_d
 async fn progress_over_the_limit_is_refused_with_both_sizes() {
     const LIMIT: usize = 100;
     const PAYLOAD: usize = 1000;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b.max_progress(LIMIT));
+    let mut ctx = TestContext::with_worker(|b| b.max_progress(LIMIT)).await;
     let req = OneTimeWorkRequest::builder(Progress {
         steps: 1,
         oversized: PAYLOAD,
     })
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
-    let done = finished(&wm, &mut watch, req.id()).await;
+    ctx.wm.enqueue(req.clone()).await.unwrap();
+    let done = ctx.finished(req.id()).await;
     assert_eq!(done.state, WorkState::Succeeded);
     let out: ProgressDone = done.output_as().unwrap().unwrap();
     let size = Data::encode(&vec![0u8; PAYLOAD]).unwrap().len();
@@ -120,14 +117,13 @@ async fn progress_over_the_limit_is_refused_with_both_sizes() {
         msg.contains(&format!("{size} bytes")) && msg.contains(&format!("{LIMIT} bytes")),
         "{msg}"
     );
-    assert_eq!(progress_entries(&wm).await, 0);
-    worker.stop().await;
+    assert_eq!(progress_entries(&ctx.wm).await, 0);
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn progress_from_a_stale_attempt_is_refused() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let keys = QueueKeys::new("default").unwrap();
     let req = OneTimeWorkRequest::builder(Progress {
         steps: 1,
@@ -135,9 +131,9 @@ async fn progress_from_a_stale_attempt_is_refused() {
     })
     .build()
     .unwrap();
-    wm.enqueue(req.clone()).await.unwrap();
+    ctx.wm.enqueue(req.clone()).await.unwrap();
     let id = req.id().to_string();
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.pool().get().await.unwrap();
     let step = |n: u32| Data::encode(&Step { step: n }).unwrap();
 
     // Not running yet: nobody may report.
@@ -147,24 +143,7 @@ async fn progress_from_a_stale_attempt_is_refused() {
         .unwrap();
     assert!(!r, "progress accepted for a job that is not running");
 
-    let reply = scripts()
-        .claim(
-            &mut *con,
-            &keys,
-            &ClaimArgs {
-                limit: 1,
-                lease: Duration::from_secs(30),
-                worker: "w1",
-                keep_failed: Duration::from_secs(60),
-                maintenance_limit: 10,
-                labels: "",
-                presence: true,
-                kinds: "",
-                memory_pressure: false,
-            },
-        )
-        .await
-        .unwrap();
+    let reply = claim_by_hand(&ctx.wm, "w1", "", Duration::from_secs(30)).await;
     let job = reply.jobs.into_iter().next().expect("claimed");
     let token = peek_attempts(&job.record).unwrap();
     assert_eq!(token, 1);
@@ -179,19 +158,14 @@ async fn progress_from_a_stale_attempt_is_refused() {
             "progress with token {wrong} accepted; the attempt is {token}"
         );
     }
-    assert_eq!(info(&wm, req.id()).await.progress, None);
+    assert_eq!(ctx.info(req.id()).await.progress, None);
 
     let r = scripts()
         .progress(&mut *con, &keys, &id, token, step(1).as_bytes())
         .await
         .unwrap();
     assert!(r, "the attempt holding the job may report");
-    let seen: Step = info(&wm, req.id())
-        .await
-        .progress
-        .unwrap()
-        .decode()
-        .unwrap();
+    let seen: Step = ctx.info(req.id()).await.progress.unwrap().decode().unwrap();
     assert_eq!(seen, Step { step: 1 });
 }
 
@@ -199,8 +173,7 @@ async fn progress_from_a_stale_attempt_is_refused() {
 async fn output_is_stored_with_the_finished_state_and_output_over_the_limit_fails_the_job() {
     use workq_tests::jobs::Echo;
     const LIMIT: usize = 1024;
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let small = OneTimeWorkRequest::builder(Echo(map(serde_json::json!({"k": "fits"}))))
         .build()
         .unwrap();
@@ -208,20 +181,21 @@ async fn output_is_stored_with_the_finished_state_and_output_over_the_limit_fail
         OneTimeWorkRequest::builder(Echo(map(serde_json::json!({"k": "x".repeat(2 * LIMIT)}))))
             .build()
             .unwrap();
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.enqueue_many(vec![small.clone(), big.clone()])
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm
+        .enqueue_many(vec![small.clone(), big.clone()])
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b.max_output(LIMIT));
+    let worker = InProcess::start(&ctx.url(), "default", |b| b.max_output(LIMIT));
 
-    let done = finished(&wm, &mut watch, small.id()).await;
+    let done = finished(&ctx.wm, &mut watch, small.id()).await;
     assert_eq!(done.state, WorkState::Succeeded);
     assert_eq!(
         done.output_as::<serde_json::Value>().unwrap(),
         Some(serde_json::json!({"k": "fits"}))
     );
 
-    let refused = finished(&wm, &mut watch, big.id()).await;
+    let refused = finished(&ctx.wm, &mut watch, big.id()).await;
     assert_eq!(refused.state, WorkState::Failed);
     assert_eq!(refused.run_attempt_count, 1, "not retried: {refused:?}");
     let reason = refused.last_error.clone().unwrap_or_default();
@@ -236,8 +210,7 @@ async fn output_is_stored_with_the_finished_state_and_output_over_the_limit_fail
 
 #[tokio::test]
 async fn progress_of_an_attempt_handed_back_at_shutdown_is_cleared() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let req = OneTimeWorkRequest::builder(Progress {
         steps: 2,
         oversized: 0,
@@ -247,26 +220,26 @@ async fn progress_of_an_attempt_handed_back_at_shutdown_is_cleared() {
     let id = req.id();
     // Never opened: the attempt reports step 1 and waits there until shutdown drops it.
     let _gate = gate(id);
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    wm.enqueue(req).await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| {
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    ctx.wm.enqueue(req).await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| {
         b.grace_period(Duration::from_millis(100))
     });
     tokio::time::timeout(HANG, watch.wait_for(|e| e.id == id && e.progress))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(progress_entries(&wm).await, 1);
+    assert_eq!(progress_entries(&ctx.wm).await, 1);
 
     worker.stop().await;
-    let i = info(&wm, id).await;
+    let i = ctx.info(id).await;
     assert_eq!(
         (i.state, i.last_error.as_deref().is_some()),
         (WorkState::Enqueued, true),
         "handed back: {i:?}"
     );
     assert_eq!(
-        progress_entries(&wm).await,
+        progress_entries(&ctx.wm).await,
         0,
         "the handed-back attempt's progress went with it"
     );

@@ -14,6 +14,7 @@ use workq_producer::{
 use workq_tests::jobs::{Echo, Fail, Map, Nop, Sleep, Slept};
 use workq_tests::{RedisServer, HANG};
 
+use crate::fixture::TestContext;
 use crate::support::*;
 
 fn delayed_sleep() -> OneTimeWorkRequest {
@@ -94,19 +95,20 @@ async fn fifty_producers_enqueueing_one_name_with_keep_at_once_store_exactly_one
 
 #[tokio::test]
 async fn replace_cancels_pending_work_of_the_name_and_the_new_work_runs() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let old = delayed_sleep();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("nightly", ExistingWorkPolicy::Keep, old.clone())
         .await
         .unwrap();
     assert_eq!(out.status, GraphStatus::Enqueued);
 
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
     let new = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("nightly", ExistingWorkPolicy::Replace, new.clone())
         .await
         .unwrap();
@@ -118,7 +120,7 @@ async fn replace_cancels_pending_work_of_the_name_and_the_new_work_runs() {
         }
     );
     // The pending work was cancelled by the enqueue itself.
-    let o = info(&wm, old.id()).await;
+    let o = ctx.info(old.id()).await;
     assert_eq!(o.state, WorkState::Cancelled);
     assert_eq!(o.run_attempt_count, 0);
     assert_eq!(
@@ -127,10 +129,14 @@ async fn replace_cancels_pending_work_of_the_name_and_the_new_work_runs() {
     );
     assert_eq!(o.next_due_at, None);
 
-    let n = finished(&wm, &mut watch, new.id()).await;
+    let n = finished(&ctx.wm, &mut watch, new.id()).await;
     assert_eq!(n.state, WorkState::Succeeded);
     assert_eq!(n.unique_name.as_deref(), Some("nightly"));
-    let named = wm.get_work_infos_for_unique_work("nightly").await.unwrap();
+    let named = ctx
+        .wm
+        .get_work_infos_for_unique_work("nightly")
+        .await
+        .unwrap();
     assert!(named.iter().any(|i| i.id == new.id()), "{named:?}");
     assert!(
         named.iter().all(|i| i.state.is_finished()),
@@ -141,56 +147,54 @@ async fn replace_cancels_pending_work_of_the_name_and_the_new_work_runs() {
 
 #[tokio::test]
 async fn replace_asks_running_work_to_stop_it_ends_cancelled_and_the_new_work_runs() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
     // A short lease: heartbeats, which carry the cancellation, come often.
-    let worker = InProcess::start(&redis.url(), "default", |b| {
-        b.lease(Duration::from_millis(600))
-    });
+    let mut ctx = TestContext::with_worker(|b| b.lease(Duration::from_millis(600))).await;
     let old = OneTimeWorkRequest::builder(Sleep::ms(600_000))
         .build()
         .unwrap();
-    wm.enqueue_unique_work("report", ExistingWorkPolicy::Keep, old.clone())
+    ctx.wm
+        .enqueue_unique_work("report", ExistingWorkPolicy::Keep, old.clone())
         .await
         .unwrap();
-    reaches(&mut watch, old.id(), WorkState::Running).await;
+    ctx.reaches(old.id(), WorkState::Running).await;
 
     let new = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("report", ExistingWorkPolicy::Replace, new.clone())
         .await
         .unwrap();
     assert_eq!(out.status, GraphStatus::Enqueued);
     assert_eq!(out.ids, [new.id()]);
     let reason = "replaced by new work named 'report'";
-    let o = info(&wm, old.id()).await;
+    let o = ctx.info(old.id()).await;
     if o.state == WorkState::Running {
         assert!(o.cancel_requested, "{o:?}");
         assert_eq!(o.last_error.as_deref(), Some(reason));
     }
 
-    let o = finished(&wm, &mut watch, old.id()).await;
+    let o = ctx.finished(old.id()).await;
     assert_eq!(o.state, WorkState::Cancelled);
     assert_eq!(o.run_attempt_count, 1, "stopped, not retried");
     assert_eq!(o.last_error.as_deref(), Some(reason));
-    let n = finished(&wm, &mut watch, new.id()).await;
+    let n = ctx.finished(new.id()).await;
     assert_eq!(n.state, WorkState::Succeeded);
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn append_runs_the_new_work_after_the_existing_work_succeeded() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let first = OneTimeWorkRequest::builder(Sleep::ms(30)).build().unwrap();
-    wm.enqueue_unique_work("etl", ExistingWorkPolicy::Keep, first.clone())
+    ctx.wm
+        .enqueue_unique_work("etl", ExistingWorkPolicy::Keep, first.clone())
         .await
         .unwrap();
     let next = OneTimeWorkRequest::builder(Echo(map(json!({"step": "next"}))))
         .build()
         .unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("etl", ExistingWorkPolicy::Append, next.clone())
         .await
         .unwrap();
@@ -198,13 +202,14 @@ async fn append_runs_the_new_work_after_the_existing_work_succeeded() {
     assert_eq!(out.ids, [next.id()]);
 
     // No worker yet: the appended work waits for the existing work.
-    let n = info(&wm, next.id()).await;
+    let n = ctx.info(next.id()).await;
     assert_eq!(n.state, WorkState::Blocked);
     assert_eq!(n.parents, [first.id()]);
     assert_eq!(n.next_due_at, None);
     assert_eq!(n.unique_name.as_deref(), Some("etl"));
-    assert_eq!(info(&wm, first.id()).await.children, [next.id()]);
-    let named: Vec<_> = wm
+    assert_eq!(ctx.info(first.id()).await.children, [next.id()]);
+    let named: Vec<_> = ctx
+        .wm
         .get_work_infos_for_unique_work("etl")
         .await
         .unwrap()
@@ -216,10 +221,10 @@ async fn append_runs_the_new_work_after_the_existing_work_succeeded() {
         "{named:?}"
     );
 
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    let n = finished(&wm, &mut watch, next.id()).await;
-    let f = info(&wm, first.id()).await;
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    let n = finished(&ctx.wm, &mut watch, next.id()).await;
+    let f = ctx.info(first.id()).await;
     assert_eq!(f.state, WorkState::Succeeded);
     assert_eq!(n.state, WorkState::Succeeded);
     assert!(
@@ -243,23 +248,20 @@ async fn append_runs_the_new_work_after_the_existing_work_succeeded() {
 /// parent succeeds later.
 #[tokio::test]
 async fn append_onto_work_that_already_succeeded_still_gets_its_output() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
+    let mut ctx = TestContext::new().await;
     let first = emit(json!({"a": 1}));
-    wm.enqueue_unique_work("etl", ExistingWorkPolicy::Keep, first.clone())
+    ctx.wm
+        .enqueue_unique_work("etl", ExistingWorkPolicy::Keep, first.clone())
         .await
         .unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
-    assert_eq!(
-        finished(&wm, &mut watch, first.id()).await.state,
-        WorkState::Succeeded
-    );
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    assert_eq!(ctx.finished(first.id()).await.state, WorkState::Succeeded);
     let next = echo(json!({"b": 2}));
-    wm.enqueue_unique_work("etl", ExistingWorkPolicy::Append, next.clone())
+    ctx.wm
+        .enqueue_unique_work("etl", ExistingWorkPolicy::Append, next.clone())
         .await
         .unwrap();
-    let n = finished(&wm, &mut watch, next.id()).await;
+    let n = ctx.finished(next.id()).await;
     assert_eq!(n.state, WorkState::Succeeded);
     assert_eq!(n.parents, [first.id()]);
     let out: Map = n.output_as().unwrap().unwrap();
@@ -269,31 +271,27 @@ async fn append_onto_work_that_already_succeeded_still_gets_its_output() {
 
 #[tokio::test]
 async fn append_onto_failed_work_fails_at_once_and_append_or_replace_starts_fresh() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let failing = OneTimeWorkRequest::builder(Fail {
         mode: "failure".into(),
     })
     .build()
     .unwrap();
-    wm.enqueue_unique_work("import", ExistingWorkPolicy::Keep, failing.clone())
+    ctx.wm
+        .enqueue_unique_work("import", ExistingWorkPolicy::Keep, failing.clone())
         .await
         .unwrap();
-    assert_eq!(
-        finished(&wm, &mut watch, failing.id()).await.state,
-        WorkState::Failed
-    );
+    assert_eq!(ctx.finished(failing.id()).await.state, WorkState::Failed);
 
     let appended = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("import", ExistingWorkPolicy::Append, appended.clone())
         .await
         .unwrap();
     assert_eq!(out.ids, [appended.id()]);
     // Failed by the enqueue itself, never run.
-    let a = info(&wm, appended.id()).await;
+    let a = ctx.info(appended.id()).await;
     assert_eq!(a.state, WorkState::Failed);
     assert_eq!(
         a.last_error,
@@ -302,63 +300,61 @@ async fn append_onto_failed_work_fails_at_once_and_append_or_replace_starts_fres
     assert_eq!((a.run_attempt_count, a.started_at), (0, None));
 
     let fresh = OneTimeWorkRequest::builder(Sleep::ms(1)).build().unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("import", ExistingWorkPolicy::AppendOrReplace, fresh.clone())
         .await
         .unwrap();
     assert_eq!(out.status, GraphStatus::Enqueued);
     assert_eq!(out.ids, [fresh.id()]);
-    let f = info(&wm, fresh.id()).await;
+    let f = ctx.info(fresh.id()).await;
     assert!(f.parents.is_empty(), "a fresh start has no parents: {f:?}");
     assert_ne!(f.state, WorkState::Blocked);
-    let f = finished(&wm, &mut watch, fresh.id()).await;
+    let f = ctx.finished(fresh.id()).await;
     assert_eq!((f.state, f.run_attempt_count), (WorkState::Succeeded, 1));
     assert_eq!(f.last_error, None);
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 #[tokio::test]
 async fn append_onto_cancelled_work_cancels_the_new_work_at_once() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let old = delayed_sleep();
-    wm.enqueue_unique_work("sync", ExistingWorkPolicy::Keep, old.clone())
+    ctx.wm
+        .enqueue_unique_work("sync", ExistingWorkPolicy::Keep, old.clone())
         .await
         .unwrap();
     assert_eq!(
-        wm.cancel_work_by_id(old.id()).await.unwrap(),
+        ctx.wm.cancel_work_by_id(old.id()).await.unwrap(),
         CancelStatus::Cancelled
     );
     let appended = delayed_sleep();
-    wm.enqueue_unique_work("sync", ExistingWorkPolicy::Append, appended.clone())
+    ctx.wm
+        .enqueue_unique_work("sync", ExistingWorkPolicy::Append, appended.clone())
         .await
         .unwrap();
-    let a = info(&wm, appended.id()).await;
+    let a = ctx.info(appended.id()).await;
     assert_eq!(a.state, WorkState::Cancelled);
     assert_eq!(
         a.last_error,
         Some(format!("parent {} was cancelled", old.id()))
     );
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 0);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 0);
 }
 
 #[tokio::test]
 async fn once_the_work_of_a_name_has_finished_keep_and_replace_enqueue_anew() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut watch = wm.watch_queue("default").await.unwrap();
-    let worker = InProcess::start(&redis.url(), "default", |b| b);
+    let mut ctx = TestContext::with_worker(|b| b).await;
     let first = OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap();
-    wm.enqueue_unique_work("once", ExistingWorkPolicy::Keep, first.clone())
+    ctx.wm
+        .enqueue_unique_work("once", ExistingWorkPolicy::Keep, first.clone())
         .await
         .unwrap();
-    assert_eq!(
-        finished(&wm, &mut watch, first.id()).await.state,
-        WorkState::Succeeded
-    );
+    assert_eq!(ctx.finished(first.id()).await.state, WorkState::Succeeded);
 
     let second = OneTimeWorkRequest::builder(Nop { i: 2 }).build().unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("once", ExistingWorkPolicy::Keep, second.clone())
         .await
         .unwrap();
@@ -370,25 +366,20 @@ async fn once_the_work_of_a_name_has_finished_keep_and_replace_enqueue_anew() {
         },
         "the name was released when its work finished"
     );
-    assert_eq!(
-        finished(&wm, &mut watch, second.id()).await.state,
-        WorkState::Succeeded
-    );
+    assert_eq!(ctx.finished(second.id()).await.state, WorkState::Succeeded);
 
     let third = OneTimeWorkRequest::builder(Nop { i: 3 }).build().unwrap();
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("once", ExistingWorkPolicy::Replace, third.clone())
         .await
         .unwrap();
     assert_eq!(out.ids, [third.id()]);
-    assert_eq!(
-        finished(&wm, &mut watch, third.id()).await.state,
-        WorkState::Succeeded
-    );
+    assert_eq!(ctx.finished(third.id()).await.state, WorkState::Succeeded);
     // Finished work is left as it was.
-    let f = info(&wm, first.id()).await;
+    let f = ctx.info(first.id()).await;
     assert_eq!((f.state, f.last_error), (WorkState::Succeeded, None));
-    worker.stop().await;
+    ctx.stop_worker().await;
 }
 
 /// A unique name is scoped to its queue (a chain, and so unique work, lives in one queue):
@@ -396,8 +387,7 @@ async fn once_the_work_of_a_name_has_finished_keep_and_replace_enqueue_anew() {
 /// or in the queues a query names.
 #[tokio::test]
 async fn unique_names_are_per_queue_and_queries_by_name_look_in_every_queue() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let in_queue = |q: &str| {
         OneTimeWorkRequest::builder(Sleep::ms(1))
             .queue(q)
@@ -407,44 +397,51 @@ async fn unique_names_are_per_queue_and_queries_by_name_look_in_every_queue() {
     };
     let (first, second, third) = (in_queue("a"), in_queue("b"), in_queue("a"));
     for r in [&first, &second] {
-        let out = wm
+        let out = ctx
+            .wm
             .enqueue_unique_work("report", ExistingWorkPolicy::Keep, r.clone())
             .await
             .unwrap();
         assert_eq!((out.status, out.ids), (GraphStatus::Enqueued, vec![r.id()]));
     }
-    let out = wm
+    let out = ctx
+        .wm
         .enqueue_unique_work("report", ExistingWorkPolicy::Keep, third.clone())
         .await
         .unwrap();
     assert_eq!((out.status, out.ids), (GraphStatus::Kept, vec![first.id()]));
     let ids = |infos: Vec<WorkInfo>| infos.iter().map(|i| i.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(wm.get_work_infos_for_unique_work("report").await.unwrap()),
+        ids(ctx
+            .wm
+            .get_work_infos_for_unique_work("report")
+            .await
+            .unwrap()),
         [first.id(), second.id()]
     );
     let in_a = WorkQuery::from_unique_work_names(["report"]).queue("a");
     assert_eq!(
-        ids(wm.get_work_infos_by_query(&in_a).await.unwrap()),
+        ids(ctx.wm.get_work_infos_by_query(&in_a).await.unwrap()),
         [first.id()]
     );
-    let sum = wm.cancel_unique_work("report").await.unwrap();
+    let sum = ctx.wm.cancel_unique_work("report").await.unwrap();
     assert_eq!(sum.cancelled, 2);
-    assert_eq!(info(&wm, first.id()).await.state, WorkState::Cancelled);
-    assert_eq!(info(&wm, second.id()).await.state, WorkState::Cancelled);
+    assert_eq!(ctx.info(first.id()).await.state, WorkState::Cancelled);
+    assert_eq!(ctx.info(second.id()).await.state, WorkState::Cancelled);
 }
 
 #[tokio::test]
 async fn unique_chains_replace_every_unfinished_job_and_append_to_the_last_jobs() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let (root, left, right) = (delayed_sleep(), delayed_sleep(), delayed_sleep());
-    wm.begin_unique_work("pipeline", ExistingWorkPolicy::Keep, [root.clone()])
+    ctx.wm
+        .begin_unique_work("pipeline", ExistingWorkPolicy::Keep, [root.clone()])
         .then([left.clone(), right.clone()])
         .enqueue()
         .await
         .unwrap();
-    let kept = wm
+    let kept = ctx
+        .wm
         .begin_unique_work("pipeline", ExistingWorkPolicy::Keep, [delayed_sleep()])
         .enqueue()
         .await
@@ -454,25 +451,28 @@ async fn unique_chains_replace_every_unfinished_job_and_append_to_the_last_jobs(
 
     // APPEND waits for the last jobs of the chain, then for the appended ones.
     let joined = delayed_sleep();
-    wm.enqueue_unique_work("pipeline", ExistingWorkPolicy::Append, joined.clone())
+    ctx.wm
+        .enqueue_unique_work("pipeline", ExistingWorkPolicy::Append, joined.clone())
         .await
         .unwrap();
-    let j = info(&wm, joined.id()).await;
+    let j = ctx.info(joined.id()).await;
     assert_eq!(j.state, WorkState::Blocked);
     assert_eq!(j.parents, [left.id(), right.id()]);
     let tail = delayed_sleep();
-    wm.enqueue_unique_work("pipeline", ExistingWorkPolicy::Append, tail.clone())
+    ctx.wm
+        .enqueue_unique_work("pipeline", ExistingWorkPolicy::Append, tail.clone())
         .await
         .unwrap();
-    assert_eq!(info(&wm, tail.id()).await.parents, [joined.id()]);
+    assert_eq!(ctx.info(tail.id()).await.parents, [joined.id()]);
 
     // REPLACE cancels all of it, waiting and blocked alike.
     let fresh = delayed_sleep();
-    wm.enqueue_unique_work("pipeline", ExistingWorkPolicy::Replace, fresh.clone())
+    ctx.wm
+        .enqueue_unique_work("pipeline", ExistingWorkPolicy::Replace, fresh.clone())
         .await
         .unwrap();
     for id in [root.id(), left.id(), right.id(), joined.id(), tail.id()] {
-        let i = info(&wm, id).await;
+        let i = ctx.info(id).await;
         assert_eq!(i.state, WorkState::Cancelled, "{i:?}");
         assert!(
             i.last_error.as_deref() == Some("replaced by new work named 'pipeline'")
@@ -483,18 +483,17 @@ async fn unique_chains_replace_every_unfinished_job_and_append_to_the_last_jobs(
         );
     }
     assert_eq!(
-        info(&wm, root.id()).await.last_error.as_deref(),
+        ctx.info(root.id()).await.last_error.as_deref(),
         Some("replaced by new work named 'pipeline'")
     );
-    let f = info(&wm, fresh.id()).await;
+    let f = ctx.info(fresh.id()).await;
     assert_eq!((f.state, f.parents.len()), (WorkState::Enqueued, 0));
-    assert_eq!(wm.queue_stats("default").await.unwrap().enqueued, 1);
+    assert_eq!(ctx.wm.queue_stats("default").await.unwrap().enqueued, 1);
 }
 
 #[tokio::test]
 async fn cancelling_a_unique_chain_counts_every_job_it_cancels_and_none_as_finished() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let tagged = || {
         OneTimeWorkRequest::builder(Sleep::ms(1))
             .initial_delay(Duration::from_secs(3600))
@@ -503,23 +502,24 @@ async fn cancelling_a_unique_chain_counts_every_job_it_cancels_and_none_as_finis
             .unwrap()
     };
     let (a, b, c) = (tagged(), tagged(), tagged());
-    wm.begin_unique_work("etl", ExistingWorkPolicy::Keep, [a.clone()])
+    ctx.wm
+        .begin_unique_work("etl", ExistingWorkPolicy::Keep, [a.clone()])
         .then([b.clone()])
         .then([c.clone()])
         .enqueue()
         .await
         .unwrap();
-    let sum = wm.cancel_unique_work("etl").await.unwrap();
+    let sum = ctx.wm.cancel_unique_work("etl").await.unwrap();
     assert_eq!(
         (sum.cancelled, sum.requested, sum.already_finished),
         (3, 0, 0),
         "the root's cascade cancelled the rest within the same call"
     );
     for r in [&a, &b, &c] {
-        assert_eq!(info(&wm, r.id()).await.state, WorkState::Cancelled);
+        assert_eq!(ctx.info(r.id()).await.state, WorkState::Cancelled);
     }
     // Now they had finished before the call.
-    let again = wm.cancel_all_work_by_tag("nightly").await.unwrap();
+    let again = ctx.wm.cancel_all_work_by_tag("nightly").await.unwrap();
     assert_eq!(
         (again.cancelled, again.requested, again.already_finished),
         (0, 0, 3)

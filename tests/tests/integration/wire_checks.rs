@@ -10,7 +10,7 @@ use workq_producer::{Error, OneTimeWorkRequest, WorkId, WorkState};
 use workq_tests::jobs::Nop;
 use workq_tests::RedisServer;
 
-use crate::support::*;
+use crate::fixture::TestContext;
 
 const PREFIX: &str = "workq:{default}:";
 
@@ -79,9 +79,8 @@ async fn queue_keys(con: &mut MultiplexedConnection) -> Vec<String> {
 
 #[tokio::test]
 async fn every_bad_argument_refuses_the_whole_enqueue_naming_the_job_and_the_field() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut con = raw(&redis).await;
+    let ctx = TestContext::without_watch().await;
+    let mut con = raw(&ctx.redis).await;
     // The library is loaded by the first call that finds it missing; load it up front so
     // that the first case is not also the first call.
     scripts().load(&mut con).await.unwrap();
@@ -325,21 +324,21 @@ async fn every_bad_argument_refuses_the_whole_enqueue_naming_the_job_and_the_fie
             "{case}"
         );
     }
-    let _ = wm;
+    let _ = &ctx.wm;
 }
 
 #[tokio::test]
 async fn a_refused_graph_stores_nothing_and_leaves_the_unique_work_it_would_replace() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
+    let ctx = TestContext::without_watch().await;
     let old = OneTimeWorkRequest::builder(Nop { i: 1 })
         .initial_delay(std::time::Duration::from_secs(3600))
         .build()
         .unwrap();
-    wm.enqueue_unique_work("n", workq_producer::ExistingWorkPolicy::Keep, old.clone())
+    ctx.wm
+        .enqueue_unique_work("n", workq_producer::ExistingWorkPolicy::Keep, old.clone())
         .await
         .unwrap();
-    let mut con = raw(&redis).await;
+    let mut con = raw(&ctx.redis).await;
     let before = queue_keys(&mut con).await;
     // REPLACE with a two-job graph whose second job is due "nan": the old work must not be
     // cancelled by a call that then fails.
@@ -397,19 +396,18 @@ async fn a_refused_graph_stores_nothing_and_leaves_the_unique_work_it_would_repl
         "{err}"
     );
     assert_eq!(queue_keys(&mut con).await, before);
-    let kept = wm.get_work_info(old.id()).await.unwrap().unwrap();
+    let kept = ctx.wm.get_work_info(old.id()).await.unwrap().unwrap();
     assert_eq!(kept.state, WorkState::Enqueued, "the old work was touched");
     // The same graph with a good due replaces it.
     let _: redis::Value = call("0").query_async(&mut con).await.unwrap();
-    let replaced = wm.get_work_info(old.id()).await.unwrap().unwrap();
+    let replaced = ctx.wm.get_work_info(old.id()).await.unwrap().unwrap();
     assert_eq!(replaced.state, WorkState::Cancelled);
 }
 
 #[tokio::test]
 async fn tags_are_indexed_from_the_record_so_queries_and_work_info_agree() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut con = raw(&redis).await;
+    let ctx = TestContext::without_watch().await;
+    let mut con = raw(&ctx.redis).await;
     scripts().load(&mut con).await.unwrap();
     let mut job = Raw::good();
     job.due = b"-3600000".to_vec();
@@ -431,7 +429,8 @@ async fn tags_are_indexed_from_the_record_so_queries_and_work_info_agree() {
         .await
         .unwrap();
     let id: WorkId = std::str::from_utf8(&job.id).unwrap().parse().unwrap();
-    let found: Vec<WorkId> = wm
+    let found: Vec<WorkId> = ctx
+        .wm
         .get_work_infos_by_tag("billing")
         .await
         .unwrap()
@@ -439,7 +438,7 @@ async fn tags_are_indexed_from_the_record_so_queries_and_work_info_agree() {
         .map(|i| i.id)
         .collect();
     assert_eq!(found, [id]);
-    let info = wm.get_work_info(id).await.unwrap().unwrap();
+    let info = ctx.wm.get_work_info(id).await.unwrap().unwrap();
     assert_eq!(info.tags, ["billing"]);
 }
 
@@ -470,9 +469,8 @@ async fn the_rust_producer_refuses_what_the_scripts_would_before_sending() {
 
 #[tokio::test]
 async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
-    let redis = RedisServer::start();
-    let wm = manager(&redis.url()).await;
-    let mut con = raw(&redis).await;
+    let ctx = TestContext::without_watch().await;
+    let mut con = raw(&ctx.redis).await;
     // Queue b's jobs hash is, wrongly, a string: its batch fails, queue a's is stored.
     let _: () = redis::cmd("SET")
         .arg("workq:{b}:jobs")
@@ -487,7 +485,7 @@ async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
             .unwrap()
     };
     let reqs = vec![req("a"), req("b"), req("a")];
-    let err = wm.enqueue_many(reqs.clone()).await.unwrap_err();
+    let err = ctx.wm.enqueue_many(reqs.clone()).await.unwrap_err();
     let Error::PartlyEnqueued {
         stored,
         first_not_stored,
@@ -508,7 +506,8 @@ async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let again: Vec<_> = wm
+    let again: Vec<_> = ctx
+        .wm
         .enqueue_many(reqs)
         .await
         .unwrap()

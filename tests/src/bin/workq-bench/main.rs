@@ -1,0 +1,249 @@
+//! The workq benchmark: the scenarios of `../shared/peers/bullmq`, on the same terms, one
+//! JSON object per line. With `--bullmq DIR` it also runs the BullMQ peer scripts from DIR
+//! (where `npm install` has been run) against the same Redis in the same run, and prints
+//! the ratios.
+//!
+//! ```text
+//! cargo run --release -p workq-tests --bin workq-bench -- --redis redis://127.0.0.1:6379 --json
+//! ```
+
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+mod chain;
+mod common;
+mod idle;
+mod latency;
+mod memory;
+mod peer;
+mod progress;
+mod retention;
+mod throughput;
+
+use chain::chain;
+use idle::idle;
+use latency::latency;
+use memory::memory;
+use peer::{median, ratio, redis_port, run_peer};
+use progress::progress;
+use retention::retention;
+use throughput::throughput;
+
+struct Args {
+    redis: String,
+    json: bool,
+    jobs: usize,
+    concurrency: usize,
+    delayed: usize,
+    memory_jobs: usize,
+    idle_secs: u64,
+    chains: usize,
+    progress_updates: usize,
+    retention_jobs: usize,
+    only: Option<String>,
+    bullmq: Option<String>,
+    /// Throughput rounds: with `--bullmq`, each workq run is followed at once by BullMQ's,
+    /// and the ratios are the medians of the rounds' ratios.
+    rounds: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        redis: "redis://127.0.0.1:6379".into(),
+        json: false,
+        jobs: 50_000,
+        concurrency: 50,
+        delayed: 2000,
+        memory_jobs: 100_000,
+        idle_secs: 10,
+        chains: 10_000,
+        progress_updates: 500,
+        retention_jobs: 1_000_000,
+        only: None,
+        bullmq: None,
+        rounds: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--redis" => a.redis = val()?,
+            "--json" => a.json = true,
+            "--jobs" => a.jobs = num(val()?)?,
+            "--concurrency" => a.concurrency = num(val()?)?,
+            "--delayed" => a.delayed = num(val()?)?,
+            "--memory-jobs" => a.memory_jobs = num(val()?)?,
+            "--idle-secs" => a.idle_secs = num(val()?)? as u64,
+            "--chains" => a.chains = num(val()?)?,
+            "--progress-updates" => a.progress_updates = num(val()?)?,
+            "--retention-jobs" => a.retention_jobs = num(val()?)?,
+            "--only" => a.only = Some(val()?),
+            "--bullmq" => a.bullmq = Some(val()?),
+            "--rounds" => a.rounds = num(val()?)?.max(1),
+            "--help" | "-h" => {
+                return Err(
+                    "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
+                    [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
+                    [--progress-updates N] [--retention-jobs N] \
+                    [--only throughput,latency,memory,idle,chain,progress,retention] \
+                    [--bullmq DIR] [--rounds N]"
+                        .into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+async fn run(a: &Args) -> Result<(), BoxError> {
+    let mut results = Vec::new();
+    let want = |s: &str| {
+        a.only
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == s))
+    };
+    let emit = |v: &Value| {
+        if a.json {
+            println!("{v}");
+        } else {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        }
+    };
+    let port = a
+        .bullmq
+        .as_ref()
+        .map(|_| redis_port(&a.redis))
+        .transpose()?;
+    // Throughput rounds, each workq run next to BullMQ's (when it runs).
+    let mut pairs: Vec<(Value, Value)> = Vec::new();
+    for name in [
+        "throughput",
+        "latency",
+        "memory",
+        "idle",
+        "chain",
+        "progress",
+        "retention",
+    ] {
+        if !want(name) {
+            continue;
+        }
+        if name == "throughput" {
+            for round in 1..=a.rounds {
+                let mut v = throughput(a).await?;
+                if a.rounds > 1 {
+                    v["round"] = json!(round);
+                }
+                emit(&v);
+                if let (Some(dir), Some(port)) = (&a.bullmq, &port) {
+                    let mut p = run_peer(
+                        dir,
+                        "bench.js",
+                        &[a.jobs.to_string(), a.concurrency.to_string(), port.clone()],
+                    )?;
+                    if a.rounds > 1 {
+                        p["round"] = json!(round);
+                    }
+                    emit(&p);
+                    pairs.push((v.clone(), p));
+                }
+                results.push(v);
+            }
+            continue;
+        }
+        let v = match name {
+            "latency" => latency(a).await?,
+            "memory" => memory(a).await?,
+            "idle" => idle(a).await?,
+            "chain" => chain(a).await?,
+            "progress" => progress(a).await?,
+            _ => retention(a).await?,
+        };
+        emit(&v);
+        results.push(v);
+    }
+    if let (Some(dir), Some(port)) = (&a.bullmq, port) {
+        let lat = if want("latency") || want("memory") {
+            let lat = run_peer(
+                dir,
+                "latency.js",
+                &[a.delayed.to_string(), a.memory_jobs.to_string(), port],
+            )?;
+            emit(&lat);
+            Some(lat)
+        } else {
+            None
+        };
+        let find = |s: &str| results.iter().find(|r| r["scenario"] == s);
+        let mut cmp = serde_json::Map::new();
+        cmp.insert("scenario".into(), json!("vs_bullmq"));
+        if !pairs.is_empty() {
+            let each = |k: &str| -> Vec<f64> {
+                pairs
+                    .iter()
+                    .filter_map(|(w, b)| ratio(w, k, b, k))
+                    .collect()
+            };
+            let (drain, enqueue) = (each("drain_per_s"), each("enqueue_per_s"));
+            cmp.insert("drain_x".into(), json!(median(drain.clone())));
+            cmp.insert("enqueue_x".into(), json!(median(enqueue.clone())));
+            if pairs.len() > 1 {
+                cmp.insert("drain_x_rounds".into(), json!(drain));
+                cmp.insert("enqueue_x_rounds".into(), json!(enqueue));
+            }
+        }
+        if let (Some(l), Some(lat)) = (find("latency"), &lat) {
+            cmp.insert(
+                "p99_late_bullmq_over_workq".into(),
+                json!(ratio(lat, "late_ms_p99", l, "late_ms_p99")),
+            );
+        }
+        if let (Some(m), Some(lat)) = (find("memory"), &lat) {
+            cmp.insert(
+                "memory_bullmq_over_workq".into(),
+                json!(ratio(
+                    lat,
+                    "bytes_per_scheduled_job",
+                    m,
+                    "bytes_per_scheduled_job"
+                )),
+            );
+        }
+        emit(&Value::Object(cmp));
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if let Some(filter) = std::env::var("WORKQ_LOG")
+        .ok()
+        .and_then(|s| s.parse::<tracing_subscriber::filter::Targets>().ok())
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(filter)
+            .init();
+    }
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("workq-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Throughput: enqueue rate (batches of 1,000) and drain rate of no-op jobs, plain and yielding.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use workq_producer::{OneTimeWorkRequest, WorkManager};
+use workq_worker::{Retention, WorkerRuntime};
+
+use crate::common::*;
+use crate::{Args, BoxError};
+
+pub(crate) async fn throughput(a: &Args) -> Result<Value, BoxError> {
+    let (enq, drain) = enqueue_and_drain(a, false).await?;
+    let (_, drain_yielding) = enqueue_and_drain(a, true).await?;
+    Ok(json!({
+        "scenario": "throughput",
+        "jobs": a.jobs,
+        "concurrency": a.concurrency,
+        "enqueue_per_s": (a.jobs as f64 / enq.as_secs_f64()).round(),
+        "drain_per_s": (a.jobs as f64 / drain.as_secs_f64()).round(),
+        "drain_yielding_per_s": (a.jobs as f64 / drain_yielding.as_secs_f64()).round(),
+    }))
+}
+
+/// Enqueues `a.jobs` no-op jobs in batches of 1,000, then drains them with one runtime;
+/// returns both durations.
+pub(crate) async fn enqueue_and_drain(
+    a: &Args,
+    yields: bool,
+) -> Result<(Duration, Duration), BoxError> {
+    let queue = queue_name(if yields { "tpy" } else { "tp" });
+    let wm = WorkManager::connect(&a.redis).await?;
+    let reqs = (0..a.jobs as u64)
+        .map(|i| {
+            OneTimeWorkRequest::builder(Noop { i })
+                .queue(&queue)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The same shape as the peer: batches of 1,000, each awaited before the next.
+    let enqueue_usec_before = info_field(&a.redis, "commandstats", "cmdstat_fcall")
+        .await
+        .unwrap_or(0);
+    let t0 = Instant::now();
+    for chunk in reqs.chunks(1000) {
+        wm.enqueue_many(chunk.to_vec()).await?;
+    }
+    let enq = t0.elapsed();
+    if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
+        let after = info_field(&a.redis, "commandstats", "cmdstat_fcall")
+            .await
+            .unwrap_or(0);
+        eprintln!(
+            "redis script time during the enqueue: {} ms of {} ms",
+            after.saturating_sub(enqueue_usec_before) / 1000,
+            enq.as_millis()
+        );
+    }
+
+    let done = Arc::new(AtomicU64::new(0));
+    let all_done = Arc::new(Notify::new());
+    let rt = WorkerRuntime::builder(&a.redis)
+        .queue(&queue)
+        .concurrency(a.concurrency)
+        // removeOnComplete, as in the peer
+        .retention(Retention {
+            succeeded: Duration::ZERO,
+            failed: Duration::from_secs(3600),
+        })
+        .register(NoopWorker {
+            done: Arc::clone(&done),
+            target: a.jobs as u64,
+            all_done: Arc::clone(&all_done),
+            yields,
+        })
+        .build()?;
+    let script_usec_before = info_field(&a.redis, "commandstats", "cmdstat_fcall")
+        .await
+        .unwrap_or(0);
+    let t0 = Instant::now();
+    let notified = Arc::clone(&all_done);
+    let metrics = rt.metrics().registry().clone();
+    // Runs until every job ran, then shuts down, which flushes the last acks.
+    rt.run_until(async move { notified.notified().await })
+        .await?;
+    let drain = t0.elapsed();
+    if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
+        let after = info_field(&a.redis, "commandstats", "cmdstat_fcall")
+            .await
+            .unwrap_or(0);
+        eprintln!(
+            "redis script time during the drain: {} ms of {} ms",
+            after.saturating_sub(script_usec_before) / 1000,
+            drain.as_millis()
+        );
+        for family in metrics.gather() {
+            if family.name().contains("calls") || family.name().contains("claimed") {
+                for m in family.get_metric() {
+                    let labels: Vec<String> = m
+                        .get_label()
+                        .iter()
+                        .map(|l| format!("{}={}", l.name(), l.value()))
+                        .collect();
+                    eprintln!(
+                        "{} {:?} {}",
+                        family.name(),
+                        labels,
+                        m.get_counter().get_value()
+                    );
+                }
+            }
+        }
+    }
+    let stats = wm.queue_stats(&queue).await?;
+    let succeeded = stats.counters.get("succeeded").copied().unwrap_or(0);
+    if succeeded != a.jobs as u64 {
+        return Err(format!("only {succeeded} of {} jobs succeeded", a.jobs).into());
+    }
+    drop_queue(&a.redis, &queue).await?;
+    Ok((enq, drain))
+}
