@@ -193,10 +193,12 @@ if #ids > 0 then
   trailer = trailer .. string.char(#trailer)
   local claimed = {}
   local byte, sub, find = string.byte, string.sub, string.find
+  -- Ids checked once for the whole claim (see enqueue.lua); one by one only if that fails.
+  local ids_ok = find(table.concat(ids), IDS_PATTERN) ~= nil
   for n, id in ipairs(ids) do
     local rec = recs[n]
     local attempt = nil
-    if rec and not (#id == 26 and find(id, ID_PATTERN)) then -- valid_id, inlined
+    if rec and (#id ~= 26 or byte(id, 1) > 0x37 or (not ids_ok and not find(id, ID_PATTERN))) then -- valid_id
       -- Written by hand past enqueue's checks: it fails alone, and stays out of events
       -- (whose lists are comma-separated) and out of the claim reply.
       fail_malformed_id(id, rec, now, keep_failed)

@@ -15,6 +15,9 @@ end
 local lane = ARGV[2]
 local ids = {}
 for j = 1, n do ids[j] = ARGV[3 * j] end
+-- Ids are checked once for the whole call; only when that fails is each one checked,
+-- to name the first bad job.
+local ids_ok = n == 0 or string.find(table.concat(ids), IDS_PATTERN) ~= nil
 local existing = {}
 if n > 0 then existing = hmget(K_JOBS, ids) end
 -- One pass checks each job and collects its writes; a refusal returns before flush(), so
@@ -32,7 +35,7 @@ local tagged = {}
 local stamp = u64be(now)
 for j = 1, n do
   local id, ds, rec = ids[j], ARGV[3 * j + 1], ARGV[3 * j + 2]
-  if not (#id == 26 and find(id, ID_PATTERN)) then -- valid_id, inlined
+  if #id ~= 26 or byte(id, 1) > 0x37 or (not ids_ok and not find(id, ID_PATTERN)) then -- valid_id
     return refusal(j, id, 'id', 'must be a ULID: 26 characters of Crockford base32, upper case, the first 0 to 7')
   end
   -- The common case, checked here without function calls: a record without ext, in the

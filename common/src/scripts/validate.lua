@@ -12,6 +12,10 @@
 -- first 0 to 7 (128 bits). Anything else would break the comma-separated lists of events,
 -- and lookups, which parse ids, would never find it.
 local ID_PATTERN = '^[0-7][0-9A-HJKMNP-TV-Z]*$'
+-- The same for many ids at once: their concatenation holds only the alphabet (one search
+-- over all of them costs much less than one per id; lengths and first characters are
+-- checked apart).
+local IDS_PATTERN = '^[0-9A-HJKMNP-TV-Z]*$'
 local function valid_id(id)
   return #id == 26 and string.find(id, ID_PATTERN) ~= nil
 end
