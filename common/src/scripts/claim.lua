@@ -193,12 +193,21 @@ if #ids > 0 then
   trailer = trailer .. string.char(#trailer)
   local claimed = {}
   local byte, sub, find = string.byte, string.sub, string.find
-  -- Ids checked once for the whole claim (see enqueue.lua); one by one only if that fails.
-  local ids_ok = find(table.concat(ids), IDS_PATTERN) ~= nil
+  local checked_head = nil -- ids are checked as in enqueue.lua
   for n, id in ipairs(ids) do
     local rec = recs[n]
     local attempt = nil
-    if rec and (#id ~= 26 or byte(id, 1) > 0x37 or (not ids_ok and not find(id, ID_PATTERN))) then -- valid_id
+    local good_id = false
+    if #id == 26 then
+      local head = sub(id, 1, 24)
+      if head == checked_head and ID_CHAR[byte(id, 25)] and ID_CHAR[byte(id, 26)] then
+        good_id = true
+      elseif find(id, ID_PATTERN) then
+        good_id = true
+        checked_head = head
+      end
+    end
+    if rec and not good_id then
       -- Written by hand past enqueue's checks: it fails alone, and stays out of events
       -- (whose lists are comma-separated) and out of the claim reply.
       fail_malformed_id(id, rec, now, keep_failed)

@@ -12,10 +12,15 @@
 -- first 0 to 7 (128 bits). Anything else would break the comma-separated lists of events,
 -- and lookups, which parse ids, would never find it.
 local ID_PATTERN = '^[0-7][0-9A-HJKMNP-TV-Z]*$'
--- The same for many ids at once: their concatenation holds only the alphabet (one search
--- over all of them costs much less than one per id; lengths and first characters are
--- checked apart).
-local IDS_PATTERN = '^[0-9A-HJKMNP-TV-Z]*$'
+-- The alphabet by byte, for checking the last characters of an id whose first 24 are
+-- those of an id already checked: ids made together share their time and most of their
+-- random part (a batch of one producer, or a lane's entries in order), and a search
+-- costs about 15 ns a character here.
+local ID_CHAR = { [48] = true, [49] = true, [50] = true, [51] = true, [52] = true, [53] = true,
+  [54] = true, [55] = true, [56] = true, [57] = true, [65] = true, [66] = true, [67] = true,
+  [68] = true, [69] = true, [70] = true, [71] = true, [72] = true, [74] = true, [75] = true,
+  [77] = true, [78] = true, [80] = true, [81] = true, [82] = true, [83] = true, [84] = true,
+  [86] = true, [87] = true, [88] = true, [89] = true, [90] = true }
 local function valid_id(id)
   return #id == 26 and string.find(id, ID_PATTERN) ~= nil
 end
