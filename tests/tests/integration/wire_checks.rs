@@ -324,6 +324,21 @@ async fn every_bad_argument_refuses_the_whole_enqueue_naming_the_job_and_the_fie
             "{case}"
         );
     }
+    // Ids checked by their last characters when the rest matches an id already checked
+    // are still refused for a bad one there.
+    let first = Raw::good();
+    for tail in [&b",A"[..], b"a1", b"\xff1", b"U1"] {
+        let mut bad = first.clone();
+        bad.id.truncate(24);
+        bad.id.extend_from_slice(tail);
+        let err = fcall_enqueue(&mut con, "", &[first.clone(), bad], &[])
+            .await
+            .expect_err("a bad tail");
+        assert!(
+            err.to_string().contains("job 2") && err.to_string().contains(": id:"),
+            "{err}"
+        );
+    }
     let _ = &ctx.wm;
 }
 
