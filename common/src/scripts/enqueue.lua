@@ -30,6 +30,10 @@ local nd = 0
 local now_s = nil
 local tagged = {}
 local stamp = u64be(now)
+-- A checked record starts with 0x95 or 0x96, then 0x01 0x00 0x00 0xcf: its first 13 bytes
+-- once stamped are one of two strings, made once per call.
+local stamped = { [0x95] = string.char(0x95, FORMAT_VERSION, ENQUEUED, 0, 0xcf) .. stamp,
+  [0x96] = string.char(0x96, FORMAT_VERSION, ENQUEUED, 0, 0xcf) .. stamp }
 local checked_head = nil -- the first 24 characters of the last id checked in full
 for j = 1, n do
   local id, ds, rec = ids[j], ARGV[3 * j + 1], ARGV[3 * j + 2]
@@ -60,7 +64,7 @@ for j = 1, n do
     out[j + 1] = 0
   else
     w_jobs[nj + 1] = id
-    w_jobs[nj + 2] = sub(rec, 1, 5) .. stamp .. sub(rec, 14)
+    w_jobs[nj + 2] = stamped[b1] .. sub(rec, 14)
     nj = nj + 2
     -- ZADD takes its scores as strings: a Lua number would be formatted with printf's
     -- %.17g per job. "Due now", the common case, reuses one string made per call, and
