@@ -199,12 +199,12 @@ if #ids > 0 then
     local attempt = nil
     local good_id = false
     if #id == 26 then
-      local head = sub(id, 1, 24)
-      if head == checked_head and ID_CHAR[byte(id, 25)] and ID_CHAR[byte(id, 26)] then
+      if checked_head and find(id, checked_head, 1, true) == 1 and ID_CHAR[byte(id, 25)]
+          and ID_CHAR[byte(id, 26)] then
         good_id = true
       elseif find(id, ID_PATTERN) then
         good_id = true
-        checked_head = head
+        checked_head = sub(id, 1, 24)
       end
     end
     if rec and not good_id then
