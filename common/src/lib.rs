@@ -1,7 +1,7 @@
 //! The shared core of workq: the model ([`WorkState`], [`Backoff`], [`WorkInfo`]), the
 //! wire format of a stored job ([`record`]), the Redis key schema ([`keys`]), the Lua
 //! scripts that make every state change atomic ([`scripts`]) and the connection pool
-//! ([`connect`]).
+//! ([`connect()`]).
 //!
 //! Producers (`workq-producer`) and workers (`workq-worker`) both build on this crate; a
 //! service that only defines job types depends on this crate alone:

@@ -319,8 +319,19 @@ async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
     if cmd == "functions" {
         // The function library, for `redis-cli -x FUNCTION LOAD` (producers in other
         // languages; see docs/wire-format.md).
-        print!("{}", workq_common::scripts::scripts().library());
-        return Ok(ExitCode::SUCCESS);
+        // A reader that stops early (`| head`) is not an error.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        return match out
+            .write_all(workq_common::scripts::scripts().library().as_bytes())
+            .and_then(|()| out.flush())
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("workq functions: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+            _ => Ok(ExitCode::SUCCESS),
+        };
     }
     let wm = WorkManager::connect(&redis).await?;
     match cmd.as_str() {

@@ -1,5 +1,5 @@
 //! A worker process for the fault tests: serves one queue with the test workers.
-//! Usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS [GRACE_MS]
+//! Usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS \[GRACE_MS\]
 //!    or: test-worker enqueue REDIS_URL COUNT DELAY_MS SLEEP_MS   (a producer process)
 //! It prints `WORKER <pid> <worker id> <its clock in ms>` once started, and on a graceful
 //! exit `FENCED <n>` (its `workq_acks_refused_total`), then `EXIT <pid>`.
