@@ -18,7 +18,7 @@ for j = 1, n do ids[j] = ARGV[3 * j] end
 local existing = {}
 if n > 0 then existing = hmget(K_JOBS, ids) end
 -- One pass checks each job and collects its writes; a refusal returns before flush(), so
--- nothing of the call is written. The hot loop writes the collected writes (see prelude)
+-- nothing of the call is written. The hot loop writes the collected writes (see writes.lua)
 -- directly rather than through put_job/schedule: at ~200,000 jobs/s the calls show.
 local sub, byte, find = string.sub, string.byte, string.find
 local headers = {}

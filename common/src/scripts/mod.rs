@@ -6,8 +6,9 @@
 //! The scripts are the functions of one Redis function library (`FUNCTION LOAD`, Redis
 //! 7.0 or later): constants taken from this crate (so that defaults such as the backoff,
 //! the limits, the state codes and the format version live in one place), then
-//! `prelude.lua` (shared helpers), `validate.lua` and `kinds.lua`, then each script of
-//! [`Script::ALL`] as one function. Loaded once, the helpers are built once, where a script
+//! the shared sources of [`SHARED`] by topic (key names and the clock, the record codec,
+//! batched writes and events, the job lifecycle, the checks of new work, kind lanes, the
+//! per-call context), then each script of [`Script::ALL`] as one function. Loaded once, the helpers are built once, where a script
 //! sent with `EVALSHA` would build them all again on every call. Each call touches one
 //! queue (one Cluster slot) and handles a whole batch.
 //!
@@ -136,7 +137,7 @@ script_list! {
 impl Script {
     /// `FCALL <function> 1 <queue prefix>`, to which a script's command builder adds its
     /// arguments. Every script takes the one key `KEYS[1]`, the queue's prefix
-    /// `workq:{<queue>}:`, from which the prelude derives the queue's other keys.
+    /// `workq:{<queue>}:`, from which begin() (call.lua) derives the queue's other keys.
     fn fcall(self, keys: &QueueKeys) -> Cmd {
         let mut cmd = redis::cmd("FCALL");
         cmd.arg(scripts().function(self)).arg(1).arg(keys.prefix());
@@ -192,7 +193,7 @@ fn constants() -> String {
         MAX_AHEAD_MS,
         MAX_BATCH,
     );
-    // One statement, as prelude.lua had it, so that the library's local count is the same.
+    // One statement, as the hand-written line had it, so that the library's local count is the same.
     let names: Vec<&str> = WorkState::ALL.iter().map(|s| s.as_str()).collect();
     let codes: Vec<String> = WorkState::ALL
         .iter()
@@ -207,15 +208,25 @@ fn constants() -> String {
     lua
 }
 
+/// The library's shared sources, in the order they are concatenated (a source may use
+/// what the ones before it define). The library's name hashes all of them.
+pub const SHARED: [(&str, &str); 7] = [
+    ("keys.lua", include_str!("keys.lua")),
+    ("record.lua", include_str!("record.lua")),
+    ("writes.lua", include_str!("writes.lua")),
+    ("lifecycle.lua", include_str!("lifecycle.lua")),
+    ("validate.lua", include_str!("validate.lua")),
+    ("kinds.lua", include_str!("kinds.lua")),
+    ("call.lua", include_str!("call.lua")),
+];
+
 impl Scripts {
     fn build() -> Scripts {
-        let mut body = format!(
-            "{}{}\n{}\n{}\n",
-            constants(),
-            include_str!("prelude.lua"),
-            include_str!("validate.lua"),
-            include_str!("kinds.lua"),
-        );
+        let mut body = constants();
+        for (_, source) in SHARED {
+            body.push_str(source);
+            body.push('\n');
+        }
         // Each script becomes a function of (KEYS, ARGV), so its text reads as it would
         // under EVAL, registered under NAME_<script> with its flags. The name is a hash
         // of all of it, flags included: the same name always means the same library.
@@ -461,12 +472,8 @@ mod tests {
             "local ENQUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, BLOCKED = 0, 1, 2, 3, 4, 5\n"
         ));
         assert!(head.contains(&format!("local FORMAT_VERSION = {FORMAT_VERSION}\n")));
-        // The prelude no longer repeats them by hand.
-        for lua in [
-            include_str!("prelude.lua"),
-            include_str!("validate.lua"),
-            include_str!("kinds.lua"),
-        ] {
+        // The shared sources do not repeat them by hand.
+        for (_, lua) in SHARED {
             assert!(!lua.contains("local ENQUEUED"));
             assert!(!lua.contains("local FORMAT_VERSION"));
         }

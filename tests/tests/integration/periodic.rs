@@ -74,7 +74,7 @@ async fn one_run(
 /// the moment `acked_ms` the run was recorded, and returns its k.
 fn first_grid_point_after(due: u64, anchor: u64, interval: u64, offset: u64, acked_ms: u64) -> u64 {
     assert!(
-        due >= anchor + offset && (due - anchor - offset) % interval == 0,
+        due >= anchor + offset && (due - anchor - offset).is_multiple_of(interval),
         "next due {due} is not on the grid {anchor} + k * {interval} + {offset}"
     );
     assert!(
