@@ -31,6 +31,7 @@ pub mod keys;
 pub mod limits;
 mod model;
 pub mod record;
+pub mod retry;
 pub mod scripts;
 pub mod server;
 

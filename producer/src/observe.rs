@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use workq_common::keys::WATCHING;
+use workq_common::retry::RetryDelay;
 use workq_common::scripts::scripts;
 use workq_common::{Error, QueueKeys, Result, WorkId, WorkInfo, WorkState};
 
@@ -501,13 +502,12 @@ async fn read_info(
     id: WorkId,
     tx: &mpsc::Sender<Result<WorkInfo>>,
 ) -> Option<Option<WorkInfo>> {
-    let mut delay = Duration::from_millis(50);
+    let mut delay = RetryDelay::new(Duration::from_millis(50), Duration::from_secs(2));
     loop {
         match wm.get_work_info(id).await {
             Ok(info) => return Some(info),
             Err(e) if e.is_transient() && !tx.is_closed() => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
+                tokio::time::sleep(delay.next_delay()).await;
             }
             Err(e) => {
                 let _ = tx.send(Err(e)).await;

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::{Connection, Pool};
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, FromRedisValue};
+use workq_common::retry::RetryDelay;
 use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
 
 /// How long the `watch` marker lives without a refresh; scripts write events only while
@@ -104,19 +105,18 @@ impl QueueWatch {
     }
 
     /// The next event, waiting for one. Transient Redis failures are retried with backoff
-    /// (up to 2 s between tries); other errors are returned.
+    /// (up to 2 s between tries, jittered); other errors are returned.
     pub async fn next(&mut self) -> Result<WorkEvent> {
-        let mut delay = Duration::from_millis(50);
+        let mut delay = RetryDelay::new(Duration::from_millis(50), Duration::from_secs(2));
         loop {
             if let Some(ev) = self.buf.pop_front() {
                 return Ok(ev);
             }
             match self.read().await {
-                Ok(()) => delay = Duration::from_millis(50),
+                Ok(()) => delay.reset(),
                 Err(e) if e.is_transient() => {
                     self.con = None;
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    tokio::time::sleep(delay.next_delay()).await;
                 }
                 Err(e) => return Err(e),
             }

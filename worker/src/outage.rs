@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use workq_common::retry::RetryDelay;
 use workq_common::Error;
 
 const FIRST: Duration = Duration::from_millis(50);
@@ -12,7 +13,7 @@ const CAP: Duration = Duration::from_secs(5);
 pub(crate) struct Outage {
     what: &'static str,
     since: Option<Instant>,
-    delay: Duration,
+    delay: RetryDelay,
 }
 
 impl Outage {
@@ -20,7 +21,7 @@ impl Outage {
         Outage {
             what,
             since: None,
-            delay: FIRST,
+            delay: RetryDelay::new(FIRST, CAP),
         }
     }
 
@@ -38,11 +39,7 @@ impl Outage {
         } else {
             tracing::debug!(loop_ = self.what, error = %err, "still failing");
         }
-        let d = self.delay;
-        self.delay = (self.delay * 2).min(CAP);
-        // Up to 25% jitter, so a fleet does not reconnect in lockstep.
-        let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id();
-        d + d.mul_f64(f64::from(nanos % 256) / 1024.0)
+        self.delay.next_delay()
     }
 
     /// Records a success.
@@ -50,6 +47,6 @@ impl Outage {
         if let Some(since) = self.since.take() {
             tracing::info!(loop_ = self.what, after = ?since.elapsed(), "Redis reachable again");
         }
-        self.delay = FIRST;
+        self.delay.reset();
     }
 }
