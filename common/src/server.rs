@@ -86,13 +86,16 @@ pub async fn warn_about_durability<C: ConnectionLike>(con: &mut C) {
     }
 }
 
+/// A field of `INFO` output (`name:value` lines), trimmed.
+pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
 /// What in `INFO` output can lose jobs, or stop workq from working at all.
 pub fn durability_warnings(info: &str) -> Vec<String> {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-    };
+    let field = |name: &str| info_field(info, name);
     let mut out = Vec::new();
     if let Some(v) = field("redis_version") {
         if require_functions(v).is_err() {

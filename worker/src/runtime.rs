@@ -654,7 +654,7 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             Ok(info) => {
                 outage.recovered();
                 *shared.run_id.lock().unwrap_or_else(|p| p.into_inner()) =
-                    info_field(&info, "run_id").map(str::to_owned);
+                    workq_common::server::info_field(&info, "run_id").map(str::to_owned);
                 warn_about_durability(&info);
                 let loaded = match shared.pool.get().await {
                     Ok(mut con) => scripts().load(&mut *con).await,
@@ -676,13 +676,6 @@ async fn startup_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
-}
-
-/// A field of `INFO` output.
-pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .map(str::trim)
 }
 
 fn warn_about_durability(info: &str) {

@@ -12,20 +12,6 @@ use workq_worker::WorkerRuntime;
 
 use crate::support::*;
 
-/// Runs one command on its own connection (an operator at `redis-cli`).
-async fn admin(redis: &RedisServer, args: &[&str]) {
-    let mut con = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: redis::Value = redis::cmd(args[0])
-        .arg(&args[1..])
-        .query_async(&mut con)
-        .await
-        .unwrap();
-}
-
 /// A Redis that requires the password `PASSWORD` of its default user, and knows a user
 /// `jobs` (password `jobs-pw`) that may do everything but `FCALL`.
 const PASSWORD: &str = "s3cret-pw";

@@ -37,20 +37,6 @@ async fn libraries(redis: &RedisServer) -> Vec<String> {
         .collect()
 }
 
-/// Runs one command on its own connection (an operator at `redis-cli`).
-async fn admin(redis: &RedisServer, args: &[&str]) {
-    let mut con = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: redis::Value = redis::cmd(args[0])
-        .arg(&args[1..])
-        .query_async(&mut con)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn the_first_call_loads_the_library_and_a_redis_that_lost_it_gets_it_back_on_the_next_call() {
     let redis = RedisServer::start();

@@ -249,3 +249,17 @@ pub(crate) async fn claim_by_hand(
         .await
         .unwrap()
 }
+
+/// Runs one command on its own connection (an operator at `redis-cli`).
+pub(crate) async fn admin(redis: &workq_tests::RedisServer, args: &[&str]) {
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd(args[0])
+        .arg(&args[1..])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}

@@ -154,7 +154,7 @@ async fn explain_lost(shared: &Shared, con: &mut Connection, q: usize, lost: &[(
     let (exists, run_id) = match looked {
         Ok((records, info)) => (
             records.iter().map(Option::is_some).collect::<Vec<_>>(),
-            super::info_field(&info, "run_id").map(str::to_owned),
+            workq_common::server::info_field(&info, "run_id").map(str::to_owned),
         ),
         Err(_) => (vec![true; lost.len()], None),
     };
