@@ -23,6 +23,7 @@
 pub mod connect;
 pub mod cron;
 mod data;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod error;
 mod id;

@@ -52,7 +52,8 @@ export REDIS_URL
 
 # 2. Binaries
 say "building release binaries"
-cargo build --release --quiet -p workq-worker -p workq-producer --bins
+cargo build --release --quiet -p workq-worker -p workq-producer --bins \
+  --features workq-producer/cli,workq-worker/cli
 BIN=target/release
 
 # 3. Three workers. Each one's output goes to its log and, filtered, to this console.

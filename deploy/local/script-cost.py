@@ -4,8 +4,8 @@ measured in alternation on one Redis (INFO commandstats, FCALL usec per job), so
 change to the Lua can be compared with the code before it without client noise.
 
     # the libraries to compare, one file each (their first line names them)
-    git stash; cargo run -q -p workq-producer --bin workq -- functions > /tmp/lib_base.lua
-    git stash pop; cargo run -q -p workq-producer --bin workq -- functions > /tmp/lib_new.lua
+    git stash; cargo run -q -p workq-producer --features cli --bin workq -- functions > /tmp/lib_base.lua
+    git stash pop; cargo run -q -p workq-producer --features cli --bin workq -- functions > /tmp/lib_new.lua
     python3 -m venv /tmp/v && /tmp/v/bin/pip install -q redis
     redis-server --port 7393 --save '' --daemonize yes
     /tmp/v/bin/python deploy/local/script-cost.py 7393 20 base,new

@@ -438,7 +438,8 @@ impl PeriodicWorkRequestBuilder {
                 None
             }
             (None, Some(expr)) => {
-                let schedule = CronSchedule::parse(&expr).map_err(Error::InvalidRequest)?;
+                let schedule =
+                    CronSchedule::parse(&expr).map_err(|e| Error::InvalidRequest(e.to_string()))?;
                 req.ext.cron = Some(schedule.as_str().to_owned());
                 Some(schedule)
             }

@@ -39,10 +39,16 @@ fn unknown_commands_flags_and_arguments_are_refused_before_redis_is_reached() {
     let url = format!("redis://{}", listener.local_addr().unwrap());
     let id = WorkId::new().to_string();
     let cases: [(&[&str], &str); 4] = [
-        (&["--redis", &url, "bogus"], "unknown command 'bogus'"),
+        (
+            &["--redis", &url, "bogus"],
+            "unrecognized subcommand 'bogus'",
+        ),
         (&["--redis", &url, "stats", "--bogus", "1"], "--bogus"),
         (&["--redis", &url, "watch", "--folow", &id], "--folow"),
-        (&["--redis", &url, "info", &id, "extra"], "at most 1"),
+        (
+            &["--redis", &url, "info", &id, "extra"],
+            "unexpected argument 'extra'",
+        ),
     ];
     for (args, says) in cases {
         let out = workq(args);

@@ -1,24 +1,29 @@
 //! `workq`: enqueue, watch, inspect and cancel work from the command line.
 //!
 //! ```text
-//! workq [--redis URL] info ID
-//! workq [--redis URL] stats [QUEUE]
-//! workq [--redis URL] cancel ID | --tag TAG
-//! workq [--redis URL] watch [--queue Q] [--follow ID]
-//! workq [--redis URL] demo-enqueue --ids-file F [--count-id ID] [--count-to N]
-//!                                  [--step-ms MS] [--delay-ms MS] [--small N]
+//! workq info ID
+//! workq stats [QUEUE]
+//! workq cancel ID | --tag TAG
+//! workq watch [--queue Q] [--follow ID]
+//! workq demo-enqueue --ids-file F [--count-id ID] [--count-to N] [--step-ms MS]
+//!                    [--delay-ms MS] [--small N]
+//! workq verify --ids-file F [--attempts-of-first N] [--wait-secs S]
 //! workq new-id
 //! workq functions
-//! workq [--redis URL] verify --ids-file F [--attempts-of-first N] [--wait-secs S]
 //! ```
-//! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`. `--help` prints the
-//! usage and exits 0; an unknown command, flag or extra argument is an error (exit 2)
-//! before Redis is reached; `info` and `cancel` of an id that does not exist exit 1.
+//! `--redis URL` is accepted before or after the command and defaults to `$REDIS_URL`,
+//! then `redis://127.0.0.1:6379`. `--help` (also after a command) prints the usage and
+//! exits 0. Exit codes: 0 done; 1 `info` or `cancel` of an id that does not exist, or
+//! `verify` found a job that did not succeed; 2 a usage error (unknown command, flag or
+//! extra argument: refused before Redis is reached) or an error from Redis. Built with the
+//! `cli` feature (`cargo build -p workq-producer --features cli`).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clap::{Args, Parser, Subcommand};
 use workq_common::demo::{Count, Noop};
 use workq_producer::{
     BackoffPolicy, CancelStatus, OneTimeWorkRequest, WorkId, WorkInfo, WorkManager, WorkState,
@@ -26,75 +31,97 @@ use workq_producer::{
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str = "usage: workq [--redis URL] <info ID | stats [QUEUE] | cancel ID|--tag TAG | \
-watch [--queue Q] [--follow ID] | demo-enqueue --ids-file F [--count-id ID] [--count-to N] \
-[--step-ms MS] [--delay-ms MS] [--small N] | verify --ids-file F [--attempts-of-first N] \
-[--wait-secs S] | new-id | functions>  (--help: this text)";
-
-/// Each command: its name, the `--flags` it takes (each with a value) and how many bare
-/// words (ids, queue names) it takes at most.
-const COMMANDS: [(&str, &[&str], usize); 8] = [
-    ("info", &[], 1),
-    ("stats", &[], 1),
-    ("cancel", &["tag"], 1),
-    ("watch", &["queue", "follow"], 0),
-    (
-        "demo-enqueue",
-        &[
-            "ids-file", "count-id", "count-to", "step-ms", "delay-ms", "small",
-        ],
-        0,
-    ),
-    ("verify", &["ids-file", "attempts-of-first", "wait-secs"], 0),
-    ("new-id", &[], 0),
-    ("functions", &[], 0),
-];
-
-/// Flags after the subcommand: `--name value` pairs and bare words.
-struct Flags {
-    named: HashMap<String, String>,
-    words: Vec<String>,
+/// Enqueue, watch, inspect and cancel workq jobs.
+#[derive(Debug, Parser)]
+#[command(name = "workq", version)]
+#[command(help_template = "usage: {usage}\n\n{about-with-newline}\n{all-args}")]
+struct Cli {
+    /// The Redis to use (credentials in the URL are never printed).
+    #[arg(
+        long,
+        global = true,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    redis: String,
+    #[command(subcommand)]
+    command: Command,
 }
 
-impl Flags {
-    /// Parses the arguments of `cmd`, refusing a command, flag or word it does not take.
-    fn parse(cmd: &str, args: &[String]) -> Result<Self, String> {
-        let (_, known, max_words) = COMMANDS
-            .iter()
-            .find(|(name, ..)| *name == cmd)
-            .ok_or_else(|| format!("unknown command '{cmd}'\n{USAGE}"))?;
-        let mut named = HashMap::new();
-        let mut words = Vec::new();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
-                if !known.contains(&name) {
-                    return Err(format!("{cmd} takes no flag --{name}\n{USAGE}"));
-                }
-                let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-                named.insert(name.to_owned(), v.clone());
-            } else {
-                words.push(a.clone());
-            }
-        }
-        if words.len() > *max_words {
-            return Err(format!(
-                "{cmd} takes at most {max_words} argument(s) besides its flags, got {words:?}\n{USAGE}"
-            ));
-        }
-        Ok(Flags { named, words })
-    }
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show one job: state, kind, queue, attempts, tags, worker, due time, last error.
+    Info {
+        /// The job's id.
+        id: WorkId,
+    },
+    /// Counts of every queue, or of one.
+    Stats {
+        /// Only this queue.
+        queue: Option<String>,
+    },
+    /// Cancel a job, or every job with a tag.
+    Cancel {
+        /// The job's id.
+        #[arg(required_unless_present = "tag", conflicts_with = "tag")]
+        id: Option<WorkId>,
+        /// Cancel every job with this tag instead.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Print the state changes of a queue (or of one job), and once a second how many
+    /// jobs entered each state.
+    Watch {
+        /// The queue to watch.
+        #[arg(long, default_value = workq_producer::DEFAULT_QUEUE)]
+        queue: String,
+        /// Print only this job's state changes.
+        #[arg(long, value_name = "ID")]
+        follow: Option<WorkId>,
+    },
+    /// The demo's scenario: a counting job (tag worker_test) and small jobs; writes their
+    /// ids to a file, the counting job first.
+    DemoEnqueue(DemoArgs),
+    /// Check that every job in a file SUCCEEDED, and the first one's attempt count.
+    Verify {
+        /// The ids, one per line (as demo-enqueue writes them).
+        #[arg(long, value_name = "F")]
+        ids_file: PathBuf,
+        /// The attempts the first job must have taken.
+        #[arg(long, value_name = "N")]
+        attempts_of_first: Option<u32>,
+        /// How long to wait for unfinished jobs.
+        #[arg(long, default_value_t = 0, value_name = "S")]
+        wait_secs: u64,
+    },
+    /// Print a new job id.
+    NewId,
+    /// Print the Lua function library, for `redis-cli -x FUNCTION LOAD` (producers in
+    /// other languages; see docs/wire-format.md).
+    Functions,
+}
 
-    fn get(&self, name: &str) -> Option<&str> {
-        self.named.get(name).map(String::as_str)
-    }
-
-    fn num(&self, name: &str, default: u64) -> Result<u64, String> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|e| format!("--{name} {v}: {e}")),
-        }
-    }
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where to write the ids.
+    #[arg(long, value_name = "F")]
+    ids_file: PathBuf,
+    /// The counting job's id (default: a new one).
+    #[arg(long, value_name = "ID")]
+    count_id: Option<WorkId>,
+    /// How far the counting job counts.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    count_to: u32,
+    /// The pause between its steps.
+    #[arg(long, default_value_t = 250, value_name = "MS")]
+    step_ms: u64,
+    /// Its initial delay.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    delay_ms: u64,
+    /// How many small (no-op) jobs.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    small: u64,
 }
 
 fn ms(t: SystemTime) -> u128 {
@@ -124,8 +151,7 @@ fn describe(i: &WorkInfo) -> String {
     s
 }
 
-async fn info(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
-    let id: WorkId = f.words.first().ok_or("info needs an id")?.parse()?;
+async fn info(wm: &WorkManager, id: WorkId) -> Result<ExitCode, BoxError> {
     match wm.get_work_info(id).await? {
         Some(i) => {
             println!("{}", describe(&i));
@@ -138,9 +164,9 @@ async fn info(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
     }
 }
 
-async fn stats(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
-    let queues = match f.words.first() {
-        Some(q) => vec![q.clone()],
+async fn stats(wm: &WorkManager, queue: Option<String>) -> Result<ExitCode, BoxError> {
+    let queues = match queue {
+        Some(q) => vec![q],
         None => wm.queues().await?,
     };
     for q in queues {
@@ -159,19 +185,19 @@ async fn stats(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn cancel(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
-    if let Some(tag) = f.get("tag") {
-        let s = wm.cancel_all_work_by_tag(tag).await?;
+async fn cancel(
+    wm: &WorkManager,
+    id: Option<WorkId>,
+    tag: Option<String>,
+) -> Result<ExitCode, BoxError> {
+    if let Some(tag) = tag {
+        let s = wm.cancel_all_work_by_tag(&tag).await?;
         println!(
             "cancelled {} waiting, asked {} running to stop, {} already finished",
             s.cancelled, s.requested, s.already_finished
         );
     } else {
-        let id: WorkId = f
-            .words
-            .first()
-            .ok_or("cancel needs an id or --tag")?
-            .parse()?;
+        let id = id.ok_or("cancel needs an id or --tag")?;
         match wm.cancel_work_by_id(id).await? {
             CancelStatus::NotFound => {
                 println!("{id} not found (never enqueued, or pruned after retention)");
@@ -185,9 +211,11 @@ async fn cancel(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
 
 /// Prints every state change of the followed job, and once a second how many jobs
 /// entered each state.
-async fn watch(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
-    let queue = f.get("queue").unwrap_or(workq_producer::DEFAULT_QUEUE);
-    let follow: Option<WorkId> = f.get("follow").map(str::parse).transpose()?;
+async fn watch(
+    wm: &WorkManager,
+    queue: &str,
+    follow: Option<WorkId>,
+) -> Result<ExitCode, BoxError> {
     let mut w = wm.watch_queue(queue).await?;
     println!("watching queue {queue}");
     let mut totals: HashMap<WorkState, u64> = HashMap::new();
@@ -216,25 +244,27 @@ async fn watch(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
 
 /// The seed scenario: a counting job with an initial delay and the tag `worker_test`,
 /// plus small jobs. Writes all ids to the file, the counting job first.
-async fn demo_enqueue(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
-    let file = f.get("ids-file").ok_or("demo-enqueue needs --ids-file")?;
-    let count_id: WorkId = match f.get("count-id") {
-        Some(id) => id.parse()?,
-        None => WorkId::new(),
-    };
+async fn demo_enqueue(wm: &WorkManager, demo: DemoArgs) -> Result<ExitCode, BoxError> {
+    let DemoArgs {
+        ids_file,
+        count_id,
+        count_to,
+        step_ms,
+        delay_ms,
+        small,
+    } = demo;
     let count = OneTimeWorkRequest::builder(Count {
-        to: f.num("count-to", 20)? as u32,
-        step_ms: f.num("step-ms", 250)?,
+        to: count_to,
+        step_ms,
     })
-    .id(count_id)
-    .initial_delay(Duration::from_millis(f.num("delay-ms", 3000)?))
+    .id(count_id.unwrap_or_else(WorkId::new))
+    .initial_delay(Duration::from_millis(delay_ms))
     .tag("worker_test")
     .backoff(BackoffPolicy::Linear, Duration::from_secs(1))
     .max_attempts(5)
     .build()?;
     let mut ids = vec![wm.enqueue(count).await?.id];
     println!("enqueued the counting job {} (tag worker_test)", ids[0]);
-    let small = f.num("small", 10_000)?;
     let reqs = (0..small)
         .map(|i| OneTimeWorkRequest::builder(Noop { i }).build())
         .collect::<Result<Vec<_>, _>>()?;
@@ -244,20 +274,24 @@ async fn demo_enqueue(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError>
     }
     println!("enqueued {small} small jobs in {:?}", t.elapsed());
     let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
-    std::fs::write(file, text)?;
+    std::fs::write(ids_file, text)?;
     println!("producer exits; the work goes on without it");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Checks that every job in the file SUCCEEDED (waiting up to --wait-secs for stragglers)
 /// and that the first one took the expected number of attempts.
-async fn verify(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
-    let file = f.get("ids-file").ok_or("verify needs --ids-file")?;
-    let ids = std::fs::read_to_string(file)?
+async fn verify(
+    wm: &WorkManager,
+    ids_file: &Path,
+    attempts_of_first: Option<u32>,
+    wait_secs: u64,
+) -> Result<ExitCode, BoxError> {
+    let ids = std::fs::read_to_string(ids_file)?
         .lines()
         .map(str::parse)
         .collect::<Result<Vec<WorkId>, _>>()?;
-    let deadline = Instant::now() + Duration::from_secs(f.num("wait-secs", 0)?);
+    let deadline = Instant::now() + Duration::from_secs(wait_secs);
     let infos = loop {
         let infos = wm.get_work_infos(&ids).await?;
         let done = infos
@@ -281,8 +315,7 @@ async fn verify(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
     let mut ok = by_state.get("SUCCEEDED") == Some(&ids.len());
     if let Some(Some(first)) = infos.first() {
         println!("counting job: {}", describe(first));
-        if let Some(want) = f.get("attempts-of-first") {
-            let want: u32 = want.parse()?;
+        if let Some(want) = attempts_of_first {
             if first.run_attempt_count != want {
                 println!("expected the counting job on attempt {want}");
                 ok = false;
@@ -298,62 +331,88 @@ async fn verify(wm: &WorkManager, f: &Flags) -> Result<ExitCode, BoxError> {
     }
 }
 
-async fn run(args: Vec<String>) -> Result<ExitCode, BoxError> {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return Ok(ExitCode::SUCCESS);
+/// Turns clap's rendering of a usage error into workq's: `workq: <what>` and the usage
+/// line of the command that was being parsed.
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(what) = line.strip_prefix("error: ") {
+            out.push(format!("workq: {what}"));
+        } else if let Some(usage) = line.strip_prefix("Usage: ") {
+            out.push(format!("usage: {usage}"));
+        } else if line.starts_with("  ") {
+            // what is missing, one per line
+            out.push(line.to_owned());
+        }
     }
-    let mut redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut rest = args.as_slice();
-    if rest.first().map(String::as_str) == Some("--redis") {
-        redis = rest.get(1).ok_or("--redis needs a value")?.clone();
-        rest = &rest[2..];
+    out.push("(--help lists the commands and their flags)".to_owned());
+    out.join("\n")
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
+    let wm = match cli.command {
+        Command::NewId => {
+            println!("{}", WorkId::new());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Functions => return Ok(functions()),
+        _ => WorkManager::connect(&cli.redis).await?,
+    };
+    match cli.command {
+        Command::Info { id } => info(&wm, id).await,
+        Command::Stats { queue } => stats(&wm, queue).await,
+        Command::Cancel { id, tag } => cancel(&wm, id, tag).await,
+        Command::Watch { queue, follow } => watch(&wm, &queue, follow).await,
+        Command::DemoEnqueue(demo) => demo_enqueue(&wm, demo).await,
+        Command::Verify {
+            ids_file,
+            attempts_of_first,
+            wait_secs,
+        } => verify(&wm, &ids_file, attempts_of_first, wait_secs).await,
+        Command::NewId | Command::Functions => Ok(ExitCode::SUCCESS),
     }
-    let (cmd, rest) = rest.split_first().ok_or(USAGE)?;
-    // Everything about the command line is checked before Redis is reached.
-    let flags = Flags::parse(cmd, rest)?;
-    if cmd == "new-id" {
-        println!("{}", WorkId::new());
-        return Ok(ExitCode::SUCCESS);
-    }
-    if cmd == "functions" {
-        // The function library, for `redis-cli -x FUNCTION LOAD` (producers in other
-        // languages; see docs/wire-format.md).
-        // A reader that stops early (`| head`) is not an error.
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        return match out
-            .write_all(workq_common::scripts::scripts().library().as_bytes())
-            .and_then(|()| out.flush())
-        {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                eprintln!("workq functions: {e}");
-                Ok(ExitCode::FAILURE)
-            }
-            _ => Ok(ExitCode::SUCCESS),
-        };
-    }
-    let wm = WorkManager::connect(&redis).await?;
-    match cmd.as_str() {
-        "info" => info(&wm, &flags).await,
-        "stats" => stats(&wm, &flags).await,
-        "cancel" => cancel(&wm, &flags).await,
-        "watch" => watch(&wm, &flags).await,
-        "demo-enqueue" => demo_enqueue(&wm, &flags).await,
-        "verify" => verify(&wm, &flags).await,
-        other => Err(format!("unknown command '{other}'").into()),
+}
+
+/// Writes the function library to stdout; a reader that stops early (`| head`) is not an
+/// error.
+fn functions() -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(workq_common::scripts::scripts().library().as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("workq functions: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Everything about the command line is checked before Redis is reached.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprintln!("{}", usage_error(&e));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version go to stdout.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     // Warnings (a Redis that would evict keys or has AOF off) go to stderr.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_max_level(tracing::Level::WARN)
         .init();
-    match run(std::env::args().skip(1).collect()).await {
+    match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("workq: {e}");

@@ -10,6 +10,7 @@ use workq_producer::{OneTimeWorkRequest, WorkManager};
 use workq_tests::jobs::{
     EchoWorker, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker, Sleep, SleepWorker,
 };
+use workq_worker::logs::{init_from_env, Output};
 use workq_worker::WorkerRuntime;
 
 fn clock_ms() -> u128 {
@@ -60,31 +61,7 @@ async fn main() {
         })
     };
     // A filter that does not parse is reported, and the default used instead.
-    let default = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR);
-    let (filter, bad_filter) = match std::env::var("WORKQ_LOG") {
-        Err(std::env::VarError::NotPresent) => (default(), None),
-        Err(e) => (default(), Some(format!("WORKQ_LOG is unusable ({e})"))),
-        Ok(s) => match s.parse::<tracing_subscriber::filter::Targets>() {
-            Ok(f) => (f, None),
-            Err(e) => (
-                default(),
-                Some(format!("WORKQ_LOG '{s}' does not parse ({e})")),
-            ),
-        },
-    };
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(std::io::stderr),
-        )
-        .with(filter)
-        .init();
-    if let Some(bad) = bad_filter {
-        eprintln!("test-worker: {bad}; logging at error and above instead");
-    }
+    init_from_env("test-worker", tracing::Level::ERROR, Output::Stderr);
     let mut b = WorkerRuntime::builder(url)
         .queue(queue.as_str())
         .concurrency(num(concurrency) as usize)

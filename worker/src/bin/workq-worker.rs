@@ -3,15 +3,21 @@
 //! with your own workers registered.
 //!
 //! ```text
-//! workq-worker --redis redis://127.0.0.1:6379 [--queue default]... [--concurrency 64]
-//!              [--lease-ms 30000] [--grace-ms 25000] [--id NAME]
+//! workq-worker [--redis URL] [--queue NAME]... [--concurrency 64] [--lease-ms 30000]
+//!              [--grace-ms 25000] [--id NAME]
 //! ```
-//! Logs go to stdout; `WORKQ_LOG` sets the filter (e.g. `info`, `workq_worker=debug`).
+//! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`. Logs go to stdout;
+//! `WORKQ_LOG` sets the filter (e.g. `info`, `workq_worker=debug`). Exit codes: 0 after a
+//! graceful stop, 1 when the runtime stops with an error (a configuration error at
+//! start: wrong password, missing ACL permission), 2 for a usage error. Built with the
+//! `cli` feature (`cargo build -p workq-worker --features cli`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use workq_common::demo::{Count, Noop};
+use workq_worker::logs::{init_from_env, Output};
 use workq_worker::{WorkContext, WorkError, WorkResult, Worker, WorkerRuntime};
 
 /// Counts from 1 to `to`, one step every `step_ms`, logging each step.
@@ -43,80 +49,48 @@ impl Worker for NoopWorker {
     }
 }
 
+/// A worker process running the demo's job kinds (count, noop).
+#[derive(Debug, Parser)]
+#[command(name = "workq-worker", version)]
+#[command(help_template = "usage: {usage}\n\n{about-with-newline}\n{all-args}")]
 struct Args {
+    /// The Redis to serve (credentials in the URL are never printed).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
     redis: String,
+    /// A queue to serve; repeat for several (default: the `default` queue).
+    #[arg(long = "queue", value_name = "NAME")]
     queues: Vec<String>,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
     concurrency: usize,
+    /// How long a claimed job stays this worker's without a heartbeat.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
     lease_ms: u64,
+    /// How long running jobs may take to finish after SIGTERM before they are handed back.
+    #[arg(long, default_value_t = 25_000, value_name = "MS")]
     grace_ms: u64,
+    /// The worker's id in Redis (default: host name and process id).
+    #[arg(long, value_name = "NAME")]
     id: Option<String>,
-}
-
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        redis: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        queues: Vec::new(),
-        concurrency: 64,
-        lease_ms: 30_000,
-        grace_ms: 25_000,
-        id: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
-        match flag.as_str() {
-            "--redis" => a.redis = value()?,
-            "--queue" => a.queues.push(value()?),
-            "--concurrency" => a.concurrency = number(value()?)? as usize,
-            "--lease-ms" => a.lease_ms = number(value()?)?,
-            "--grace-ms" => a.grace_ms = number(value()?)?,
-            "--id" => a.id = Some(value()?),
-            "-h" | "--help" => {
-                return Err(
-                    "usage: workq-worker [--redis URL] [--queue NAME]... [--concurrency N] \
-                    [--lease-ms MS] [--grace-ms MS] [--id NAME]"
-                        .into(),
-                )
-            }
-            other => return Err(format!("unknown argument {other} (try --help)")),
-        }
-    }
-    Ok(a)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // A filter that does not parse is reported, and the default used instead.
-    let default = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO);
-    let (filter, bad_filter) = match std::env::var("WORKQ_LOG") {
-        Err(std::env::VarError::NotPresent) => (default(), None),
-        Err(e) => (default(), Some(format!("WORKQ_LOG is unusable ({e})"))),
-        Ok(s) => match s.parse::<tracing_subscriber::filter::Targets>() {
-            Ok(f) => (f, None),
-            Err(e) => (
-                default(),
-                Some(format!("WORKQ_LOG '{s}' does not parse ({e})")),
-            ),
-        },
-    };
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_ansi(false))
-        .with(filter)
-        .init();
-    if let Some(bad) = bad_filter {
-        eprintln!("workq-worker: {bad}; logging at info and above instead");
-    }
-
-    let args = match parse() {
+    let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+            let code = if e.use_stderr() { 2 } else { 0 };
+            // --help and --version print to stdout; a usage error to stderr.
+            let _ = e.print();
+            return ExitCode::from(code);
         }
     };
+    init_from_env("workq-worker", tracing::Level::INFO, Output::Stdout);
     let mut b = WorkerRuntime::builder(&args.redis)
         .concurrency(args.concurrency)
         .lease(Duration::from_millis(args.lease_ms))
