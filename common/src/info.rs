@@ -130,8 +130,8 @@ impl WorkInfo {
             schedule: match (&h.ext.cron, h.ext.interval_ms) {
                 (Some(c), _) => Some(Schedule::Cron(c.clone())),
                 (None, Some(i)) => Some(Schedule::Interval {
-                    interval: std::time::Duration::from_millis(i),
-                    flex: std::time::Duration::from_millis(h.ext.flex_ms.unwrap_or(i)),
+                    interval: crate::time::duration(i),
+                    flex: crate::time::duration(h.ext.flex_ms.unwrap_or(i)),
                 }),
                 (None, None) => None,
             },

@@ -35,6 +35,7 @@ pub mod record;
 pub mod retry;
 pub mod scripts;
 pub mod server;
+pub mod time;
 
 pub use connect::{connect, RedisConfig};
 pub use data::Data;
@@ -47,10 +48,4 @@ pub use model::{
     MAX_ATTEMPTS_LIMIT,
 };
 
-/// Milliseconds since the Unix epoch, as stored in records and used as sorted-set scores.
-pub type Millis = u64;
-
-/// Converts stored milliseconds to a [`std::time::SystemTime`].
-pub fn system_time(ms: Millis) -> std::time::SystemTime {
-    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
-}
+pub use time::{system_time, Millis};

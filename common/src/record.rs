@@ -152,8 +152,8 @@ impl Ext {
                 } else {
                     BackoffPolicy::Exponential
                 },
-                initial: std::time::Duration::from_millis(initial),
-                max: std::time::Duration::from_millis(max),
+                initial: crate::time::duration(initial),
+                max: crate::time::duration(max),
             },
         }
     }

@@ -21,10 +21,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use workq_common::demo::{Count, Noop};
+use workq_common::time::{epoch_ms, now_ms};
 use workq_producer::{
     BackoffPolicy, CancelStatus, OneTimeWorkRequest, WorkId, WorkInfo, WorkManager, WorkState,
 };
@@ -124,10 +125,6 @@ struct DemoArgs {
     small: u64,
 }
 
-fn ms(t: SystemTime) -> u128 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
-}
-
 fn describe(i: &WorkInfo) -> String {
     let mut s = format!(
         "{} {} kind={} queue={} attempts={}/{}",
@@ -142,7 +139,7 @@ fn describe(i: &WorkInfo) -> String {
     if let Some(t) = i.next_due_at {
         s += &format!(
             " due_in_ms={}",
-            ms(t) as i128 - ms(SystemTime::now()) as i128
+            i128::from(epoch_ms(t)) - i128::from(now_ms())
         );
     }
     if let Some(e) = &i.last_error {
