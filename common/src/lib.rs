@@ -28,6 +28,7 @@ pub mod demo;
 mod error;
 mod id;
 mod info;
+mod invalid;
 pub mod keys;
 pub mod limits;
 mod model;
@@ -42,6 +43,7 @@ pub use data::Data;
 pub use error::{Error, Result};
 pub use id::WorkId;
 pub use info::{Schedule, WorkInfo};
+pub use invalid::{ConfigError, InvalidRequest};
 pub use keys::QueueKeys;
 pub use model::{
     Backoff, BackoffPolicy, Job, WorkState, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
