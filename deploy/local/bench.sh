@@ -7,6 +7,7 @@
 #   deploy/local/bench.sh --rounds 1      # one throughput pair instead of five
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. deploy/local/lib.sh
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/workq-bench.XXXXXX")
 REDIS_PID=
 cleanup() {
@@ -15,20 +16,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v redis-server >/dev/null; then
-  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server >/dev/null
-fi
-port=
-for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
+need_redis_server
+port=$(free_port)
 # Like the peer's README: a plain local Redis, nothing on disk.
 redis-server --port "$port" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
   --logfile "$WORK/redis.log" &
 REDIS_PID=$!
-for _ in $(seq 100); do grep -q "Ready to accept" "$WORK/redis.log" 2>/dev/null && break; sleep 0.1; done
+wait_for_redis "$WORK/redis.log"
 
 # Five throughput rounds, each workq run next to BullMQ's: the ratios are the medians of
 # the rounds', which a noisy machine moves less than a single pair.

@@ -8,6 +8,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+. deploy/local/lib.sh
 COUNT_TO=${COUNT_TO:-20}
 STEP_MS=${STEP_MS:-250}
 SMALL=${SMALL:-10000}
@@ -26,26 +27,15 @@ trap cleanup EXIT
 
 # 1. Redis
 if [ -z "${REDIS_URL:-}" ]; then
-  if ! command -v redis-server >/dev/null; then
-    say "installing redis-server"
-    SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server >/dev/null
-  fi
-  port=
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-  done
-  [ -n "$port" ] || { say "no free port found"; exit 1; }
+  command -v redis-server >/dev/null || say "installing redis-server"
+  need_redis_server
+  port=$(free_port)
   redis-server --port "$port" --bind 127.0.0.1 --dir "$WORK" --save "" \
     --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
     --logfile "$WORK/redis.log" &
   PIDS+=($!)
   REDIS_URL="redis://127.0.0.1:$port"
-  for _ in $(seq 100); do
-    grep -q "Ready to accept connections" "$WORK/redis.log" 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_for_redis "$WORK/redis.log"
   say "private Redis at $REDIS_URL (AOF everysec, noeviction)"
 fi
 export REDIS_URL
