@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
 pub struct WorkManagerBuilder {
     redis: RedisConfig,
     max_payload: usize,
-    retention: Retention,
+    keep_failed: Duration,
 }
 
 impl WorkManagerBuilder {
@@ -43,9 +43,12 @@ impl WorkManagerBuilder {
         self
     }
 
-    /// How long jobs this client cancels stay queryable (default: 7 days).
-    pub fn retention(mut self, retention: Retention) -> Self {
-        self.retention = retention;
+    /// How long the jobs this client ends stay queryable: those it cancels, and those it
+    /// cancels or fails while applying a unique-work policy (default 7 days, as
+    /// [`Retention::failed`] of a worker). The jobs workers end keep the workers'
+    /// [`Retention`].
+    pub fn retention(mut self, failed: Duration) -> Self {
+        self.keep_failed = failed;
         self
     }
 
@@ -65,11 +68,7 @@ impl WorkManagerBuilder {
             )));
         }
         let redis = Connection::open(&self.redis).await?;
-        Ok(WorkManager::with(
-            redis,
-            self.max_payload,
-            self.retention.failed,
-        ))
+        Ok(WorkManager::with(redis, self.max_payload, self.keep_failed))
     }
 }
 
@@ -100,7 +99,7 @@ impl WorkManager {
         WorkManagerBuilder {
             redis: RedisConfig::new(url),
             max_payload: DEFAULT_MAX_PAYLOAD,
-            retention: Retention::default(),
+            keep_failed: Retention::default().failed,
         }
     }
 
