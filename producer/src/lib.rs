@@ -30,24 +30,29 @@
 //! # }
 //! ```
 
-mod continuation;
+mod cancel;
+mod chains;
+mod connection;
+mod enqueue;
 mod manager;
-mod observe;
+mod periodic;
+mod queries;
 mod request;
+mod stats;
 mod watch;
 
-pub use continuation::{
-    ExistingPeriodicWorkPolicy, ExistingWorkPolicy, WorkContinuation, WorkOutcome, MAX_CHAIN,
-};
-pub use manager::{
-    CancelSummary, Enqueued, QueueStats, WorkManager, WorkManagerBuilder, DEFAULT_MAX_PAYLOAD,
-};
-pub use observe::{WatchTarget, WorkInfoStream, WorkQuery};
+pub use cancel::CancelSummary;
+pub use chains::{ExistingWorkPolicy, WorkContinuation, WorkOutcome, MAX_CHAIN};
+pub use enqueue::Enqueued;
+pub use manager::{WorkManager, WorkManagerBuilder, DEFAULT_MAX_PAYLOAD};
+pub use periodic::ExistingPeriodicWorkPolicy;
+pub use queries::WorkQuery;
 pub use request::{
     InputMerger, OneTimeWorkRequest, OneTimeWorkRequestBuilder, PeriodicWorkRequest,
     PeriodicWorkRequestBuilder,
 };
-pub use watch::{QueueWatch, WorkEvent};
+pub use stats::QueueStats;
+pub use watch::{QueueWatch, WatchTarget, WorkEvent, WorkInfoStream};
 pub use workq_common::scripts::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use workq_common::{
     Backoff, BackoffPolicy, Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState,

@@ -12,7 +12,7 @@ use crate::support::*;
 /// and fails the attempt; returns the due time Redis gave the retry and the Redis time
 /// window in which the failure was recorded.
 async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64, u32) {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let job = loop {
         let reply = claim_by_hand(wm, "test", "", Duration::from_secs(30)).await;
         if let Some(j) = reply.jobs.into_iter().next() {
@@ -25,7 +25,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
     let t0 = redis_now(wm).await;
     let applied = scripts()
         .ack(
-            &mut *con,
+            &mut con,
             keys,
             "test",
             &Retention::default(),

@@ -57,7 +57,7 @@ async fn a_record_that_is_not_workq_format_fails_alone() {
     // Another program wrote garbage straight into the queue's keys.
     let garbage_id = workq_producer::WorkId::new();
     {
-        let mut con = ctx.wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.connection().await.unwrap();
         let _: () = con
             .hset(
                 "workq:{default}:jobs",
@@ -101,7 +101,7 @@ async fn an_undecodable_record_is_an_error_alone_and_hides_nothing_among_others(
     // Another program wrote garbage under an id that carries the same tag.
     let garbage_id = workq_producer::WorkId::new();
     {
-        let mut con = ctx.wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.connection().await.unwrap();
         let _: () = con
             .hset(
                 "workq:{default}:jobs",

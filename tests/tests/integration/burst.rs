@@ -22,12 +22,12 @@ async fn twenty_thousand_jobs_due_at_the_same_moment_all_drain() {
     let out = ctx.wm.enqueue_many(reqs).await.unwrap();
     assert_eq!(out.len() as u64, N);
     {
-        let mut con = ctx.wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.connection().await.unwrap();
         let same: u64 = redis::cmd("ZCOUNT")
             .arg("workq:{default}:due")
             .arg(1_700_000_000_000u64)
             .arg(1_700_000_000_000u64)
-            .query_async(&mut *con)
+            .query_async(&mut con)
             .await
             .unwrap();
         assert_eq!(same, N, "all due at one moment");

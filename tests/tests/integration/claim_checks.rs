@@ -23,13 +23,13 @@ fn nop_record() -> Vec<u8> {
 /// Writes a job straight into the queue's keys, due long ago, as a program that bypasses
 /// the enqueue script would.
 async fn write_by_hand(wm: &WorkManager, id: &[u8], rec: &[u8]) {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let _: () = con.hset("workq:{default}:jobs", id, rec).await.unwrap();
     let _: () = con.zadd("workq:{default}:due", id, 1).await.unwrap();
 }
 
 async fn raw_record(wm: &WorkManager, id: &[u8]) -> Record {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let rec: Vec<u8> = con.hget("workq:{default}:jobs", id).await.unwrap();
     Record::decode(rec).unwrap()
 }
@@ -84,7 +84,7 @@ async fn a_bad_id_kind_record_input_or_output_fails_alone_and_its_batch_mates_ru
     }
     // (Its kind is not UTF-8, so only the raw record can be read: state and reason.)
     let rec: Vec<u8> = {
-        let mut con = ctx.wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.connection().await.unwrap();
         con.hget("workq:{default}:jobs", bad_kind.to_string())
             .await
             .unwrap()
@@ -211,10 +211,10 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
     let mut ctx = TestContext::new().await;
     let url = ctx.url();
     {
-        let mut con = ctx.wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.connection().await.unwrap();
         let info: String = redis::cmd("INFO")
             .arg("memory")
-            .query_async(&mut *con)
+            .query_async(&mut con)
             .await
             .unwrap();
         let used: u64 = info
@@ -228,7 +228,7 @@ async fn a_full_redis_with_default_retention_makes_room_by_itself_once_drained()
             .arg("SET")
             .arg("maxmemory")
             .arg(used + (4 << 20))
-            .query_async(&mut *con)
+            .query_async(&mut con)
             .await
             .unwrap();
     }

@@ -170,12 +170,12 @@ async fn producers_get_non_transient_errors_for_configuration_and_transient_ones
 
     // At maxmemory Redis refuses the enqueue with OOM, which clears once memory is freed.
     let wm = manager(&url_with(&redis, &format!(":{PASSWORD}@"), "")).await;
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("maxmemory")
         .arg("1")
-        .query_async(&mut *con)
+        .query_async(&mut con)
         .await
         .unwrap();
     let e = wm

@@ -49,10 +49,10 @@ async fn ack_one(
     outcome: AckOutcome,
     message: &str,
 ) -> bool {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let applied = scripts()
         .ack(
-            &mut *con,
+            &mut con,
             &QueueKeys::new("default").unwrap(),
             worker,
             &Retention::default(),
@@ -394,7 +394,7 @@ async fn an_ack_for_a_job_deleted_while_it_ran_is_refused() {
     let (job, _) = claim_one(&ctx.wm, "w", Duration::from_secs(30)).await;
     let job = job.unwrap();
     {
-        let mut con = ctx.wm.pool().get().await.unwrap();
+        let mut con = ctx.wm.connection().await.unwrap();
         let _: () = con.hdel("workq:{default}:jobs", &job.id).await.unwrap();
     }
     assert!(!ack_one(&ctx.wm, "w", &job.id, 1, AckOutcome::Succeeded, "").await);
@@ -442,7 +442,7 @@ async fn a_retry_outcome_after_a_cancel_request_ends_cancelled_not_retried() {
     assert!(i.finished_at.is_some());
     let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.enqueued, stats.running), (0, 0));
-    let mut con = ctx.wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.connection().await.unwrap();
     let pending: u64 = con.hlen("workq:{default}:cancel").await.unwrap();
     assert_eq!(pending, 0);
 }
@@ -452,10 +452,10 @@ async fn a_retry_outcome_after_a_cancel_request_ends_cancelled_not_retried() {
 async fn a_hand_back_with_a_cancel_pending_cancels_the_job() {
     let ctx = TestContext::without_watch().await;
     let (id, job) = claimed_with_cancel_pending(&ctx.wm, "w", Duration::from_secs(30)).await;
-    let mut con = ctx.wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.connection().await.unwrap();
     let out = scripts()
         .release(
-            &mut *con,
+            &mut con,
             &QueueKeys::new("default").unwrap(),
             "w",
             Duration::from_secs(60),
@@ -576,7 +576,7 @@ async fn the_reaper_leaves_alone_a_finished_job_a_lost_worker_still_lists() {
     ctx.stop_worker().await;
 
     let keys = QueueKeys::new("default").unwrap();
-    let mut con = ctx.wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.connection().await.unwrap();
     let _: () = con
         .sadd(keys.held("gone"), req.id().to_string())
         .await

@@ -49,11 +49,11 @@ async fn fenced_attempts_ignore_stale_workers() {
     let b_token = peek_attempts(&b.record).unwrap();
     assert_eq!(b_token, 2);
 
-    let mut con = ctx.wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.connection().await.unwrap();
     // A's heartbeat is refused...
     let hb = scripts()
         .heartbeat(
-            &mut *con,
+            &mut con,
             &keys,
             &HeartbeatArgs {
                 worker: "A",
@@ -78,7 +78,7 @@ async fn fenced_attempts_ignore_stale_workers() {
     };
     let refused = scripts()
         .ack(
-            &mut *con,
+            &mut con,
             &keys,
             "A",
             &Retention::default(),
@@ -97,7 +97,7 @@ async fn fenced_attempts_ignore_stale_workers() {
     // B's heartbeat and completion go through, and the output is B's.
     let hb = scripts()
         .heartbeat(
-            &mut *con,
+            &mut con,
             &keys,
             &HeartbeatArgs {
                 worker: "B",
@@ -113,7 +113,7 @@ async fn fenced_attempts_ignore_stale_workers() {
     assert_eq!(hb, [LeaseStatus::Extended]);
     let applied = scripts()
         .ack(
-            &mut *con,
+            &mut con,
             &keys,
             "B",
             &Retention::default(),

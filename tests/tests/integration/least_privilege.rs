@@ -66,8 +66,8 @@ async fn producers_workers_and_operators_work_as_the_readmes_restricted_acl_user
         .await
         .expect("a producer allowed FCALL but not FUNCTION LOAD connects");
     // It can still tell the Redis version (from HELLO, which any user may send).
-    let mut con = producer.pool().get().await.unwrap();
-    let version = workq_common::server::version(&mut *con).await.unwrap();
+    let mut con = producer.connection().await.unwrap();
+    let version = workq_common::server::version(&mut con).await.unwrap();
     assert!(
         version.as_deref().is_some_and(|v| v.starts_with('7')),
         "{version:?}"
@@ -178,17 +178,17 @@ async fn producers_workers_and_operators_work_as_the_readmes_restricted_acl_user
     assert_eq!(producer.prune_work().await.expect("prune"), 53);
 
     // Nor may the producer touch other keys or the functions.
-    let mut con = producer.pool().get().await.unwrap();
+    let mut con = producer.connection().await.unwrap();
     let e = redis::cmd("SET")
         .arg("other:key")
         .arg(1)
-        .query_async::<()>(&mut *con)
+        .query_async::<()>(&mut con)
         .await
         .expect_err("a key outside workq:*");
     assert_eq!(e.code(), Some("NOPERM"), "{e}");
     let e = redis::cmd("FUNCTION")
         .arg("FLUSH")
-        .query_async::<()>(&mut *con)
+        .query_async::<()>(&mut con)
         .await
         .expect_err("FUNCTION FLUSH");
     assert_eq!(e.code(), Some("NOPERM"), "{e}");

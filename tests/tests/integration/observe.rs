@@ -443,12 +443,12 @@ struct KeyChanges {
 
 impl KeyChanges {
     async fn subscribe(redis: &RedisServer, wm: &WorkManager, key: &str) -> Self {
-        let mut con = wm.pool().get().await.unwrap();
+        let mut con = wm.connection().await.unwrap();
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
             .arg("notify-keyspace-events")
             .arg("Kgh")
-            .query_async(&mut *con)
+            .query_async(&mut con)
             .await
             .unwrap();
         let mut ps = redis.client().get_async_pubsub().await.unwrap();
@@ -608,10 +608,10 @@ async fn prune_work_prunes_every_finished_job_now() {
 }
 
 async fn used_memory(wm: &WorkManager) -> i64 {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let info: String = redis::cmd("INFO")
         .arg("memory")
-        .query_async(&mut *con)
+        .query_async(&mut con)
         .await
         .unwrap();
     info.lines()
@@ -623,7 +623,7 @@ async fn used_memory(wm: &WorkManager) -> i64 {
 /// The keys of workq in Redis and the bytes each takes (`MEMORY USAGE`, every element
 /// counted): the data itself, without client buffers or script caches.
 async fn workq_keys(wm: &WorkManager) -> std::collections::BTreeMap<String, i64> {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     let mut keys = std::collections::BTreeMap::new();
     let mut cursor: u64 = 0;
     loop {
@@ -631,7 +631,7 @@ async fn workq_keys(wm: &WorkManager) -> std::collections::BTreeMap<String, i64>
             .arg(cursor)
             .arg("MATCH")
             .arg("workq:*")
-            .query_async(&mut *con)
+            .query_async(&mut con)
             .await
             .unwrap();
         for k in batch {
@@ -640,7 +640,7 @@ async fn workq_keys(wm: &WorkManager) -> std::collections::BTreeMap<String, i64>
                 .arg(&k)
                 .arg("SAMPLES")
                 .arg(0)
-                .query_async(&mut *con)
+                .query_async(&mut con)
                 .await
                 .unwrap();
             keys.insert(k, bytes.unwrap_or(0));

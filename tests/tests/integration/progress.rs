@@ -16,10 +16,10 @@ use crate::fixture::TestContext;
 use crate::support::*;
 
 async fn progress_entries(wm: &workq_producer::WorkManager) -> u64 {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     redis::cmd("HLEN")
         .arg(QueueKeys::new("default").unwrap().progress())
-        .query_async(&mut *con)
+        .query_async(&mut con)
         .await
         .unwrap()
 }
@@ -133,12 +133,12 @@ async fn progress_from_a_stale_attempt_is_refused() {
     .unwrap();
     ctx.wm.enqueue(req.clone()).await.unwrap();
     let id = req.id().to_string();
-    let mut con = ctx.wm.pool().get().await.unwrap();
+    let mut con = ctx.wm.connection().await.unwrap();
     let step = |n: u32| Data::encode(&Step { step: n }).unwrap();
 
     // Not running yet: nobody may report.
     let r = scripts()
-        .progress(&mut *con, &keys, &id, 0, step(0).as_bytes())
+        .progress(&mut con, &keys, &id, 0, step(0).as_bytes())
         .await
         .unwrap();
     assert!(!r, "progress accepted for a job that is not running");
@@ -150,7 +150,7 @@ async fn progress_from_a_stale_attempt_is_refused() {
 
     for wrong in [token - 1, token + 1] {
         let r = scripts()
-            .progress(&mut *con, &keys, &id, wrong, step(9).as_bytes())
+            .progress(&mut con, &keys, &id, wrong, step(9).as_bytes())
             .await
             .unwrap();
         assert!(
@@ -161,7 +161,7 @@ async fn progress_from_a_stale_attempt_is_refused() {
     assert_eq!(ctx.info(req.id()).await.progress, None);
 
     let r = scripts()
-        .progress(&mut *con, &keys, &id, token, step(1).as_bytes())
+        .progress(&mut con, &keys, &id, token, step(1).as_bytes())
         .await
         .unwrap();
     assert!(r, "the attempt holding the job may report");

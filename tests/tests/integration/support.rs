@@ -113,8 +113,8 @@ pub(crate) fn ms(t: SystemTime) -> u64 {
 
 /// Redis' clock, in ms.
 pub(crate) async fn redis_now(wm: &WorkManager) -> u64 {
-    let mut con = wm.pool().get().await.unwrap();
-    let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut *con).await.unwrap();
+    let mut con = wm.connection().await.unwrap();
+    let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut con).await.unwrap();
     s * 1000 + us / 1000
 }
 
@@ -229,10 +229,10 @@ pub(crate) async fn claim_by_hand(
     labels: &str,
     lease: std::time::Duration,
 ) -> workq_common::scripts::ClaimReply {
-    let mut con = wm.pool().get().await.unwrap();
+    let mut con = wm.connection().await.unwrap();
     workq_common::scripts::scripts()
         .claim(
-            &mut *con,
+            &mut con,
             &workq_common::QueueKeys::new("default").unwrap(),
             &workq_common::scripts::ClaimArgs {
                 limit: 1,

@@ -1,11 +1,14 @@
+//! [`QueueWatch`]: one queue's state changes, read from its events stream.
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::{Connection, Pool};
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, FromRedisValue};
 use workq_common::retry::RetryDelay;
 use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
+
+use crate::connection::Dedicated;
 
 /// How long the `watch` marker lives without a refresh; scripts write events only while
 /// it exists, so nobody pays for events nobody reads.
@@ -35,9 +38,9 @@ pub struct WorkEvent {
 /// A dropped connection is re-established and reading resumes after the last entry seen,
 /// so a Redis restart loses no event unless the stream was trimmed past it meanwhile.
 pub struct QueueWatch {
-    pool: Pool,
+    /// Its own connection: `XREAD BLOCK` holds up whoever shares one.
+    con: Dedicated,
     keys: QueueKeys,
-    con: Option<Connection>,
     last: String,
     refreshed: Instant,
     buf: VecDeque<WorkEvent>,
@@ -63,22 +66,30 @@ impl QueueWatch {
     /// the same transaction, so no event written after it is skipped), or from `from_ms`
     /// (Redis time, ms) when given: a watch that finds a queue late still reads it from
     /// its own start.
-    pub(crate) async fn start(pool: Pool, keys: QueueKeys, from_ms: Option<u64>) -> Result<Self> {
-        let mut con = pool.get().await?;
-        let ((), newest): ((), redis::Value) = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(keys.watch())
-            .arg(1)
-            .arg("PX")
-            .arg(WATCH_TTL.as_millis() as u64)
-            .cmd("XREVRANGE")
-            .arg(keys.events())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut *con)
+    pub(crate) async fn start(
+        mut con: Dedicated,
+        keys: QueueKeys,
+        from_ms: Option<u64>,
+    ) -> Result<Self> {
+        let k = &keys;
+        let ((), newest): ((), redis::Value) = con
+            .run(|mut con| async move {
+                Ok(redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(k.watch())
+                    .arg(1)
+                    .arg("PX")
+                    .arg(WATCH_TTL.as_millis() as u64)
+                    .cmd("XREVRANGE")
+                    .arg(k.events())
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut con)
+                    .await?)
+            })
             .await?;
         let last = match from_ms {
             // Everything from that millisecond on: after the last id of the one before.
@@ -95,9 +106,8 @@ impl QueueWatch {
             }
         };
         Ok(QueueWatch {
-            pool,
+            con,
             keys,
-            con: Some(con),
             last,
             refreshed: Instant::now(),
             buf: VecDeque::new(),
@@ -114,8 +124,9 @@ impl QueueWatch {
             }
             match self.read().await {
                 Ok(()) => delay.reset(),
+                // The connection was dropped (see `Dedicated::run`): the next read takes a
+                // fresh one.
                 Err(e) if e.is_transient() => {
-                    self.con = None;
                     tokio::time::sleep(delay.next_delay()).await;
                 }
                 Err(e) => return Err(e),
@@ -137,21 +148,27 @@ impl QueueWatch {
     }
 
     async fn read(&mut self) -> Result<()> {
-        let con = match &mut self.con {
-            Some(c) => c,
-            None => self.con.insert(self.pool.get().await?),
-        };
+        let keys = &self.keys;
         if self.refreshed.elapsed() >= WATCH_REFRESH {
-            let _: () = con
-                .pset_ex(self.keys.watch(), 1, WATCH_TTL.as_millis() as u64)
+            self.con
+                .run(|mut con| async move {
+                    let _: () = con
+                        .pset_ex(keys.watch(), 1, WATCH_TTL.as_millis() as u64)
+                        .await?;
+                    Ok(())
+                })
                 .await?;
             self.refreshed = Instant::now();
         }
-        let opts = StreamReadOptions::default()
-            .count(256)
-            .block(BLOCK.as_millis() as usize);
-        let reply: Option<StreamReadReply> = con
-            .xread_options(&[self.keys.events()], &[self.last.as_str()], &opts)
+        let last = self.last.as_str();
+        let reply: Option<StreamReadReply> = self
+            .con
+            .run(|mut con| async move {
+                let opts = StreamReadOptions::default()
+                    .count(256)
+                    .block(BLOCK.as_millis() as usize);
+                Ok(con.xread_options(&[keys.events()], &[last], &opts).await?)
+            })
             .await?;
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {

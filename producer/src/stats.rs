@@ -1,0 +1,145 @@
+//! A queue's sizes and counters ([`WorkManager::queue_stats`]), for dashboards and the
+//! `workq stats` command.
+
+use std::collections::HashMap;
+
+use redis::aio::MultiplexedConnection;
+use workq_common::{QueueKeys, Result};
+
+use crate::connection::read_together;
+use crate::WorkManager;
+
+/// A queue's size and counters, for dashboards and the demo's summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// ENQUEUED jobs (due or not), in every lane.
+    pub enqueued: u64,
+    /// RUNNING jobs.
+    pub running: u64,
+    /// BLOCKED jobs (waiting for parents in a chain).
+    pub blocked: u64,
+    /// Finished jobs still retained.
+    pub finished: u64,
+    /// ENQUEUED jobs per lane: "" plain, "x" expedited, "@labels" needing labels,
+    /// "x@labels", and any of these followed by "#kind" (jobs passed on by a worker that
+    /// does not run their kind).
+    pub lanes: Vec<(String, u64)>,
+    /// Workers seen looking for work in the last minute, with their labels.
+    pub workers: Vec<(String, Vec<String>)>,
+    /// ENQUEUED jobs that need labels no worker seen in the last minute has, or whose
+    /// kind none of them runs: they wait until such a worker comes.
+    pub unsatisfiable: u64,
+    /// Cumulative counters: enqueued, claimed, succeeded, failed, cancelled, retried,
+    /// lease_expired, released, pruned, pruned_early (ahead of retention, under memory
+    /// pressure), kind_parked (passed on to a kind lane), periodic_runs.
+    pub counters: HashMap<String, u64>,
+}
+
+impl WorkManager {
+    /// Sizes and counters of one queue.
+    pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        let q = QueueKeys::new(queue)?;
+        self.redis().run(|con| read_stats(con, &q)).await
+    }
+}
+
+/// Reads the queue's sizes, counters and workers, and works out which lanes no live worker
+/// serves.
+async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<QueueStats> {
+    type Head = (
+        u64,
+        u64,
+        HashMap<String, u64>,
+        Vec<String>,
+        Vec<String>,
+        HashMap<String, String>,
+        (u64, u64),
+    );
+    let (plain, finished, counters, holders, lanes, seen, time): Head =
+        read_together(&mut con, |pipe| {
+            pipe.zcard(q.due())
+                .zcard(q.done())
+                .hgetall(q.stats())
+                .zrange(q.leases(), 0, -1)
+                .smembers(q.lanes())
+                .hgetall(q.workers())
+                .cmd("TIME");
+        })
+        .await?;
+    let now_ms = time.0 * 1000 + time.1 / 1000;
+    let mut pipe = redis::pipe();
+    pipe.scard(q.blocked());
+    for w in &holders {
+        pipe.scard(q.held(w));
+    }
+    for lane in &lanes {
+        pipe.zcard(q.due_in(lane));
+    }
+    let counts: Vec<u64> = pipe.query_async(&mut con).await?;
+    let blocked = counts.first().copied().unwrap_or(0);
+    let running = counts.iter().skip(1).take(holders.len()).sum();
+    let mut per_lane = vec![(String::new(), plain)];
+    per_lane.extend(
+        lanes
+            .iter()
+            .cloned()
+            .zip(counts.iter().skip(1 + holders.len()).copied()),
+    );
+    // Presence is "<last seen ms>|<labels>|<kinds>" (workers before kind lanes wrote
+    // no kinds: they claim any kind).
+    let mut workers: Vec<(String, Vec<String>)> = Vec::new();
+    let mut runs: Vec<Option<Vec<String>>> = Vec::new();
+    let mut seen: Vec<(String, String)> = seen.into_iter().collect();
+    seen.sort();
+    for (w, v) in seen {
+        let mut parts = v.splitn(3, '|');
+        let (Some(t), Some(labels)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(t) = t.parse::<u64>() else { continue };
+        if t + 60_000 < now_ms {
+            continue;
+        }
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        workers.push((w, list(labels)));
+        runs.push(parts.next().map(list).filter(|k| !k.is_empty()));
+    }
+    // A lane is "[x][@labels][#kind]": it is served by a live worker with all its
+    // labels that runs its kind.
+    let unsatisfiable = per_lane
+        .iter()
+        .filter(|(lane, _)| {
+            let (lane, kind) = match lane.split_once('#') {
+                Some((l, k)) => (l, Some(k)),
+                None => (lane.as_str(), None),
+            };
+            let needs: Vec<&str> = lane
+                .split_once('@')
+                .map(|(_, l)| l.split(',').collect())
+                .unwrap_or_default();
+            !workers.iter().zip(&runs).any(|((_, has), kinds)| {
+                needs.iter().all(|n| has.iter().any(|h| h == n))
+                    && match (kind, kinds) {
+                        (Some(k), Some(kinds)) => kinds.iter().any(|r| r == k),
+                        _ => true,
+                    }
+            })
+        })
+        .map(|(_, n)| n)
+        .sum();
+    Ok(QueueStats {
+        enqueued: per_lane.iter().map(|(_, n)| n).sum(),
+        running,
+        blocked,
+        finished,
+        lanes: per_lane,
+        workers,
+        unsatisfiable,
+        counters,
+    })
+}
