@@ -12,6 +12,7 @@ use workq_common::scripts::{scripts, Ack};
 use workq_common::Result;
 
 use super::held::Unsendable;
+use super::queue::Queue;
 use super::{PendingAck, Shared};
 use crate::outage::Outage;
 
@@ -103,8 +104,7 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
                     // A reply lost to a timeout may have been applied the first time.
                     tracing::debug!(id = %ack.id, "retried ack refused (likely applied before)");
                 } else {
-                    queue.metrics.acks_refused.inc();
-                    tracing::warn!(id = %ack.id, attempt = ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
+                    fenced(queue, ack);
                 }
             }
         }
@@ -126,14 +126,17 @@ fn give_up_on_expired(shared: &Shared, pending: &mut Pending) {
             .expire(batch, now, |(ack, tried)| (&*ack.id, ack.token, *tried));
         for ((ack, _), why) in dropped {
             match why {
-                Unsendable::Fenced => {
-                    queue.metrics.acks_refused.inc();
-                    tracing::warn!(id = %ack.id, attempt = ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
-                }
+                Unsendable::Fenced => fenced(queue, &ack),
                 Unsendable::Expired => {
                     tracing::warn!(id = %ack.id, "gave up recording an outcome: Redis could not be reached before this attempt's lease ended; another attempt runs the job (or will)");
                 }
             }
         }
     }
+}
+
+/// Reports an outcome that will not be recorded because its attempt was fenced out.
+fn fenced(queue: &Queue, ack: &Ack) {
+    queue.metrics.acks_refused.inc();
+    tracing::warn!(id = %ack.id, attempt = ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
 }

@@ -1,8 +1,8 @@
 //! The jobs a process holds a lease on in one queue, from claim until their ack is
 //! settled. A job id can come back under a newer attempt (a lease ran out, another worker
-//! took the job, it came back to this one), so every call names the attempt by its
-//! fencing token, and a call whose token is not the current one touches nothing: this
-//! type is the only way into the table, and that rule lives here alone.
+//! took the job, it came back to this one), so every call after `insert` names the
+//! attempt by its fencing token, and a call whose token is not the current one touches
+//! nothing: this type is the only way into the table, and that rule lives here alone.
 //!
 //! The lock is a std `Mutex` held for a few map operations and never across an
 //! `.await`, as in mini-redis' `Db`; it is never handed out.
