@@ -133,23 +133,24 @@ impl WorkerRuntime {
             .map_err(|e| Error::Config(format!("cannot listen for SIGTERM: {e}")))?;
         let mut int = signal(SignalKind::interrupt())
             .map_err(|e| Error::Config(format!("cannot listen for SIGINT: {e}")))?;
-        let (tx, rx) = watch::channel(0u32);
+        // The first signal starts the shutdown; the second one hurries it.
+        let (shutdown, hurry) = (CancellationToken::new(), CancellationToken::new());
+        let (first, second) = (shutdown.clone(), hurry.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = int.recv() => {}
                 }
-                tx.send_modify(|n| *n += 1);
+                if first.is_cancelled() {
+                    second.cancel();
+                } else {
+                    first.cancel();
+                }
             }
         });
-        let signals = |count: u32| {
-            let mut rx = rx.clone();
-            async move {
-                let _ = rx.wait_for(|n| *n >= count).await;
-            }
-        };
-        self.run_inner(signals(1), signals(2)).await
+        self.run_inner(shutdown.cancelled_owned(), hurry.cancelled_owned())
+            .await
     }
 
     /// Runs until `shutdown` resolves, then shuts down as [`run`](Self::run) does.
