@@ -1,43 +1,10 @@
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use workq_common::scripts::scripts;
 use workq_common::{Data, Error, QueueKeys, Result, WorkId};
-
-/// Fires once, when an attempt must stop (cancelled, or its job was lost).
-#[derive(Debug, Default)]
-pub(crate) struct CancelSignal {
-    fired: AtomicBool,
-    notify: Notify,
-}
-
-impl CancelSignal {
-    pub(crate) fn fire(&self) {
-        if !self.fired.swap(true, Ordering::SeqCst) {
-            self.notify.notify_waiters();
-        }
-    }
-
-    pub(crate) fn is_fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
-
-    pub(crate) async fn fired(&self) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a fire in between is not missed.
-            notified.as_mut().enable();
-            if self.is_fired() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
 
 /// What a running attempt knows about itself.
 #[derive(Clone, Debug)]
@@ -48,7 +15,8 @@ pub struct WorkContext {
     pub(crate) attempt: u32,
     pub(crate) tags: Vec<String>,
     pub(crate) enqueued_at: SystemTime,
-    pub(crate) cancel: Arc<CancelSignal>,
+    /// Fires once, when the attempt must stop (cancelled, or its job was lost).
+    pub(crate) cancel: CancellationToken,
     pub(crate) progress: Arc<ProgressSink>,
 }
 
@@ -95,7 +63,7 @@ impl WorkContext {
 
     /// True once the work was cancelled (or this worker lost the job): stop soon.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_fired()
+        self.cancel.is_cancelled()
     }
 
     /// Reports progress (WorkManager's `setProgress`): producers see it in
@@ -130,6 +98,6 @@ impl WorkContext {
     /// Resolves when the work is cancelled. The attempt then has the runtime's cancel
     /// grace period to return before it is dropped.
     pub async fn cancelled(&self) {
-        self.cancel.fired().await;
+        self.cancel.cancelled().await;
     }
 }

@@ -11,42 +11,53 @@ use tokio::sync::mpsc;
 use workq_common::scripts::{scripts, Ack};
 use workq_common::Result;
 
+use super::held::Unsendable;
+use super::queue::Queue;
 use super::{PendingAck, Shared};
 use crate::outage::Outage;
 
 const BATCH: usize = 1000;
 
+/// Acks waiting to be sent, per queue (indexed like `Shared::queues`), each with whether
+/// a try has failed already.
+type Pending = Vec<Vec<(Ack, bool)>>;
+
 pub(super) async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<PendingAck>) {
-    let mut pending: Vec<(PendingAck, bool)> = Vec::new(); // (ack, already tried)
+    let mut pending: Pending = shared.queues.iter().map(|_| Vec::new()).collect();
+    let mut count = 0;
     let mut con: Option<Connection> = None;
-    let mut outage = Outage::new("ack");
+    let mut outage = Outage::new("ack").counting(&shared.metrics, "ack");
     loop {
-        if pending.is_empty() {
+        if count == 0 {
             match rx.recv().await {
-                Some(a) => pending.push((a, false)),
+                Some(a) => {
+                    pending[a.queue].push((a.ack, false));
+                    count += 1;
+                }
                 None => return,
             }
         }
-        while pending.len() < BATCH {
+        while count < BATCH {
             match rx.try_recv() {
-                Ok(a) => pending.push((a, false)),
+                Ok(a) => {
+                    pending[a.queue].push((a.ack, false));
+                    count += 1;
+                }
                 Err(_) => break,
             }
         }
         give_up_on_expired(&shared, &mut pending);
-        if pending.is_empty() {
+        count = pending.iter().map(Vec::len).sum();
+        if count == 0 {
             continue;
         }
-        match send(&shared, &mut con, &mut pending).await {
+        let res = send(&shared, &mut con, &mut pending).await;
+        count = pending.iter().map(Vec::len).sum();
+        match res {
             Ok(()) => outage.recovered(),
             Err(e) => {
                 con = None;
-                shared
-                    .metrics
-                    .redis_errors
-                    .with_label_values(&["ack"])
-                    .inc();
-                for p in &mut pending {
+                for p in pending.iter_mut().flatten() {
                     p.1 = true;
                 }
                 tokio::time::sleep(outage.failed(&e)).await;
@@ -56,27 +67,22 @@ pub(super) async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
 }
 
 /// Sends the acks queue by queue, removing each batch from `pending` once Redis took it.
-async fn send(
-    shared: &Shared,
-    con: &mut Option<Connection>,
-    pending: &mut Vec<(PendingAck, bool)>,
-) -> Result<()> {
+async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pending) -> Result<()> {
     let con = match con {
         Some(c) => c,
         None => con.insert(shared.pool.get().await?),
     };
-    while let Some(q) = pending.first().map(|p| p.0.queue) {
-        let (batch, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|p| p.0.queue == q);
-        *pending = rest;
-        let (acks, retried): (Vec<Ack>, Vec<bool>) = batch
-            .into_iter()
-            .map(|(p, retried)| (p.ack, retried))
-            .unzip();
-        shared.qm[q].ack_calls.inc();
+    for (q, batch) in pending.iter_mut().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        let queue = &shared.queues[q];
+        let (acks, retried): (Vec<Ack>, Vec<bool>) = std::mem::take(batch).into_iter().unzip();
+        queue.metrics.ack_calls.inc();
         let applied = match scripts()
             .ack(
                 &mut **con,
-                &shared.queues[q],
+                &queue.keys,
                 &shared.cfg.worker_id,
                 &shared.cfg.retention,
                 &acks,
@@ -85,26 +91,20 @@ async fn send(
         {
             Ok(a) => a,
             Err(e) => {
-                pending.extend(
-                    acks.into_iter()
-                        .zip(retried)
-                        .map(|(ack, r)| (PendingAck { queue: q, ack }, r)),
-                );
+                *batch = acks.into_iter().zip(retried).collect();
                 return Err(e);
             }
         };
-        let mut held = shared.held();
-        for ((ack, retried), ok) in acks.into_iter().zip(retried).zip(applied) {
-            if held[q].get(&*ack.id).is_some_and(|h| h.token == ack.token) {
-                held[q].remove(&*ack.id);
-            }
+        queue
+            .held
+            .settle(acks.iter().map(|ack| (&*ack.id, ack.token)));
+        for ((ack, retried), ok) in acks.iter().zip(retried).zip(applied) {
             if !ok {
                 if retried {
                     // A reply lost to a timeout may have been applied the first time.
                     tracing::debug!(id = %ack.id, "retried ack refused (likely applied before)");
                 } else {
-                    shared.qm[q].acks_refused.inc();
-                    tracing::warn!(id = %ack.id, attempt = ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
+                    fenced(queue, ack);
                 }
             }
         }
@@ -113,30 +113,30 @@ async fn send(
 }
 
 /// Drops the acks that cannot be recorded any more: those of jobs a heartbeat found lost
-/// (fenced), and those that Redis failed to take (an outage) until their lease ended. An
-/// ack not yet tried is always sent, however late: Redis' fencing check decides, and a
-/// worker that was merely paused may still hold its job.
-fn give_up_on_expired(shared: &Shared, pending: &mut Vec<(PendingAck, bool)>) {
+/// (fenced), and those that Redis failed to take (an outage) until their lease ended
+/// (see [`HeldJobs::expire`](super::held::HeldJobs::expire)).
+fn give_up_on_expired(shared: &Shared, pending: &mut Pending) {
     let now = Instant::now();
-    let mut held = shared.held();
-    pending.retain(|(p, tried)| {
-        let jobs = &mut held[p.queue];
-        let ours = jobs
-            .get(&*p.ack.id)
-            .is_some_and(|h| h.token == p.ack.token);
-        if !ours {
-            shared.qm[p.queue].acks_refused.inc();
-            tracing::warn!(id = %p.ack.id, attempt = p.ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
-            return false;
+    for (queue, batch) in shared.queues.iter().zip(pending) {
+        if batch.is_empty() {
+            continue;
         }
-        let expired = *tried
-            && jobs
-                .get(&*p.ack.id)
-                .is_some_and(|h| h.lease_deadline <= now);
-        if expired {
-            jobs.remove(&*p.ack.id);
-            tracing::warn!(id = %p.ack.id, "gave up recording an outcome: Redis could not be reached before this attempt's lease ended; another attempt runs the job (or will)");
+        let dropped = queue
+            .held
+            .expire(batch, now, |(ack, tried)| (&*ack.id, ack.token, *tried));
+        for ((ack, _), why) in dropped {
+            match why {
+                Unsendable::Fenced => fenced(queue, &ack),
+                Unsendable::Expired => {
+                    tracing::warn!(id = %ack.id, "gave up recording an outcome: Redis could not be reached before this attempt's lease ended; another attempt runs the job (or will)");
+                }
+            }
         }
-        !expired
-    });
+    }
+}
+
+/// Reports an outcome that will not be recorded because its attempt was fenced out.
+fn fenced(queue: &Queue, ack: &Ack) {
+    queue.metrics.acks_refused.inc();
+    tracing::warn!(id = %ack.id, attempt = ack.token, "outcome not recorded: fenced (this attempt's lease ended, and another attempt owns the job now)");
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use workq_common::cron::CronSchedule;
 use workq_common::record::Record;
@@ -16,7 +17,7 @@ use workq_common::{system_time, WorkId};
 
 use super::claim::RedisClock;
 use super::{PendingAck, Shared};
-use crate::context::{CancelSignal, ProgressSink};
+use crate::context::ProgressSink;
 use crate::merge;
 use crate::metrics::Outcome as Label;
 use crate::registry::JobFuture;
@@ -59,7 +60,7 @@ pub(super) async fn run(
     id: Arc<str>,
     rec: Record,
     permit: OwnedSemaphorePermit,
-    cancel: Arc<CancelSignal>,
+    cancel: CancellationToken,
     clock: RedisClock,
 ) {
     shared.metrics.running.inc();
@@ -68,21 +69,20 @@ pub(super) async fn run(
         _permit: permit,
     };
     let h = &rec.header;
-    let queue = shared.queues[q].name();
+    let queue = shared.queues[q].keys.name();
     // The attempt as `ctx.attempt()` counts it (within the current period, for periodic
     // work).
     let span = tracing::info_span!("job", queue, %id, kind = %h.kind, attempt = attempt_number(h));
     async {
         let started = Instant::now();
-        let signal = Arc::clone(&cancel);
-        let outcome = attempt(&shared, q, &id, &rec, cancel).await;
-        let km = shared.qm[q].kind(&h.kind);
+        let outcome = attempt(&shared, q, &id, &rec, &cancel).await;
+        let km = shared.queues[q].metrics.kind(&h.kind);
         km.finished(outcome.label).inc();
         km.duration.observe(started.elapsed().as_secs_f64());
         match outcome.ack {
             AckOutcome::Succeeded => tracing::debug!("attempt succeeded"),
             // (A cancelled job ends CANCELLED whatever the attempt returned.)
-            _ if signal.is_fired() => tracing::info!(outcome = outcome.label.as_str(), reason = %outcome.message, "attempt stopped"),
+            _ if cancel.is_cancelled() => tracing::info!(outcome = outcome.label.as_str(), reason = %outcome.message, "attempt stopped"),
             // Warnings carry the job's fields themselves: the span is at INFO level, so a
             // WARN filter leaves it out.
             AckOutcome::Failed => tracing::warn!(queue, %id, kind = %h.kind, attempt = attempt_number(h), outcome = outcome.label.as_str(), reason = %outcome.message, "job failed for good"),
@@ -140,11 +140,7 @@ fn attempt_number(h: &workq_common::record::Header) -> u32 {
 
 /// Marks the job's attempt as returned and queues its ack.
 pub(super) fn finish(shared: &Shared, q: usize, ack: PendingAck) {
-    if let Some(h) = shared.held()[q].get_mut(&*ack.ack.id) {
-        if h.token == ack.ack.token {
-            h.finished = true;
-        }
-    }
+    shared.queues[q].held.finish(&ack.ack.id, ack.ack.token);
     shared.send_ack(ack);
 }
 
@@ -153,7 +149,7 @@ async fn attempt(
     q: usize,
     id: &str,
     rec: &Record,
-    cancel: Arc<CancelSignal>,
+    cancel: &CancellationToken,
 ) -> Outcome {
     let h = &rec.header;
     let Ok(work_id) = id.parse::<WorkId>() else {
@@ -176,15 +172,15 @@ async fn attempt(
     };
     let ctx = WorkContext {
         id: work_id,
-        queue: Arc::clone(&shared.queue_names[q]),
+        queue: Arc::clone(&shared.queues[q].name),
         kind: Arc::clone(&registered.kind),
         attempt: attempt_number(h),
         tags: h.ext.tags.clone(),
         enqueued_at: system_time(h.enqueued_ms),
-        cancel: Arc::clone(&cancel),
+        cancel: cancel.clone(),
         progress: Arc::new(ProgressSink {
             pool: shared.pool.clone(),
-            keys: shared.queues[q].clone(),
+            keys: shared.queues[q].keys.clone(),
             token: h.attempts,
             max: shared.cfg.max_progress,
         }),
@@ -237,7 +233,7 @@ async fn attempt(
 async fn execute(
     fut: JobFuture,
     timeout: Option<Duration>,
-    cancel: Arc<CancelSignal>,
+    cancel: &CancellationToken,
     cancel_grace: Duration,
 ) -> Outcome {
     let guarded = AssertUnwindSafe(fut).catch_unwind();
@@ -248,7 +244,7 @@ async fn execute(
         }
     };
     let cancelled = async {
-        cancel.fired().await;
+        cancel.cancelled().await;
         tokio::time::sleep(cancel_grace).await;
     };
     tokio::select! {
@@ -318,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_becomes_a_retry_with_its_message() {
         let fut: JobFuture = Box::pin(async { panic!("boom {}", 7) });
-        let o = execute(fut, None, Arc::default(), Duration::from_secs(1)).await;
+        let o = execute(fut, None, &CancellationToken::new(), Duration::from_secs(1)).await;
         assert_eq!(o.ack, AckOutcome::Retry);
         assert_eq!(o.message, "panicked: boom 7");
     }
@@ -332,7 +328,7 @@ mod tests {
         let o = execute(
             fut,
             Some(Duration::from_secs(2)),
-            Arc::default(),
+            &CancellationToken::new(),
             Duration::from_secs(1),
         )
         .await;
@@ -341,18 +337,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_attempt_that_ignores_the_signal_is_dropped_after_the_grace() {
-        let signal = Arc::new(CancelSignal::default());
+        let signal = CancellationToken::new();
         let fut: JobFuture = Box::pin(async {
             std::future::pending::<()>().await;
             Ok(WorkResult::success())
         });
-        let run = tokio::spawn(execute(
-            fut,
-            None,
-            Arc::clone(&signal),
-            Duration::from_secs(3),
-        ));
-        signal.fire();
+        let cancel = signal.clone();
+        let run =
+            tokio::spawn(async move { execute(fut, None, &cancel, Duration::from_secs(3)).await });
+        signal.cancel();
         let o = run.await.expect("join");
         assert_eq!(o.label, Label::Cancelled);
     }

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use redis::aio::MultiplexedConnection;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use workq_common::record::{self, Record};
 use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob};
 use workq_common::Result;
 
-use super::{attempt, Held, PendingAck, Shared};
-use crate::context::CancelSignal;
+use super::{attempt, PendingAck, Shared};
 use crate::outage::Outage;
 
 /// Jobs of lost workers taken over per claim call (and ten times as many finished jobs
@@ -34,9 +34,9 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 
 type Claim = Pin<Box<dyn Future<Output = (Result<ClaimReply>, Vec<OwnedSemaphorePermit>)> + Send>>;
 
-pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::Receiver<bool>) {
+pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, stop: CancellationToken) {
     let mut conn: Option<deadpool_redis::Connection> = None;
-    let mut outage = Outage::new("claim");
+    let mut outage = Outage::new("claim").counting(&shared.metrics, "claim");
     let mut in_flight: FuturesUnordered<Claim> = FuturesUnordered::new();
     // Look for work as soon as slots allow (set by timers, wake-ups, freed slots).
     let mut want = true;
@@ -59,17 +59,12 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
             // Connecting is bounded by the pool's timeouts, and raced with the stop signal.
             let got = tokio::select! {
                 c = connection(&shared, &mut conn) => Some(c),
-                _ = stop.changed() => None,
+                () = stop.cancelled() => None,
             };
             let con = match got {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
                     drop(permits);
-                    shared
-                        .metrics
-                        .redis_errors
-                        .with_label_values(&["claim"])
-                        .inc();
                     if !started {
                         shared.startup_error(&e);
                     }
@@ -109,7 +104,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                 Ok(reply) => {
                     started = true;
                     outage.recovered();
-                    shared.last_reply_ms[q].fetch_max(reply.now_ms, std::sync::atomic::Ordering::Relaxed);
+                    shared.queues[q].claim_replied(reply.now_ms);
                     let at = Instant::now();
                     let claimed = reply.jobs.len();
                     let limit = permits.len();
@@ -125,7 +120,6 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                 Err(e) => {
                     drop(permits);
                     conn = None;
-                    shared.metrics.redis_errors.with_label_values(&["claim"]).inc();
                     if !started {
                         shared.startup_error(&e);
                     }
@@ -134,8 +128,8 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                 }
             },
             _ = tokio::time::sleep_until(deadline.into()), if idle => want = true,
-            _ = shared.wake[q].notified() => want = true,
-            _ = shared.slot_freed[q].notified() => {
+            _ = shared.queues[q].wake.notified() => want = true,
+            _ = shared.queues[q].slot_freed.notified() => {
                 if backlog || next_due.is_some_and(|d| d <= Instant::now()) {
                     // Let other attempts that are finishing free their slots too, so the
                     // next claim fills several at once.
@@ -143,7 +137,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, mut stop: watch::R
                     want = true;
                 }
             }
-            _ = stop.changed() => return finish_in_flight(&shared, q, &mut in_flight).await,
+            () = stop.cancelled() => return finish_in_flight(&shared, q, &mut in_flight).await,
         }
     }
 }
@@ -192,11 +186,12 @@ fn claim(
     presence: bool,
 ) -> Claim {
     Box::pin(async move {
-        shared.qm[q].claim_calls.inc();
+        let queue = &shared.queues[q];
+        queue.metrics.claim_calls.inc();
         let res = scripts()
             .claim(
                 &mut con,
-                &shared.queues[q],
+                &queue.keys,
                 &ClaimArgs {
                     limit: permits.len(),
                     lease: shared.cfg.lease,
@@ -288,12 +283,13 @@ struct Start {
     id: Arc<str>,
     token: u32,
     record: Vec<u8>,
-    cancel: Arc<CancelSignal>,
+    cancel: CancellationToken,
 }
 
 /// Registers a claimed job as held (from now on heartbeats cover it).
 fn register(shared: &Shared, q: usize, job: ClaimedJob) -> Option<Start> {
-    shared.qm[q].claimed.inc();
+    let queue = &shared.queues[q];
+    queue.metrics.claimed.inc();
     let token = record::peek_attempts(&job.record);
     let ClaimedJob { id, record } = job;
     let Some(token) = token else {
@@ -303,16 +299,12 @@ fn register(shared: &Shared, q: usize, job: ClaimedJob) -> Option<Start> {
         return None;
     };
     let id: Arc<str> = Arc::from(id);
-    let cancel = Arc::new(CancelSignal::default());
-    shared.held()[q].insert(
+    let cancel = CancellationToken::new();
+    queue.held.insert(
         Arc::clone(&id),
-        Held {
-            token,
-            cancel: Arc::clone(&cancel),
-            abort: None,
-            lease_deadline: Instant::now() + shared.cfg.lease,
-            finished: false,
-        },
+        token,
+        cancel.clone(),
+        Instant::now() + shared.cfg.lease,
     );
     Some(Start {
         id,
@@ -337,7 +329,8 @@ fn launch(
         cancel,
     } = start;
     // Handed back (shutdown) or lost between its claim and now: not ours to run.
-    if shared.held()[q].get(&*id).is_none_or(|h| h.token != token) {
+    let held = &shared.queues[q].held;
+    if !held.is_current(&id, token) {
         drop(permit);
         shared.notify_slot_freed();
         return;
@@ -382,10 +375,9 @@ fn launch(
         return;
     }
     let handle = tokio::spawn(attempt);
-    match shared.held()[q].get_mut(&*id) {
-        Some(h) if h.token == token => h.abort = Some(handle.abort_handle()),
+    if !held.attach(&id, token, handle.abort_handle()) {
         // Handed back or lost during its first poll; (an attempt that already finished
         // and was acked is not hurt by this).
-        _ => handle.abort(),
+        handle.abort();
     }
 }

@@ -7,22 +7,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_redis::Connection;
-use tokio::sync::watch;
-use workq_common::scripts::{scripts, HeartbeatArgs, LeaseStatus};
+use tokio_util::sync::CancellationToken;
+use workq_common::scripts::{scripts, HeartbeatArgs};
 use workq_common::Result;
 
 use super::Shared;
 use crate::outage::Outage;
 
-pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn heartbeat_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let every = shared.cfg.lease / 3;
     let mut con: Option<Connection> = None;
-    let mut outage = Outage::new("heartbeat");
+    let mut outage = Outage::new("heartbeat").counting(&shared.metrics, "heartbeat");
     let mut tick: u64 = 0;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
         tick += 1;
         // Queues where this process holds nothing get a call every third tick (once a
@@ -31,7 +31,7 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
         // Each call is bounded by the pool's timeouts; the stop signal cuts it short.
         let res = tokio::select! {
             r = beat(&shared, &mut con, tick % 3 == 1) => r,
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         };
         match res {
             // (A tick with nothing to send says nothing about Redis.)
@@ -39,11 +39,6 @@ pub(super) async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receive
             Ok(true) => outage.recovered(),
             Err(e) => {
                 con = None;
-                shared
-                    .metrics
-                    .redis_errors
-                    .with_label_values(&["heartbeat"])
-                    .inc();
                 // The next tick is the retry; the backoff only decides how loud to be.
                 let _ = outage.failed(&e);
             }
@@ -57,18 +52,11 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
     // may say it holds a job whose claim reply never arrived (or that a previous process
     // with the same worker id held), and only a heartbeat hands that back.
     let by_queue: Vec<(usize, Vec<(String, u32)>)> = shared
-        .held()
+        .queues
         .iter()
         .enumerate()
+        .map(|(q, queue)| (q, queue.held.snapshot()))
         .filter(|(_, jobs)| idle_too || !jobs.is_empty())
-        .map(|(q, jobs)| {
-            (
-                q,
-                jobs.iter()
-                    .map(|(id, h)| (id.to_string(), h.token))
-                    .collect(),
-            )
-        })
         .collect();
     if by_queue.is_empty() {
         return Ok(false);
@@ -82,17 +70,16 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
         // held job left off the list for one whose claim reply was lost.
         let chunk = jobs.as_slice();
         let sent = Instant::now();
-        shared.qm[q].heartbeat_calls.inc();
+        let queue = &shared.queues[q];
+        queue.metrics.heartbeat_calls.inc();
         // A claim reply can be in flight at most for the response timeout: jobs claimed
         // before that, counted back from the latest reply, are known unless lost.
         let margin = shared.cfg.redis.response_timeout + Duration::from_secs(1);
-        let known_until = shared.last_reply_ms[q]
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .saturating_sub(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX));
+        let known_until = queue.known_until(margin);
         let statuses = scripts()
             .heartbeat(
                 &mut **con,
-                &shared.queues[q],
+                &queue.keys,
                 &HeartbeatArgs {
                     worker: &shared.cfg.worker_id,
                     lease: shared.cfg.lease,
@@ -103,35 +90,16 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
                 },
             )
             .await?;
-        let mut lost: Vec<(&str, u32, bool)> = Vec::new();
-        {
-            let mut held = shared.held();
-            for ((id, token), st) in chunk.iter().zip(statuses) {
-                let Some(h) = held[q].get_mut(id.as_str()).filter(|h| h.token == *token) else {
-                    continue;
-                };
-                match st {
-                    LeaseStatus::Extended => h.lease_deadline = sent + shared.cfg.lease,
-                    LeaseStatus::CancelRequested => {
-                        h.lease_deadline = sent + shared.cfg.lease;
-                        if !h.cancel.is_fired() {
-                            tracing::info!(%id, "cancellation requested; signalling the attempt");
-                            h.cancel.fire();
-                        }
-                    }
-                    LeaseStatus::Lost => {
-                        if !h.finished {
-                            if let Some(a) = &h.abort {
-                                a.abort();
-                            }
-                        }
-                        lost.push((id.as_str(), *token, !h.finished));
-                        shared.qm[q].leases_lost.inc();
-                        held[q].remove(id.as_str());
-                    }
-                }
-            }
+        let renewal = queue.held.renew(chunk, statuses, sent + shared.cfg.lease);
+        for &i in &renewal.cancelled {
+            tracing::info!(id = %chunk[i].0, "cancellation requested; signalling the attempt");
         }
+        let lost: Vec<(&str, u32, bool)> = renewal
+            .lost
+            .iter()
+            .map(|&(i, running)| (chunk[i].0.as_str(), chunk[i].1, running))
+            .collect();
+        queue.metrics.leases_lost.inc_by(lost.len() as u64);
         if !lost.is_empty() {
             explain_lost(shared, con, q, &lost).await;
         }
@@ -145,7 +113,7 @@ async fn explain_lost(shared: &Shared, con: &mut Connection, q: usize, lost: &[(
     let ids: Vec<&str> = lost.iter().map(|l| l.0).collect();
     let looked: redis::RedisResult<(Vec<Option<Vec<u8>>>, String)> = redis::pipe()
         .cmd("HMGET")
-        .arg(shared.queues[q].jobs())
+        .arg(shared.queues[q].keys.jobs())
         .arg(&ids)
         .cmd("INFO")
         .arg("server")
@@ -168,7 +136,7 @@ async fn explain_lost(shared: &Shared, con: &mut Connection, q: usize, lost: &[(
     let restarted = matches!((&before, &run_id), (Some(b), Some(n)) if b != n);
     if restarted && exists.iter().all(|e| !e) {
         tracing::error!(
-            queue = shared.queues[q].name(),
+            queue = shared.queues[q].keys.name(),
             jobs = lost.len(),
             run_id_before = before.as_deref().unwrap_or(""),
             run_id_now = run_id.as_deref().unwrap_or(""),

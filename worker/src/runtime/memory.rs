@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 
@@ -40,7 +40,7 @@ pub(super) fn under_pressure(was: bool, usage: Option<f64>) -> bool {
     }
 }
 
-pub(super) async fn memory_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let mut refused_logged = false;
     loop {
         let was = shared.memory_pressure.load(Ordering::Relaxed);
@@ -69,8 +69,8 @@ pub(super) async fn memory_loop(shared: Arc<Shared>, mut stop: watch::Receiver<b
                 }
                 if now {
                     // Idle claim loops come round to prune.
-                    for w in &shared.wake {
-                        w.notify_one();
+                    for q in &shared.queues {
+                        q.wake.notify_one();
                     }
                 }
             }
@@ -90,7 +90,7 @@ pub(super) async fn memory_loop(shared: Arc<Shared>, mut stop: watch::Receiver<b
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }

@@ -5,17 +5,13 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::outage::Outage;
 
-pub(super) async fn wake_loop(
-    shared: Arc<Shared>,
-    client: redis::Client,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut outage = Outage::new("wake");
+pub(super) async fn wake_loop(shared: Arc<Shared>, client: redis::Client, stop: CancellationToken) {
+    let mut outage = Outage::new("wake").counting(&shared.metrics, "wake");
     loop {
         // redis-rs takes no timeouts for pub/sub connections: a Redis that accepts the
         // connection and never answers would hold this forever, so the whole subscription
@@ -24,7 +20,7 @@ pub(super) async fn wake_loop(
         let subscribe = async {
             let mut ps = client.get_async_pubsub().await?;
             for q in &shared.queues {
-                ps.subscribe(q.wake()).await?;
+                ps.subscribe(q.keys.wake()).await?;
             }
             Ok::<_, redis::RedisError>(ps)
         };
@@ -36,39 +32,34 @@ pub(super) async fn wake_loop(
                 )
                 .into())
             }),
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         };
         match subscribed {
             Ok(ps) => {
                 outage.recovered();
-                for n in &shared.wake {
-                    n.notify_one();
+                for q in &shared.queues {
+                    q.wake.notify_one();
                 }
                 let mut messages = ps.into_on_message();
                 loop {
                     tokio::select! {
                         msg = messages.next() => match msg {
                             Some(m) => {
-                                if let Some(q) = shared.queues.iter().position(|k| k.wake() == m.get_channel_name()) {
-                                    shared.wake[q].notify_one();
+                                if let Some(q) = shared.queues.iter().find(|q| q.keys.wake() == m.get_channel_name()) {
+                                    q.wake.notify_one();
                                 }
                             }
                             None => break, // connection lost: resubscribe
                         },
-                        _ = stop.changed() => return,
+                        () = stop.cancelled() => return,
                     }
                 }
             }
             Err(e) => {
-                shared
-                    .metrics
-                    .redis_errors
-                    .with_label_values(&["wake"])
-                    .inc();
                 let wait = outage.failed(&e.into());
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = stop.changed() => return,
+                    () = stop.cancelled() => return,
                 }
             }
         }

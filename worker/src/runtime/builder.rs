@@ -1,0 +1,267 @@
+//! Configuration: the settings of a worker process, and the builder that checks them.
+
+use std::time::Duration;
+
+use workq_common::scripts::{Retention, MAX_CLAIM};
+use workq_common::{Error, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
+
+use super::WorkerRuntime;
+use crate::registry::Registry;
+use crate::{Metrics, Worker};
+
+/// Settings of a worker process.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) redis: RedisConfig,
+    pub(crate) concurrency: usize,
+    pub(crate) claim_batch: usize,
+    pub(crate) lease: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) retention: Retention,
+    pub(crate) max_output: usize,
+    pub(crate) max_progress: usize,
+    pub(crate) idle_poll: Duration,
+    pub(crate) worker_id: String,
+    /// Labels this worker has, sorted, comma-separated.
+    pub(crate) labels: String,
+    /// Kinds this worker runs, sorted, comma-separated (set by build()).
+    pub(crate) kinds: String,
+    /// What claims and heartbeats record as this worker's presence: `<labels>|<kinds>`.
+    pub(crate) presence: String,
+}
+
+/// Builder for [`WorkerRuntime`].
+#[must_use = "call build() and run() to start working"]
+pub struct WorkerRuntimeBuilder {
+    cfg: Config,
+    queues: Vec<String>,
+    registry: Registry,
+    duplicates: Vec<String>,
+}
+
+impl std::fmt::Debug for WorkerRuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRuntimeBuilder")
+            .field("cfg", &self.cfg)
+            .field("queues", &self.queues)
+            .field("kinds", &self.registry.kinds())
+            .finish()
+    }
+}
+
+impl WorkerRuntimeBuilder {
+    /// The defaults, for the Redis at `url`.
+    pub(super) fn new(url: &str) -> Self {
+        let mut redis = RedisConfig::new(url);
+        redis.pool_size = 0; // chosen in build() from the number of queues
+        WorkerRuntimeBuilder {
+            cfg: Config {
+                redis,
+                concurrency: 64,
+                claim_batch: 64,
+                lease: Duration::from_secs(30),
+                grace: Duration::from_secs(25),
+                cancel_grace: Duration::from_secs(5),
+                retention: Retention::default(),
+                max_output: 512 * 1024,
+                max_progress: 64 * 1024,
+                idle_poll: Duration::from_secs(5),
+                worker_id: default_worker_id(),
+                labels: String::new(),
+                kinds: String::new(),
+                presence: String::new(),
+            },
+            queues: Vec::new(),
+            registry: Registry::default(),
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// Serves this queue (repeat for several). Default: `"default"`.
+    pub fn queue(mut self, name: impl Into<String>) -> Self {
+        self.queues.push(name.into());
+        self
+    }
+
+    /// Runs jobs of `W::Job::KIND` with `worker`.
+    pub fn register<W: Worker>(mut self, worker: W) -> Self {
+        if self.registry.register(worker).is_some() {
+            self.duplicates
+                .push(<W::Job as workq_common::Job>::KIND.to_owned());
+        }
+        self
+    }
+
+    /// Attempts run at once in this process (default 64).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.cfg.concurrency = n;
+        self
+    }
+
+    /// Lease length (default 30 s). Heartbeats extend it every third of it; a crashed
+    /// worker's jobs run again once it ends.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.cfg.lease = lease;
+        self
+    }
+
+    /// On SIGTERM/SIGINT, how long running attempts may take to finish before they are
+    /// handed back (default 25 s, inside Kubernetes' default 30 s termination grace).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.cfg.grace = grace;
+        self
+    }
+
+    /// How long a cancelled attempt may take to return after its cancellation signal
+    /// fires, before it is dropped (default 5 s).
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cfg.cancel_grace = grace;
+        self
+    }
+
+    /// How long finished jobs stay queryable (default: 1 hour for successes, 7 days for
+    /// failures and cancellations).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.cfg.retention = retention;
+        self
+    }
+
+    /// Largest output an attempt may store (default 512 KiB); larger output fails the job
+    /// with a message giving both sizes.
+    pub fn max_output(mut self, bytes: usize) -> Self {
+        self.cfg.max_output = bytes;
+        self
+    }
+
+    /// Longest an idle worker waits between checks when no wake-up arrives (default 5 s).
+    /// Producers wake workers directly, so this only bounds pruning and recovery from a
+    /// lost wake-up.
+    pub fn idle_poll(mut self, every: Duration) -> Self {
+        self.cfg.idle_poll = every;
+        self
+    }
+
+    /// Largest progress an attempt may report (default 64 KiB); larger reports are refused
+    /// with an error giving both sizes.
+    pub fn max_progress(mut self, bytes: usize) -> Self {
+        self.cfg.max_progress = bytes;
+        self
+    }
+
+    /// Labels this worker has (WorkManager's constraints, as capabilities): it claims
+    /// work that requires only labels among these, and never looks at other work.
+    pub fn labels<S: Into<String>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
+        let mut all: Vec<String> = self
+            .cfg
+            .labels
+            .split(',')
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .chain(labels.into_iter().map(Into::into))
+            .collect();
+        all.sort();
+        all.dedup();
+        self.cfg.labels = all.join(",");
+        self
+    }
+
+    /// Connections to Redis (default: queues + 4).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.cfg.redis.pool_size = n;
+        self
+    }
+
+    /// This process' name in WorkInfo and logs (default `host:pid:random`).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.cfg.worker_id = id.into();
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(mut self) -> Result<WorkerRuntime> {
+        let invalid = |m: String| Err(Error::Config(m));
+        if self.registry.is_empty() {
+            return invalid("no workers registered".into());
+        }
+        if let Some(p) = self
+            .registry
+            .kinds()
+            .into_iter()
+            .find_map(workq_common::limits::kind_problem)
+        {
+            return invalid(format!("{p} (no producer can enqueue it)"));
+        }
+        if !self.duplicates.is_empty() {
+            return invalid(format!(
+                "kinds registered twice: {}",
+                self.duplicates.join(", ")
+            ));
+        }
+        if self.cfg.concurrency == 0 {
+            return invalid("concurrency must be at least 1".into());
+        }
+        if self.cfg.lease < Duration::from_millis(300) {
+            return invalid(format!(
+                "lease {:?} is too short (at least 300 ms)",
+                self.cfg.lease
+            ));
+        }
+        if self.cfg.worker_id.is_empty() || self.cfg.worker_id.len() > 200 {
+            return invalid(format!(
+                "worker id '{}' must be 1 to 200 bytes",
+                self.cfg.worker_id
+            ));
+        }
+        if self.cfg.idle_poll.is_zero() {
+            return invalid("idle_poll must be above zero".into());
+        }
+        if self.cfg.labels.split(',').any(|l| {
+            l.contains(|c: char| c == '@' || c == '#' || c == '{' || c == '}' || c.is_whitespace())
+        }) {
+            return invalid(format!(
+                "labels '{}' may not contain '@', '#', braces or spaces",
+                self.cfg.labels
+            ));
+        }
+        // An idle worker renews its lease when it looks for work; it must look often
+        // enough that others do not take it for dead.
+        self.cfg.idle_poll = self.cfg.idle_poll.min(self.cfg.lease / 3);
+        if self.queues.is_empty() {
+            self.queues.push(DEFAULT_QUEUE.to_owned());
+        }
+        self.queues.dedup();
+        let queues = self
+            .queues
+            .iter()
+            .map(|q| QueueKeys::new(q))
+            .collect::<Result<Vec<_>>>()?;
+        if self.cfg.redis.pool_size == 0 {
+            self.cfg.redis.pool_size = queues.len() + 4;
+        }
+        self.cfg.claim_batch = self.cfg.concurrency.min(MAX_CLAIM);
+        self.cfg.kinds = self.registry.kinds().join(",");
+        self.cfg.presence = format!("{}|{}", self.cfg.labels, self.cfg.kinds);
+        Ok(WorkerRuntime {
+            cfg: self.cfg,
+            queues,
+            registry: self.registry,
+            metrics: Metrics::new(),
+        })
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".to_owned());
+    let nonce = workq_common::WorkId::new().to_string();
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        &nonce[nonce.len() - 6..]
+    )
+}
