@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need if it is missing
-# (redis-server, and libfaketime for the clock-skew test), from Debian/Ubuntu packages.
+# (redis-server, libfaketime for the clock-skew test, and promtool for the checks of
+# deploy/prometheus/), from Debian/Ubuntu packages.
 # Every test starts its own redis-server on a free port; nothing needs to be running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,11 +9,36 @@ cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null || need+=(faketime)
+# promtool ships in Debian's `prometheus` package, with the server itself.
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  listening_9090() { ss -Hltn 'sport = :9090' 2>/dev/null | grep -q .; }
+  busy_before=0; listening_9090 && busy_before=1
+  # The packages start their services on install (prometheus on :9090, redis-server on
+  # :6379); the tests want only the binaries. policy-rc.d exiting 101 tells
+  # invoke-rc.d not to start anything. One already there is someone else's: leave it.
+  policy=/usr/sbin/policy-rc.d
+  ours=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# tests/run.sh: no service starts during its apt-get install\nexit 101\n' |
+      $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    ours=1
+  fi
+  remove_policy() { if [ "$ours" = 1 ]; then $SUDO rm -f "$policy"; fi; }
+  trap remove_policy EXIT
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${need[@]}" >/dev/null
+  remove_policy
+  trap - EXIT
+  if [ "$busy_before" = 0 ] && listening_9090; then
+    echo "tests/run.sh: something listens on :9090 since the install (the prometheus" \
+      "service?); stop it, e.g. 'service prometheus stop'" >&2
+    exit 1
+  fi
 fi
 
 exec cargo test --workspace --locked "$@"

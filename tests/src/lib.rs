@@ -10,6 +10,7 @@ pub struct ReadmeExamples;
 
 pub mod jobs;
 mod process;
+pub mod prometheus;
 mod server;
 
 pub use process::{faketime_env, WorkerProcess};

@@ -14,6 +14,7 @@ mod config;
 mod core_edges;
 mod crash;
 mod delays;
+mod deploy_assets;
 mod enqueue;
 mod examples;
 mod fencing;
