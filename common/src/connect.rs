@@ -35,12 +35,17 @@ impl RedisConfig {
     /// A client for connections outside the pool (pub/sub).
     pub fn client(&self) -> Result<redis::Client> {
         if self.url.starts_with("rediss://") {
-            return Err(Error::Config(
-                "rediss:// (TLS) is not supported yet; use redis://".into(),
+            return Err(Error::config(
+                "url",
+                "rediss:// (TLS) is not supported yet; use redis://",
             ));
         }
-        redis::Client::open(self.url.as_str())
-            .map_err(|e| Error::Config(format!("invalid Redis URL '{}': {e}", redact(&self.url))))
+        redis::Client::open(self.url.as_str()).map_err(|e| {
+            Error::config(
+                "url",
+                format!("invalid Redis URL '{}': {e}", redact(&self.url)),
+            )
+        })
     }
 }
 
@@ -51,7 +56,7 @@ pub fn connect(cfg: &RedisConfig) -> Result<Pool> {
         .set_connection_timeout(Some(cfg.connect_timeout))
         .set_response_timeout(Some(cfg.response_timeout));
     let manager = Manager::new_with_config(client.get_connection_info().clone(), conn_cfg)
-        .map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(|e| Error::config("url", e.to_string()))?;
     Pool::builder(manager)
         .max_size(cfg.pool_size.max(1))
         .runtime(Runtime::Tokio1)
@@ -60,7 +65,7 @@ pub fn connect(cfg: &RedisConfig) -> Result<Pool> {
         // Recycling a pooled connection PINGs it: a hung Redis must not hold that forever.
         .recycle_timeout(Some(cfg.response_timeout))
         .build()
-        .map_err(|e| Error::Config(e.to_string()))
+        .map_err(|e| Error::config("pool", e.to_string()))
 }
 
 /// The URL without its password, for messages.

@@ -9,9 +9,9 @@ pub enum Error {
     /// No connection could be taken from the pool (Redis unreachable, or the pool is exhausted).
     #[error("redis connection pool: {0}")]
     Pool(#[from] deadpool_redis::PoolError),
-    /// The Redis URL or another setting is unusable.
+    /// The Redis URL, another setting or the Redis server is unusable: which, and why.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(crate::ConfigError),
     /// A payload (input or output) is larger than the configured limit.
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -41,9 +41,10 @@ pub enum Error {
     /// A stored record is not in workq's format.
     #[error("invalid record: {0}")]
     Record(String),
-    /// A work request was built with contradictory or out-of-range settings.
+    /// A work request (or a query, queue name or id) was built with contradictory or
+    /// out-of-range settings, or the scripts refused it: which field, and why.
     #[error("invalid work request: {0}")]
-    InvalidRequest(String),
+    InvalidRequest(crate::InvalidRequest),
     /// This attempt no longer holds its job (its lease ran out and another worker took the
     /// job over, or the job is gone): what it tried to record was refused.
     #[error("refused: {0}")]
@@ -121,6 +122,16 @@ impl Error {
                 .config_hint()
                 .map(|fix| format!("Redis at {at} refused workq: {self}; {fix}")),
         }
+    }
+
+    /// An [`Error::InvalidRequest`] about `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidRequest(crate::InvalidRequest::new(field, message))
+    }
+
+    /// An [`Error::Config`] about `setting`.
+    pub fn config(setting: &'static str, message: impl Into<String>) -> Self {
+        Error::Config(crate::ConfigError::new(setting, message))
     }
 
     pub(crate) fn protocol(what: impl fmt::Display) -> Self {

@@ -51,7 +51,7 @@ impl FromStr for WorkId {
     fn from_str(s: &str) -> Result<Self, Error> {
         ulid::Ulid::from_string(s)
             .map(WorkId)
-            .map_err(|e| Error::InvalidRequest(format!("'{s}' is not a work id (a ULID): {e}")))
+            .map_err(|e| Error::invalid("id", format!("'{s}' is not a work id (a ULID): {e}")))
     }
 }
 

@@ -10,7 +10,11 @@ use crate::cron::CronError;
 /// What was wrong with a work request, a query, a queue name or an id. Its `Display` is
 /// the message (which names the setting in words too).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvalidRequest {
+pub struct InvalidRequest(Box<Details>);
+
+/// Boxed, so that [`Error`](crate::Error) stays small on the success path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Details {
     field: Cow<'static, str>,
     message: String,
     job: Option<usize>,
@@ -21,21 +25,22 @@ impl InvalidRequest {
     /// A problem with `field` (a setting's name as the builder method calls it: `kind`,
     /// `tag`, `queue`, `id`, `initial_delay`, `interval`, `cron`, `chain`, `query`, ...).
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        InvalidRequest {
+        InvalidRequest(Box::new(Details {
             field: Cow::Borrowed(field),
             message: message.into(),
             job: None,
             cron: None,
-        }
+        }))
     }
 
     /// A cron expression that does not parse.
     pub fn cron(e: CronError) -> Self {
-        InvalidRequest {
+        InvalidRequest(Box::new(Details {
+            field: Cow::Borrowed("cron"),
             message: e.to_string(),
+            job: None,
             cron: Some(e),
-            ..InvalidRequest::new("cron", "")
-        }
+        }))
     }
 
     /// A refusal by the enqueue scripts: `detail` is what follows `workq: refused: `, in
@@ -48,45 +53,45 @@ impl InvalidRequest {
             let (field, _) = rest.split_once(": ")?;
             Some((index.parse::<usize>().ok()?, field))
         });
-        InvalidRequest {
+        InvalidRequest(Box::new(Details {
             field: Cow::Owned(parsed.map_or("record", |(_, f)| f).to_owned()),
             message: detail.to_owned(),
             job: parsed.map(|(i, _)| i),
             cron: None,
-        }
+        }))
     }
 
     /// The setting at fault (for a refusal by the scripts, the field they named).
     pub fn field(&self) -> &str {
-        &self.field
+        &self.0.field
     }
 
     /// What is wrong, in words.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// For a refusal by the scripts, the index of the refused job in its script call (the
     /// batch it went in, counting from 1, as the message says).
     pub fn job(&self) -> Option<usize> {
-        self.job
+        self.0.job
     }
 
     /// For a cron expression that does not parse, why.
     pub fn cron_error(&self) -> Option<&CronError> {
-        self.cron.as_ref()
+        self.0.cron.as_ref()
     }
 }
 
 impl fmt::Display for InvalidRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for InvalidRequest {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cron.as_ref().map(|e| e as _)
+        self.0.cron.as_ref().map(|e| e as _)
     }
 }
 

@@ -45,9 +45,12 @@ impl QueueKeys {
     pub fn new(name: &str) -> Result<Self> {
         let bad = |c: char| c == '{' || c == '}' || c == ',' || c.is_whitespace();
         if name.is_empty() || name.len() > 64 || name.contains(bad) {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::invalid(
+                "queue",
+                format!(
                 "queue name '{name}' must be 1 to 64 characters without braces, commas or spaces"
-            )));
+            ),
+            ));
         }
         Ok(QueueKeys {
             name: name.to_owned(),

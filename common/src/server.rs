@@ -55,7 +55,7 @@ pub fn require_functions(version: &str) -> Result<()> {
         .next()
         .and_then(|m| m.parse::<u32>().ok());
     if version.starts_with("older") || major.is_some_and(|m| m < 7) {
-        return Err(Error::Config(format!(
+        return Err(Error::config("server", format!(
             "workq needs Redis 7.0 or later (its scripts are a Redis function library); this server is Redis {version}"
         )));
     }

@@ -61,11 +61,14 @@ impl WorkManagerBuilder {
     /// read `INFO`.
     pub async fn connect(self) -> Result<WorkManager> {
         if self.max_payload > workq_common::limits::MAX_INPUT_BYTES {
-            return Err(Error::Config(format!(
-                "max_payload {} is over the largest input the enqueue scripts store ({} bytes)",
-                self.max_payload,
-                workq_common::limits::MAX_INPUT_BYTES
-            )));
+            return Err(Error::config(
+                "max_payload",
+                format!(
+                    "max_payload {} is over the largest input the enqueue scripts store ({} bytes)",
+                    self.max_payload,
+                    workq_common::limits::MAX_INPUT_BYTES
+                ),
+            ));
         }
         let redis = Connection::open(&self.redis).await?;
         Ok(WorkManager::with(redis, self.max_payload, self.keep_failed))

@@ -60,7 +60,7 @@ impl WorkManager {
             // Cron times are absolute: count them from Redis' clock, not this machine's.
             let now = self.redis_now().await?;
             let first = cron.next_after(now).ok_or_else(|| {
-                Error::InvalidRequest(format!("cron '{}' never fires", cron.as_str()))
+                Error::invalid("cron", format!("cron '{}' never fires", cron.as_str()))
             })?;
             req.at = Some(UNIX_EPOCH + Duration::from_millis(first));
             req.ext.next_period_ms = cron.next_after(first);

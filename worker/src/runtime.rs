@@ -130,9 +130,9 @@ impl WorkerRuntime {
     pub async fn run(self) -> Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::Config(format!("cannot listen for SIGTERM: {e}")))?;
+            .map_err(|e| Error::config("signals", format!("cannot listen for SIGTERM: {e}")))?;
         let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Error::Config(format!("cannot listen for SIGINT: {e}")))?;
+            .map_err(|e| Error::config("signals", format!("cannot listen for SIGINT: {e}")))?;
         // The first signal starts the shutdown; the second one hurries it.
         let (shutdown, hurry) = (CancellationToken::new(), CancellationToken::new());
         let (first, second) = (shutdown.clone(), hurry.clone());
@@ -226,7 +226,7 @@ impl WorkerRuntime {
         shutdown::shut_down(&shared, loops, hurry).await;
         tracing::info!(worker = %shared.cfg.worker_id, "worker stopped");
         match failed {
-            Some(msg) => Err(Error::Config(msg)),
+            Some(msg) => Err(Error::config("redis", msg)),
             None => Ok(()),
         }
     }

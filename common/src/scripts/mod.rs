@@ -295,11 +295,11 @@ impl Scripts {
             Ok(_) => Ok(()),
             Err(e) if e.detail().is_some_and(|d| d.contains("already exists")) => Ok(()),
             Err(e) if e.detail().is_some_and(|d| d.contains("unknown command")) => {
-                Err(Error::Config(format!(
+                Err(Error::config("server", format!(
                     "workq needs Redis 7.0 or later (its scripts are a Redis function library); this server refused FUNCTION LOAD: {e}"
                 )))
             }
-            Err(e) if e.code() == Some("NOPERM") => Err(Error::Config(format!(
+            Err(e) if e.code() == Some("NOPERM") => Err(Error::config("function_library", format!(
                 "workq's function library {} is not loaded in this Redis, and this user may not load it ({e}): a worker whose user may (`+function|load`, as the README's ACL users) loads it when it starts, or an administrator with `workq functions | redis-cli -x FUNCTION LOAD`",
                 self.name
             ))),
@@ -328,9 +328,9 @@ impl Scripts {
 fn refused(e: Error) -> Error {
     match &e {
         Error::Redis(r) => match r.detail() {
-            Some(d) if d.starts_with("workq: refused: ") => {
-                Error::InvalidRequest(d["workq: refused: ".len()..].to_owned())
-            }
+            Some(d) if d.starts_with("workq: refused: ") => Error::InvalidRequest(
+                crate::InvalidRequest::refused(&d["workq: refused: ".len()..]),
+            ),
             _ => e,
         },
         _ => e,
@@ -501,7 +501,10 @@ mod tests {
             Some("workq: refused: job 1 (x): id: must be a ULID".into()),
         );
         match refused(Error::Redis(refusal)) {
-            Error::InvalidRequest(what) => assert_eq!(what, "job 1 (x): id: must be a ULID"),
+            Error::InvalidRequest(what) => {
+                assert_eq!(what.to_string(), "job 1 (x): id: must be a ULID");
+                assert_eq!((what.job(), what.field()), (Some(1), "id"));
+            }
             other => panic!("{other:?}"),
         }
         let oom = redis::make_extension_error("OOM".into(), Some("command not allowed".into()));

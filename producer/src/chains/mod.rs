@@ -143,11 +143,12 @@ impl WorkContinuation {
         let mut chains = chains.into_iter();
         let mut out = chains
             .next()
-            .ok_or_else(|| Error::InvalidRequest("combine needs at least one chain".into()))?;
+            .ok_or_else(|| Error::invalid("chain", "combine needs at least one chain"))?;
         for c in chains {
             if c.unique.is_some() && out.unique.is_some() {
-                return Err(Error::InvalidRequest(
-                    "combine: at most one chain may be unique work".into(),
+                return Err(Error::invalid(
+                    "chain",
+                    "combine: at most one chain may be unique work",
                 ));
             }
             let base = out.nodes.len();
@@ -181,27 +182,32 @@ impl WorkContinuation {
     /// takes: the queue, the ids, the records and the lanes, in the order of the jobs.
     fn build(&mut self, name: Option<String>) -> Result<Built> {
         if self.nodes.is_empty() {
-            return Err(Error::InvalidRequest(
-                "a chain needs at least one job".into(),
-            ));
+            return Err(Error::invalid("chain", "a chain needs at least one job"));
         }
         if self.nodes.len() > MAX_CHAIN {
-            return Err(Error::InvalidRequest(format!(
-                "a chain of {} jobs is over the limit of {MAX_CHAIN}",
-                self.nodes.len()
-            )));
+            return Err(Error::invalid(
+                "chain",
+                format!(
+                    "a chain of {} jobs is over the limit of {MAX_CHAIN}",
+                    self.nodes.len()
+                ),
+            ));
         }
         let queue = self.nodes[0].req.queue.clone();
         if let Some(other) = self.nodes.iter().find(|n| n.req.queue != queue) {
-            return Err(Error::InvalidRequest(format!(
-                "a chain lives in one queue: '{}' and '{}' differ",
-                queue.name(),
-                other.req.queue.name()
-            )));
+            return Err(Error::invalid(
+                "chain",
+                format!(
+                    "a chain lives in one queue: '{}' and '{}' differ",
+                    queue.name(),
+                    other.req.queue.name()
+                ),
+            ));
         }
         if self.nodes.len() > 1 && self.nodes.iter().any(|n| n.req.ext.is_periodic()) {
-            return Err(Error::InvalidRequest(
-                "periodic work cannot be part of a chain".into(),
+            return Err(Error::invalid(
+                "chain",
+                "periodic work cannot be part of a chain",
             ));
         }
         let limit = self.wm.max_payload();

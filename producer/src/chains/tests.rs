@@ -30,7 +30,7 @@ fn step(n: u32) -> OneTimeWorkRequest {
 
 fn refused(mut c: WorkContinuation) -> String {
     match c.build(None) {
-        Err(Error::InvalidRequest(msg)) => msg,
+        Err(Error::InvalidRequest(msg)) => msg.to_string(),
         Err(e) => panic!("expected InvalidRequest, got {e:?}"),
         Ok(b) => panic!("expected InvalidRequest, built {b:?}"),
     }
@@ -105,7 +105,7 @@ fn combined_chains_join_at_the_last_jobs_of_each() {
 #[test]
 fn combine_refuses_nothing_and_two_unique_chains() {
     let msg = match WorkContinuation::combine([]) {
-        Err(Error::InvalidRequest(msg)) => msg,
+        Err(Error::InvalidRequest(msg)) => msg.to_string(),
         other => panic!("{other:?}"),
     };
     assert_eq!(msg, "combine needs at least one chain");
@@ -114,7 +114,10 @@ fn combine_refuses_nothing_and_two_unique_chains() {
     let u2 = wm.begin_unique_work("two", ExistingWorkPolicy::Keep, [step(2)]);
     match WorkContinuation::combine([u1, u2]) {
         Err(Error::InvalidRequest(msg)) => {
-            assert_eq!(msg, "combine: at most one chain may be unique work")
+            assert_eq!(
+                msg.to_string(),
+                "combine: at most one chain may be unique work"
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -120,8 +120,9 @@ impl WorkManager {
                 candidates.extend(self.ids_in_states(q, &query.states, limit).await?);
             }
         } else {
-            return Err(Error::InvalidRequest(
-                "an empty query matches nothing: give ids, tags, unique names or states".into(),
+            return Err(Error::invalid(
+                "query",
+                "an empty query matches nothing: give ids, tags, unique names or states",
             ));
         }
         let mut seen = HashSet::new();

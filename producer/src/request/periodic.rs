@@ -134,13 +134,15 @@ impl PeriodicWorkRequestBuilder {
                 None
             }
             (None, Some(expr)) => {
-                let schedule = CronSchedule::parse(&expr).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+                let schedule = CronSchedule::parse(&expr)
+                    .map_err(|e| Error::InvalidRequest(workq_common::InvalidRequest::cron(e)))?;
                 req.ext.cron = Some(schedule.as_str().to_owned());
                 Some(schedule)
             }
             _ => {
-                return Err(Error::InvalidRequest(
-                    "a periodic request needs an interval or a cron expression".into(),
+                return Err(Error::invalid(
+                    "schedule",
+                    "a periodic request needs an interval or a cron expression",
                 ))
             }
         };

@@ -26,7 +26,7 @@ fn ping() -> OneTimeWorkRequestBuilder {
 /// The message of the `InvalidRequest` the builder gives (any other result fails).
 fn refused(b: OneTimeWorkRequestBuilder) -> String {
     match b.build() {
-        Err(Error::InvalidRequest(msg)) => msg,
+        Err(Error::InvalidRequest(msg)) => msg.to_string(),
         Err(e) => panic!("expected InvalidRequest, got {e:?}"),
         Ok(r) => panic!("expected InvalidRequest, built {r:?}"),
     }
@@ -34,7 +34,7 @@ fn refused(b: OneTimeWorkRequestBuilder) -> String {
 
 fn refused_periodic(b: PeriodicWorkRequestBuilder) -> String {
     match b.build() {
-        Err(Error::InvalidRequest(msg)) => msg,
+        Err(Error::InvalidRequest(msg)) => msg.to_string(),
         Err(e) => panic!("expected InvalidRequest, got {e:?}"),
         Ok(r) => panic!("expected InvalidRequest, built {r:?}"),
     }
@@ -289,4 +289,27 @@ fn a_periodic_request_checks_its_one_time_settings_too() {
         PeriodicWorkRequest::builder(Ping { n: 1 }, Duration::from_secs(60)).tag(""),
     );
     assert!(msg.starts_with("tag ''"), "{msg}");
+}
+
+#[test]
+fn a_refusal_names_the_setting_at_fault() {
+    let field = |r: workq_common::Result<OneTimeWorkRequest>| match r {
+        Err(Error::InvalidRequest(e)) => e.field().to_owned(),
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    };
+    assert_eq!(field(ping().tag("").build()), "tag");
+    assert_eq!(field(ping().queue("a b").build()), "queue");
+    assert_eq!(field(ping().max_attempts(0).build()), "max_attempts");
+    assert_eq!(field(ping().timeout(Duration::ZERO).build()), "timeout");
+    assert_eq!(field(ping().require_label("a b").build()), "label");
+    match PeriodicWorkRequest::cron(Ping { n: 1 }, "0 25 * * *").build() {
+        Err(Error::InvalidRequest(e)) => {
+            assert_eq!(e.field(), "cron");
+            assert!(matches!(
+                e.cron_error(),
+                Some(workq_common::cron::CronError::Field { position: 2, .. })
+            ));
+        }
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    }
 }

@@ -48,7 +48,7 @@ async fn run_worker(url: &str) -> workq_worker::Result<()> {
 /// The worker stopped at start with `Error::Config`, naming the address and not `secret`.
 fn assert_config_error(r: workq_worker::Result<()>, redis: &RedisServer, secret: &str, says: &str) {
     let msg = match r {
-        Err(workq_worker::Error::Config(m)) => m,
+        Err(workq_worker::Error::Config(m)) => m.to_string(),
         other => panic!("expected Error::Config, got {other:?}"),
     };
     assert!(

@@ -78,7 +78,7 @@ async fn producers_workers_and_operators_work_as_the_readmes_restricted_acl_user
         .await
         .expect_err("no library, and this user may not load it");
     assert!(
-        matches!(&refused, Error::Config(m) if m.contains("workq functions")),
+        matches!(&refused, Error::Config(m) if m.message().contains("workq functions")),
         "{refused}"
     );
     // The operator's way of loading it (workers load it too when they start).

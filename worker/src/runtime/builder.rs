@@ -180,9 +180,9 @@ impl WorkerRuntimeBuilder {
 
     /// Checks the settings.
     pub fn build(mut self) -> Result<WorkerRuntime> {
-        let invalid = |m: String| Err(Error::Config(m));
+        let invalid = |setting: &'static str, m: String| Err(Error::config(setting, m));
         if self.registry.is_empty() {
-            return invalid("no workers registered".into());
+            return invalid("workers", "no workers registered".into());
         }
         if let Some(p) = self
             .registry
@@ -190,39 +190,42 @@ impl WorkerRuntimeBuilder {
             .into_iter()
             .find_map(workq_common::limits::kind_problem)
         {
-            return invalid(format!("{p} (no producer can enqueue it)"));
+            return invalid("workers", format!("{p} (no producer can enqueue it)"));
         }
         if !self.duplicates.is_empty() {
-            return invalid(format!(
-                "kinds registered twice: {}",
-                self.duplicates.join(", ")
-            ));
+            return invalid(
+                "workers",
+                format!("kinds registered twice: {}", self.duplicates.join(", ")),
+            );
         }
         if self.cfg.concurrency == 0 {
-            return invalid("concurrency must be at least 1".into());
+            return invalid("concurrency", "concurrency must be at least 1".into());
         }
         if self.cfg.lease < Duration::from_millis(300) {
-            return invalid(format!(
-                "lease {:?} is too short (at least 300 ms)",
-                self.cfg.lease
-            ));
+            return invalid(
+                "lease",
+                format!("lease {:?} is too short (at least 300 ms)", self.cfg.lease),
+            );
         }
         if self.cfg.worker_id.is_empty() || self.cfg.worker_id.len() > 200 {
-            return invalid(format!(
-                "worker id '{}' must be 1 to 200 bytes",
-                self.cfg.worker_id
-            ));
+            return invalid(
+                "worker_id",
+                format!("worker id '{}' must be 1 to 200 bytes", self.cfg.worker_id),
+            );
         }
         if self.cfg.idle_poll.is_zero() {
-            return invalid("idle_poll must be above zero".into());
+            return invalid("idle_poll", "idle_poll must be above zero".into());
         }
         if self.cfg.labels.split(',').any(|l| {
             l.contains(|c: char| c == '@' || c == '#' || c == '{' || c == '}' || c.is_whitespace())
         }) {
-            return invalid(format!(
-                "labels '{}' may not contain '@', '#', braces or spaces",
-                self.cfg.labels
-            ));
+            return invalid(
+                "labels",
+                format!(
+                    "labels '{}' may not contain '@', '#', braces or spaces",
+                    self.cfg.labels
+                ),
+            );
         }
         // An idle worker renews its lease when it looks for work; it must look often
         // enough that others do not take it for dead.
@@ -264,4 +267,20 @@ fn default_worker_id() -> String {
         std::process::id(),
         &nonce[nonce.len() - 6..]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtime_without_workers_is_a_config_error_naming_the_setting() {
+        match WorkerRuntime::builder("redis://127.0.0.1:1").build() {
+            Err(Error::Config(e)) => {
+                assert_eq!(e.setting(), "workers");
+                assert_eq!(e.message(), "no workers registered");
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
 }
