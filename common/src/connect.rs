@@ -9,6 +9,7 @@ use crate::{Error, Result};
 
 /// How to reach Redis.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]`.
     pub url: String,

@@ -2,6 +2,7 @@ use std::fmt;
 
 /// Everything that can go wrong between a workq client and Redis.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Redis answered with an error, or the connection failed.
     #[error("redis: {0}")]

@@ -7,6 +7,7 @@ use crate::{system_time, Data, Millis, Result, WorkId, WorkState};
 
 /// What a producer can learn about a unit of work (WorkManager's `WorkInfo`).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkInfo {
     /// The job's id.
     pub id: WorkId,
@@ -59,6 +60,7 @@ pub struct WorkInfo {
 
 /// When periodic work runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Schedule {
     /// Once per `interval`, in the last `flex` of it.
     Interval {

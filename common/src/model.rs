@@ -14,6 +14,7 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
 
 /// Where a unit of work is in its life. Finished states are terminal.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum WorkState {
     /// Waiting for its due time, or due and waiting for a worker.
     Enqueued,
@@ -87,6 +88,7 @@ impl fmt::Display for WorkState {
 /// How the delay before a retry grows with the number of attempts made (WorkManager's
 /// `BackoffPolicy`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum BackoffPolicy {
     /// `initial * attempts`.
     Linear,
@@ -96,6 +98,7 @@ pub enum BackoffPolicy {
 
 /// Retry delay: a policy, the first delay, and a cap.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub struct Backoff {
     /// How the delay grows.
     pub policy: BackoffPolicy,
@@ -106,6 +109,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// A backoff growing by `policy` from `initial`, capped at `max`.
+    pub const fn new(policy: BackoffPolicy, initial: Duration, max: Duration) -> Self {
+        Backoff {
+            policy,
+            initial,
+            max,
+        }
+    }
+
     /// The delay before the next attempt once `attempts` attempts have failed (the same
     /// formula the scripts apply; `attempts` counts from 1).
     pub fn delay(&self, attempts: u32) -> Duration {

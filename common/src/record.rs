@@ -142,19 +142,29 @@ impl Ext {
         *self == Ext::default()
     }
 
+    /// How a request's backoff is stored in `backoff`: (policy 0 linear / 1 exponential,
+    /// initial ms, cap ms); [`Ext::backoff`] reads it back.
+    pub fn stored_backoff(b: Backoff) -> (u8, u64, u64) {
+        let policy = match b.policy {
+            BackoffPolicy::Linear => 0,
+            BackoffPolicy::Exponential => 1,
+        };
+        (policy, crate::time::ms(b.initial), crate::time::ms(b.max))
+    }
+
     /// The backoff this job retries with.
     pub fn backoff(&self) -> Backoff {
         match self.backoff {
             None => crate::DEFAULT_BACKOFF,
-            Some((policy, initial, max)) => Backoff {
-                policy: if policy == 0 {
+            Some((policy, initial, max)) => Backoff::new(
+                if policy == 0 {
                     BackoffPolicy::Linear
                 } else {
                     BackoffPolicy::Exponential
                 },
-                initial: crate::time::duration(initial),
-                max: crate::time::duration(max),
-            },
+                crate::time::duration(initial),
+                crate::time::duration(max),
+            ),
         }
     }
 

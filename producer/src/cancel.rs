@@ -12,6 +12,7 @@ const PRUNE_BATCH: usize = 1000;
 
 /// Totals of a cancel by tag or by unique name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CancelSummary {
     /// Waiting jobs now CANCELLED (jobs cancelled with an ancestor in the same call too).
     pub cancelled: usize,

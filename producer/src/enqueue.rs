@@ -23,6 +23,7 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 /// The result of enqueueing one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Enqueued {
     /// The work's id.
     pub id: WorkId,

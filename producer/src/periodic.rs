@@ -12,6 +12,7 @@ use crate::{PeriodicWorkRequest, WorkManager, WorkOutcome};
 /// What to do when unique periodic work of the same name exists (WorkManager's
 /// `ExistingPeriodicWorkPolicy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExistingPeriodicWorkPolicy {
     /// Keep the existing periodic work.
     Keep,

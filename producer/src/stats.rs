@@ -11,6 +11,7 @@ use crate::WorkManager;
 
 /// A queue's size and counters, for dashboards and the demo's summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueStats {
     /// ENQUEUED jobs (due or not), in every lane.
     pub enqueued: u64,

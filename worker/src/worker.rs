@@ -29,6 +29,7 @@ pub trait Worker: Send + Sync + 'static {
 
 /// How an attempt ended (WorkManager's `Result`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WorkResult {
     /// Done; the job ends SUCCEEDED with this output.
     Success(Option<Data>),

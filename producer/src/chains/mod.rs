@@ -18,6 +18,7 @@ pub const MAX_CHAIN: usize = 1000;
 /// What to do when unique work of the same name is unfinished (WorkManager's
 /// `ExistingWorkPolicy`). The name is free again once its work has finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExistingWorkPolicy {
     /// Keep the existing work; the new request is dropped.
     Keep,
@@ -44,6 +45,7 @@ impl ExistingWorkPolicy {
 
 /// The result of enqueueing a chain, unique work or periodic work.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkOutcome {
     /// What happened.
     pub status: GraphStatus,

@@ -223,7 +223,7 @@ impl WorkManager {
                             ids.extend(part);
                         }
                         // Finished jobs of every state share one index: paged below.
-                        WorkState::Succeeded | WorkState::Failed | WorkState::Cancelled => {}
+                        _ => {}
                     }
                 }
                 Ok(ids)

@@ -13,6 +13,7 @@ use super::ms;
 /// How a job in a chain builds its input from its own and its parents' outputs
 /// (WorkManager's `InputMerger`). Inputs and outputs must be maps (structs) to merge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InputMerger {
     /// Every key of every input; for a key in several, the last one wins (the job's own
     /// input first, then the parents' outputs in the order the parents were given).
@@ -206,11 +207,7 @@ impl OneTimeWorkRequestBuilder {
         let max = self
             .backoff
             .map_or(workq_common::DEFAULT_BACKOFF.max, |b| b.max);
-        self.backoff = Some(Backoff {
-            policy,
-            initial,
-            max,
-        });
+        self.backoff = Some(Backoff::new(policy, initial, max));
         self
     }
 
@@ -243,13 +240,7 @@ impl OneTimeWorkRequestBuilder {
         let ext = Ext {
             tags: self.tags,
             max_attempts: self.max_attempts,
-            backoff: self.backoff.map(|b| {
-                let policy = match b.policy {
-                    BackoffPolicy::Linear => 0,
-                    BackoffPolicy::Exponential => 1,
-                };
-                (policy, ms(b.initial), ms(b.max))
-            }),
+            backoff: self.backoff.map(Ext::stored_backoff),
             timeout_ms: self.timeout.map(ms),
             labels,
             expedited: self.expedited.then_some(true),

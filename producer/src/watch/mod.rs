@@ -18,6 +18,7 @@ pub use stream::WorkInfoStream;
 
 /// What a watch follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WatchTarget {
     /// One job.
     Id(WorkId),

@@ -18,6 +18,7 @@ const BLOCK: Duration = Duration::from_secs(1);
 
 /// One state change of one job.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkEvent {
     /// The job.
     pub id: WorkId,

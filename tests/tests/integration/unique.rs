@@ -113,11 +113,8 @@ async fn replace_cancels_pending_work_of_the_name_and_the_new_work_runs() {
         .await
         .unwrap();
     assert_eq!(
-        out,
-        WorkOutcome {
-            status: GraphStatus::Enqueued,
-            ids: vec![new.id()]
-        }
+        (out.status, out.ids),
+        (GraphStatus::Enqueued, vec![new.id()])
     );
     // The pending work was cancelled by the enqueue itself.
     let o = ctx.info(old.id()).await;
@@ -359,11 +356,8 @@ async fn once_the_work_of_a_name_has_finished_keep_and_replace_enqueue_anew() {
         .await
         .unwrap();
     assert_eq!(
-        out,
-        WorkOutcome {
-            status: GraphStatus::Enqueued,
-            ids: vec![second.id()]
-        },
+        (out.status, out.ids),
+        (GraphStatus::Enqueued, vec![second.id()]),
         "the name was released when its work finished"
     );
     assert_eq!(ctx.finished(second.id()).await.state, WorkState::Succeeded);
