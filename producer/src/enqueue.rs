@@ -84,7 +84,7 @@ impl WorkManager {
                     .query_async(&mut con)
                     .await?;
                 if watching {
-                    let ttl = u64::try_from(WATCH_TTL.as_millis()).unwrap_or(u64::MAX);
+                    let ttl = workq_common::time::ms(WATCH_TTL);
                     let _: () = con.pset_ex(keys.watch(), 1, ttl).await?;
                 }
                 Ok(())

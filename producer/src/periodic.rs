@@ -2,8 +2,6 @@
 //! `enqueueUniquePeriodicWork`). A periodic job is stored like one-time work
 //! (`enqueue.lua`), or as unique work (`enqueue_graph.lua`); its schedule is in its options.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use workq_common::scripts::{EnqueueStatus, GraphStatus, UniquePolicy};
 use workq_common::{Error, Millis, Result};
 
@@ -63,7 +61,7 @@ impl WorkManager {
             let first = cron.next_after(now).ok_or_else(|| {
                 Error::invalid("cron", format!("cron '{}' never fires", cron.as_str()))
             })?;
-            req.at = Some(UNIX_EPOCH + Duration::from_millis(first));
+            req.at = Some(workq_common::time::system_time(first));
             req.ext.next_period_ms = cron.next_after(first);
         }
         match unique {

@@ -11,7 +11,4 @@ mod validate;
 pub use one_time::{InputMerger, OneTimeWorkRequest, OneTimeWorkRequestBuilder};
 pub use periodic::{PeriodicWorkRequest, PeriodicWorkRequestBuilder};
 
-/// A duration in whole milliseconds, as stored (saturating: no request lasts that long).
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+use workq_common::time::ms;

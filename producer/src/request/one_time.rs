@@ -51,8 +51,7 @@ impl OneTimeWorkRequest {
             // 0 means "no time": 1970 itself is sent as 1 ms after it (`build` refuses earlier).
             at_ms: self
                 .at
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| ms(d).max(1)),
+                .map_or(0, |t| workq_common::time::epoch_ms(t).max(1)),
             record,
         }
     }

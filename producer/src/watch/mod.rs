@@ -64,7 +64,7 @@ impl WorkManager {
     async fn announce_watching(&self) -> Result<u64> {
         self.redis()
             .run(|mut con| async move {
-                let ttl = u64::try_from(WATCH_TTL.as_millis()).unwrap_or(u64::MAX);
+                let ttl = workq_common::time::ms(WATCH_TTL);
                 let ((), (secs, micros)): ((), (u64, u64)) = redis::pipe()
                     .pset_ex(WATCHING, 1, ttl)
                     .cmd("TIME")

@@ -81,7 +81,7 @@ impl QueueWatch {
                     .arg(k.watch())
                     .arg(1)
                     .arg("PX")
-                    .arg(WATCH_TTL.as_millis() as u64)
+                    .arg(workq_common::time::ms(WATCH_TTL))
                     .cmd("XREVRANGE")
                     .arg(k.events())
                     .arg("+")
@@ -154,7 +154,7 @@ impl QueueWatch {
             self.con
                 .run(|mut con| async move {
                     let _: () = con
-                        .pset_ex(keys.watch(), 1, WATCH_TTL.as_millis() as u64)
+                        .pset_ex(keys.watch(), 1, workq_common::time::ms(WATCH_TTL))
                         .await?;
                     Ok(())
                 })
@@ -167,7 +167,7 @@ impl QueueWatch {
             .run(|mut con| async move {
                 let opts = StreamReadOptions::default()
                     .count(256)
-                    .block(BLOCK.as_millis() as usize);
+                    .block(usize::try_from(workq_common::time::ms(BLOCK)).unwrap_or(usize::MAX));
                 Ok(con.xread_options(&[keys.events()], &[last], &opts).await?)
             })
             .await?;

@@ -214,7 +214,7 @@ async fn attempt(
         Ok(f) => f,
         Err(msg) => return Outcome::new(AckOutcome::Failed, Label::Undecodable, msg),
     };
-    let timeout = h.ext.timeout_ms.map(Duration::from_millis);
+    let timeout = h.ext.timeout_ms.map(workq_common::time::duration);
     let mut outcome = execute(fut, timeout, cancel, shared.cfg.cancel_grace).await;
     if outcome.output.len() > shared.cfg.max_output {
         outcome = Outcome::new(

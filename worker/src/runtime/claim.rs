@@ -274,7 +274,8 @@ pub(super) struct RedisClock {
 impl RedisClock {
     /// Redis' time now, estimated.
     pub(super) fn now_ms(&self) -> u64 {
-        self.now_ms + u64::try_from(self.at.elapsed().as_millis()).unwrap_or(0)
+        self.now_ms
+            .saturating_add(workq_common::time::ms(self.at.elapsed()))
     }
 }
 

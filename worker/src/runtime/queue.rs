@@ -54,6 +54,6 @@ impl Queue {
     pub(crate) fn known_until(&self, in_flight: Duration) -> u64 {
         self.last_reply_ms
             .load(Ordering::Relaxed)
-            .saturating_sub(u64::try_from(in_flight.as_millis()).unwrap_or(u64::MAX))
+            .saturating_sub(workq_common::time::ms(in_flight))
     }
 }
