@@ -153,7 +153,7 @@ if #ids > 0 then
         end
       end
       if (b0 == HEADER_BARE or b0 == HEADER_EXT) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126
-          and (not runs or (kind and runs[kind])) then
+          and ((kind and runs[kind]) or not runs) then
         attempt = att + 1
         rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. sub(rec, 5) .. trailer
       else
