@@ -1,29 +1,57 @@
 //! The Redis key schema. Every key of a queue starts with `workq:{<queue>}:`; the braces
 //! are a Cluster hash tag, so one queue lives in one slot and each script touches one slot.
 //!
-//! | key | type | holds |
-//! |---|---|---|
-//! | `workq:{q}:jobs` | hash | id → record (see [`crate::record`]) |
-//! | `workq:{q}:due` | sorted set | ENQUEUED ids, score = due time (ms) (the plain lane) |
-//! | `workq:{q}:due:<lane>` | sorted set | the same for lane `x` (expedited), `@labels` and `x@labels` |
-//! | `workq:{q}:lanes` | set | lanes other than the plain one that ever held work |
-//! | `workq:{q}:blocked` | set | BLOCKED ids (waiting for parents in a chain) |
-//! | `workq:{q}:workers` | hash | worker id → its labels |
-//! | `workq:{q}:progress` | hash | id → latest progress of a RUNNING job |
-//! | `workq:{q}:unique` | hash | unique work name → MessagePack `{ids, leaves}` |
-//! | `workq:{q}:leases` | sorted set | worker id, score = end of its lease (ms); one lease covers every job the worker holds |
-//! | `workq:{q}:held:<worker>` | set | ids of the RUNNING jobs the worker holds |
-//! | `workq:{q}:cancel` | hash | id → stop reason, for RUNNING jobs asked to stop |
-//! | `workq:{q}:done` | sorted set | finished ids, score = when they may be pruned (ms) |
-//! | `workq:{q}:tag:<tag>` | set | ids carrying the tag |
-//! | `workq:{q}:stats` | hash | counters (enqueued, claimed, succeeded, ...) |
-//! | `workq:{q}:events` | stream | state changes, written only while `watch` exists |
-//! | `workq:{q}:watch` | string | present (with a TTL) while somebody watches events |
-//! | `workq:{q}:wake` | pub/sub channel | earliest new due time, wakes idle workers |
-//! | `workq:queues` | set | names of queues in use (outside any queue's slot) |
-//! | `workq:watching` | string | present (with a TTL) while a watch follows every queue, new ones too |
+//! What each key holds is stated once, in the key table of `docs/wire-format.md`
+//! (section "Keys"); this module names them ([`suffix`]), and the Lua library takes the same
+//! names from here (`KEY.jobs`, ..., prepended by [`crate::scripts`]). Tests in
+//! `scripts/mod.rs` fail when a key the scripts touch, or one named here, is missing from
+//! that table.
 
 use crate::{Error, Result};
+
+/// The suffixes of a queue's keys, after its prefix `workq:{<queue>}:`. [`HELD`](suffix::HELD)
+/// and [`TAG`](suffix::TAG) are followed by a worker id or a tag, and a lane other than
+/// the plain one is [`DUE`](suffix::DUE), `:` and the lane.
+pub mod suffix {
+    /// Records by id.
+    pub const JOBS: &str = "jobs";
+    /// ENQUEUED ids by due time, in the plain lane (`due:<lane>` for the others).
+    pub const DUE: &str = "due";
+    /// Lanes other than the plain one.
+    pub const LANES: &str = "lanes";
+    /// BLOCKED ids.
+    pub const BLOCKED: &str = "blocked";
+    /// Workers by lease end.
+    pub const LEASES: &str = "leases";
+    /// Worker id → presence.
+    pub const WORKERS: &str = "workers";
+    /// Stop reasons of RUNNING jobs asked to stop.
+    pub const CANCEL: &str = "cancel";
+    /// Progress of RUNNING jobs.
+    pub const PROGRESS: &str = "progress";
+    /// Unique work names.
+    pub const UNIQUE: &str = "unique";
+    /// Finished ids by prune time.
+    pub const DONE: &str = "done";
+    /// Counters.
+    pub const STATS: &str = "stats";
+    /// The events stream.
+    pub const EVENTS: &str = "events";
+    /// Present while somebody watches.
+    pub const WATCH: &str = "watch";
+    /// The wake-up channel.
+    pub const WAKE: &str = "wake";
+    /// Followed by a worker id: the RUNNING jobs it holds.
+    pub const HELD: &str = "held:";
+    /// Followed by a tag: the ids carrying it.
+    pub const TAG: &str = "tag:";
+
+    /// Every suffix, in the order above.
+    pub const ALL: [&str; 16] = [
+        JOBS, DUE, LANES, BLOCKED, LEASES, WORKERS, CANCEL, PROGRESS, UNIQUE, DONE, STATS, EVENTS,
+        WATCH, WAKE, HELD, TAG,
+    ];
+}
 
 /// The set of known queue names.
 pub const QUEUES: &str = "workq:queues";
@@ -74,75 +102,75 @@ impl QueueKeys {
 
     /// Records by id.
     pub fn jobs(&self) -> String {
-        self.key("jobs")
+        self.key(suffix::JOBS)
     }
     /// ENQUEUED ids by due time, in the plain lane.
     pub fn due(&self) -> String {
-        self.key("due")
+        self.key(suffix::DUE)
     }
     /// ENQUEUED ids by due time, in `lane` ("" is the plain lane).
     pub fn due_in(&self, lane: &str) -> String {
         if lane.is_empty() {
             self.due()
         } else {
-            self.key(&format!("due:{lane}"))
+            self.key(&format!("{}:{lane}", suffix::DUE))
         }
     }
     /// Lanes other than the plain one.
     pub fn lanes(&self) -> String {
-        self.key("lanes")
+        self.key(suffix::LANES)
     }
     /// BLOCKED ids.
     pub fn blocked(&self) -> String {
-        self.key("blocked")
+        self.key(suffix::BLOCKED)
     }
-    /// Worker id → labels.
+    /// Worker id → presence, `<last seen ms>|<labels>|<kinds>`.
     pub fn workers(&self) -> String {
-        self.key("workers")
+        self.key(suffix::WORKERS)
     }
     /// Progress of RUNNING jobs.
     pub fn progress(&self) -> String {
-        self.key("progress")
+        self.key(suffix::PROGRESS)
     }
     /// Unique work names.
     pub fn unique(&self) -> String {
-        self.key("unique")
+        self.key(suffix::UNIQUE)
     }
     /// Workers by lease end.
     pub fn leases(&self) -> String {
-        self.key("leases")
+        self.key(suffix::LEASES)
     }
     /// Ids of the RUNNING jobs `worker` holds.
     pub fn held(&self, worker: &str) -> String {
-        self.key(&format!("held:{worker}"))
+        self.key(&format!("{}{worker}", suffix::HELD))
     }
     /// Stop reasons of RUNNING jobs asked to stop.
     pub fn cancel(&self) -> String {
-        self.key("cancel")
+        self.key(suffix::CANCEL)
     }
     /// Finished ids by prune time.
     pub fn done(&self) -> String {
-        self.key("done")
+        self.key(suffix::DONE)
     }
     /// Ids with `tag`.
     pub fn tag(&self, tag: &str) -> String {
-        self.key(&format!("tag:{tag}"))
+        self.key(&format!("{}{tag}", suffix::TAG))
     }
     /// Counters.
     pub fn stats(&self) -> String {
-        self.key("stats")
+        self.key(suffix::STATS)
     }
     /// The events stream.
     pub fn events(&self) -> String {
-        self.key("events")
+        self.key(suffix::EVENTS)
     }
     /// Present while somebody watches.
     pub fn watch(&self) -> String {
-        self.key("watch")
+        self.key(suffix::WATCH)
     }
     /// The wake-up channel.
     pub fn wake(&self) -> String {
-        self.key("wake")
+        self.key(suffix::WAKE)
     }
 }
 

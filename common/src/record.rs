@@ -25,6 +25,15 @@ use crate::{Backoff, BackoffPolicy, Error, Millis, Result, WorkState};
 /// The record format this code reads and writes.
 pub const FORMAT_VERSION: u8 = 1;
 
+/// The first byte of a record without ext: a MessagePack array of 5 (fixarray). The
+/// scripts test it (as `HEADER_BARE`) to skip decoding such records.
+pub const HEADER_BARE: u8 = 0x95;
+/// The first byte of a record with ext: a MessagePack array of 6 (`HEADER_EXT` in Lua).
+pub const HEADER_EXT: u8 = 0x96;
+/// The MessagePack uint64 marker that starts the `enqueued_ms` placeholder
+/// (`HEADER_STAMP` in Lua).
+pub const HEADER_STAMP: u8 = 0xcf;
+
 /// Byte offset of the `enqueued_ms` uint64 placeholder (after the array marker, version,
 /// state and attempts bytes) and its length including the 0xcf marker.
 pub const STAMP_OFFSET: usize = 4;
@@ -108,6 +117,11 @@ pub struct Ext {
     /// (`<lane>#<kind>`), which only workers of its kind serve. Set by the claim script.
     #[serde(rename = "K", default, skip_serializing_if = "Option::is_none")]
     pub kind_lane: Option<bool>,
+    /// While BLOCKED: the due given at enqueue, applied when the parents release the job
+    /// (> 0 an absolute time, < 0 that many ms, negated, after the release). Set by
+    /// `enqueue_graph`.
+    #[serde(rename = "D", default, skip_serializing_if = "Option::is_none")]
+    pub release_due: Option<i64>,
 }
 
 /// Bytes a script stored as a MessagePack string (Redis' Lua has no binary type).
@@ -269,11 +283,11 @@ pub fn lane(expedited: bool, labels: &[String]) -> String {
 pub fn encode_new(state: WorkState, kind: &str, ext: &Ext, input: &[u8]) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(24 + kind.len() + input.len());
     let has_ext = !ext.is_empty();
-    buf.push(if has_ext { 0x96 } else { 0x95 });
+    buf.push(if has_ext { HEADER_EXT } else { HEADER_BARE });
     buf.push(FORMAT_VERSION);
     buf.push(state.code());
     buf.push(0); // attempts
-    buf.push(0xcf); // uint64: fixed width so the script can stamp it in place
+    buf.push(HEADER_STAMP); // uint64: fixed width so the script can stamp it in place
     buf.extend_from_slice(&[0; 8]);
     rmp::encode::write_str(&mut buf, kind).map_err(|e| Error::Record(e.to_string()))?;
     if has_ext {

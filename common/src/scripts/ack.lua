@@ -1,8 +1,7 @@
 -- Record the outcome of finished attempts, fenced by the claim token. KEYS, ARGV and the
 -- reply: common/src/scripts/ack.rs (the one statement of this script's contract).
-local now = now_ms()
 local worker = ARGV[1]
-local keep_ok, keep_failed = tonumber(ARGV[2]), tonumber(ARGV[3])
+keep_ok, keep_failed = tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local ids = {}
 for j = 1, n do ids[j] = ARGV[2 + 3 * j] end
@@ -13,6 +12,7 @@ local cancels = cancel_reasons(ids)
 local released = {}
 local out = {}
 local plain = 0 -- fast-path successes, counted once below
+local gone_at_once = keep_ok <= 0 -- a success kept for no time is deleted as it ends
 for j = 1, n do
   local a = 2 + 3 * j
   local id, token, result = ids[j], tonumber(ARGV[a + 1]), ARGV[a + 2]
@@ -38,14 +38,13 @@ for j = 1, n do
     out[j] = 1
     released[#released + 1] = id
     local cancel = cancels[j] or nil
-    if code == 'S' and not cancel and keep_ok <= 0 and #output == 0 and string.byte(rec, 1) == 0x95 then
+    if code == 'S' and not cancel and gone_at_once and #output == 0 and string.byte(rec, 1) == HEADER_BARE then
       -- Fast path (no retention, no output, no options): the job is simply gone.
       w_del[#w_del + 1] = id
       plain = plain + 1
       if watched ~= false then note(id, SUCCEEDED, att) end
     else
-      end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed, false,
-        next_due, following)
+      end_attempt(id, rec, cancel, code, msg, output, false, next_due, following)
     end
   end
 end

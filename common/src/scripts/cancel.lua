@@ -1,7 +1,7 @@
 -- Cancel jobs by id. KEYS, ARGV and the reply: common/src/scripts/cancel.rs (the one
 -- statement of this script's contract).
-local now = now_ms()
-local keep_failed, reason = tonumber(ARGV[1]), ARGV[2]
+keep_failed = tonumber(ARGV[1])
+local reason = ARGV[2]
 local out = {}
 -- States before this call: a job cancelled here with an ancestor listed before it counts
 -- as cancelled, not as already finished.
@@ -19,16 +19,8 @@ for j, id in ipairs(ids) do
     out[#out + 1] = 0
   elseif h[2] == CANCELLED and (before[j] == ENQUEUED or before[j] == BLOCKED) then
     out[#out + 1] = 1
-  elseif h[2] == ENQUEUED or h[2] == BLOCKED then
-    unwait(id, h)
-    ext(h).e = reason
-    finish(id, h, rest, CANCELLED, now, keep_failed)
-    out[#out + 1] = 1
-  elseif h[2] == RUNNING then
-    redis.call('HSETNX', K_CANCEL, id, reason)
-    out[#out + 1] = 2
   else
-    out[#out + 1] = 3
+    out[#out + 1] = cancel_job(id, h, rest, reason)
   end
 end
 flush()

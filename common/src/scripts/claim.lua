@@ -2,97 +2,27 @@
 -- reply: common/src/scripts/claim.rs (the one statement of this script's contract).
 -- Every redis.call costs more than a job's share of the work, so the common case (nothing
 -- to prune, no lease run out, one lane) reads each key once.
-local now = now_ms()
 local limit = math.min(tonumber(ARGV[1]), 1000)
 local lease_ms = tonumber(ARGV[2])
 local worker = ARGV[3]
-local keep_failed = tonumber(ARGV[4])
+keep_failed = tonumber(ARGV[4])
 local maint = tonumber(ARGV[5])
 local next_wake = nil
 local function wake_for(t)
   if t and (next_wake == nil or t < next_wake) then next_wake = t end
 end
 
--- 1. Finished jobs past retention. Records without ext (first byte 0x95) carry no tags.
--- (Pruning is cheap per job: ten times the maintenance budget. A call with no budget
--- leaves pruning, and waking up for it, to others.)
-local np = {}
-local pressure = ARGV[9] == '1'
-if maint > 0 then np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES') end
-if np[2] and (pressure or tonumber(np[2]) <= now) then
-  local old
-  if pressure then
-    -- Redis is near its memory limit: the oldest finished jobs go first, retained or not.
-    old = redis.call('ZRANGE', K_DONE, 0, maint * 10 - 1)
-    bump('pruned_early', #old)
-  else
-    old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, maint * 10)
-  end
-  if #old > 0 then
-    local recs = hmget(K_JOBS, old)
-    for n, id in ipairs(old) do
-      local rec = recs[n]
-      if rec and string.byte(rec, 1) ~= 0x95 then
-        delete_job(id, split(rec))
-      else
-        delete_job(id, nil)
-      end
-    end
-    each_chunk('ZREM', K_DONE, old, 1)
-    bump('pruned', #old)
-  end
-  -- While at it, forget workers not seen for an hour.
-  local seen = redis.call('HGETALL', K_WORKERS)
-  for k = 1, #seen, 2 do
-    local t = tonumber(string.match(seen[k + 1], '^(%d+)'))
-    if t and t < now - 3600000 then redis.call('HDEL', K_WORKERS, seen[k]) end
-  end
-  np = redis.call('ZRANGE', K_DONE, 0, 0, 'WITHSCORES')
-end
-if np[2] then wake_for(tonumber(np[2])) end
+-- 1. Finished jobs past retention (pruning.lua).
+wake_for(auto_prune(maint, ARGV[9] == '1'))
 
--- 2. Workers whose lease ran out are gone or stalled: their jobs lose the attempt. This
---    worker is alive (it is claiming), so it never reaps itself. The same read gives the
---    next lease end to wake up for.
-local budget = maint
-local ls = redis.call('ZRANGE', K_LEASES, 0, 3, 'WITHSCORES')
-for k = 1, #ls, 2 do
-  local w, lease_end = ls[k], tonumber(ls[k + 1])
-  if w ~= worker then
-    if lease_end > now or budget <= 0 then
-      wake_for(lease_end)
-    else
-      local ids = redis.call('SPOP', k_held(w), budget)
-      budget = budget - #ids
-      if #ids > 0 then
-        local recs = hmget(K_JOBS, ids)
-        local cancels = cancel_reasons(ids)
-        for n, id in ipairs(ids) do
-          local rec = recs[n]
-          local st, att = nil, '?'
-          if rec then st, att = state_of(rec) end
-          -- RUNNING, or unreadable (end_attempt then fails it, naming the header).
-          if rec and (st == RUNNING or st == nil) then
-            bump('lease_expired')
-            end_attempt(id, rec, cancels[n] or nil, 'R',
-              'lease expired: worker ' .. w .. ' lost during attempt ' .. (att or '?'),
-              '', now, 0, keep_failed, true)
-          end
-        end
-      end
-      if redis.call('SCARD', k_held(w)) == 0 then
-        redis.call('ZREM', K_LEASES, w)
-      else
-        wake_for(now) -- more of its jobs to take over: come back at once
-      end
-    end
-  end
-end
--- Presence (for stats): when this worker last looked for work, and its labels. The
--- worker asks for it every few seconds, not on every call.
+-- 2. Workers whose lease ran out lose their jobs' attempts (reaper.lua).
+wake_for(reap(worker, maint))
+
+-- 3. Presence (for stats): when this worker last looked for work, its labels and its
+--    kinds. The worker asks for it every few seconds, not on every call.
 if ARGV[7] == '1' then redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6] .. '|' .. (ARGV[8] or '')) end
 
--- 3. The lanes this worker serves.
+-- 4. The lanes this worker serves.
 local mine = {}
 for label in string.gmatch(ARGV[6], '[^,]+') do mine[label] = true end
 local runs = kind_set(ARGV[8] or '')
@@ -119,7 +49,7 @@ for _, lane in ipairs(redis.call('SMEMBERS', K_LANES)) do
     end
   end
 end
--- 4. Claim: expedited lanes first, then the others; within each group, in due order
+-- 5. Claim: expedited lanes first, then the others; within each group, in due order
 --    across its lanes (so work in a labelled lane is not held back behind newer work
 --    in the plain lane). `oldest` is the due time of the most overdue job claimed (the
 --    worker's claim-lag metric); scores are read only where needed, because Redis 7.0
@@ -210,11 +140,11 @@ if #ids > 0 then
     if rec and not good_id then
       -- Written by hand past enqueue's checks: it fails alone, and stays out of events
       -- (whose lists are comma-separated) and out of the claim reply.
-      fail_malformed_id(id, rec, now, keep_failed)
+      fail_malformed_id(id, rec)
     elseif rec then
       local b0, b1, st, att, b5 = byte(rec, 1, 5)
       local kind = nil
-      if runs and b5 == 0xcf then
+      if runs and b5 == HEADER_STAMP then
         local kb = byte(rec, 14)
         if kb and kb >= 0xa0 and kb <= 0xbf then
           kind = sub(rec, 15, 14 + kb - 0xa0)
@@ -222,27 +152,23 @@ if #ids > 0 then
           kind = sub(rec, 16, 15 + (byte(rec, 15) or 0))
         end
       end
-      if kind and (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126
-          and runs[kind] then
-        attempt = att + 1
-        rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. sub(rec, 5) .. trailer
-      elseif not runs and (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126 then
+      if (b0 == HEADER_BARE or b0 == HEADER_EXT) and b1 == FORMAT_VERSION and st == ENQUEUED and att < 126
+          and ((kind and runs[kind]) or not runs) then
         attempt = att + 1
         rec = string.char(b0, FORMAT_VERSION, RUNNING, attempt) .. sub(rec, 5) .. trailer
       else
         local h, rest, _, by = split(rec)
         if h == nil then
-          local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
-          finish(id, bad, rec, FAILED, now, keep_failed)
+          fail_undecodable(id, rec)
         elseif h[2] == ENQUEUED and runs and not runs[h[5]] then
-          park_for_kind(id, h, rest, now, keep_failed)
+          park_for_kind(id, h, rest)
         elseif h[2] == ENQUEUED then
           h[2] = RUNNING
           h[3] = h[3] + 1
           attempt = h[3]
           rec = cmsgpack.pack(h) .. rest .. trailer
         else
-          check_unexpected(id, rec, h, rest, by, now, keep_failed)
+          check_unexpected(id, rec, h, rest, by)
         end
       end
     end

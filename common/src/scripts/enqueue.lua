@@ -3,7 +3,6 @@
 -- Every argument is checked (validate.lua) before the first write; the common case (a
 -- record without ext, due now, plain lane) is checked inline. The record's enqueued_ms
 -- placeholder (bytes 5..13) is stamped here with Redis time.
-local now = now_ms()
 if not string.find(prefix, '^workq:{[^{},%s]+}:$') or #prefix > 73 then
   return redis.error_reply("ERR workq: refused: KEYS[1] must be 'workq:{<queue>}:' (a queue name of 1 to 64 bytes without braces, commas or spaces)")
 end
@@ -30,10 +29,11 @@ local nd = 0
 local now_s = nil
 local tagged = {}
 local stamp = u64be(now)
--- A checked record starts with 0x95 or 0x96, then 0x01 0x00 0x00 0xcf: its first 13 bytes
--- once stamped are one of two strings, made once per call.
-local stamped = { [0x95] = string.char(0x95, FORMAT_VERSION, ENQUEUED, 0, 0xcf) .. stamp,
-  [0x96] = string.char(0x96, FORMAT_VERSION, ENQUEUED, 0, 0xcf) .. stamp }
+-- A checked record starts with HEADER_BARE or HEADER_EXT, then FORMAT_VERSION, ENQUEUED, 0
+-- and HEADER_STAMP: its first 13 bytes once stamped are one of two strings, made once
+-- per call.
+local stamped = { [HEADER_BARE] = string.char(HEADER_BARE, FORMAT_VERSION, ENQUEUED, 0, HEADER_STAMP) .. stamp,
+  [HEADER_EXT] = string.char(HEADER_EXT, FORMAT_VERSION, ENQUEUED, 0, HEADER_STAMP) .. stamp }
 local checked_head = nil -- the first 24 characters of the last id checked in full
 local last_kind = nil -- the kind (its str header and bytes) of the last record taken fast
 for j = 1, n do
@@ -54,8 +54,8 @@ for j = 1, n do
   local b1, b2, b3, b4, b5 = byte(rec, 1, 5)
   local k = byte(rec, 14)
   local due, h = now, nil
-  local fast = b1 == 0x95 and ds == '0' and lane == '' and b2 == FORMAT_VERSION and b3 == ENQUEUED
-    and b4 == 0 and b5 == 0xcf and k and k >= 0xa1 and k <= 0xbf and #rec <= MAX_RECORD_BYTES
+  local fast = b1 == HEADER_BARE and ds == '0' and lane == '' and b2 == FORMAT_VERSION and b3 == ENQUEUED
+    and b4 == 0 and b5 == HEADER_STAMP and k and k >= 0xa1 and k <= 0xbf and #rec <= MAX_RECORD_BYTES
   -- (A plain find from byte 14 compares without a substring; past a mismatch it would
   -- search the rest of the record, so only small records go that way.)
   if fast and not (last_kind and #rec <= 1024 and find(rec, last_kind, 14, true) == 14) then
@@ -66,7 +66,7 @@ for j = 1, n do
   end
   if not fast then
     local field, what
-    h, due, field, what = check_new(rec, ds, lane, now, false)
+    h, due, field, what = check_new(rec, ds, lane, false)
     if due == nil then return refusal(j, id, field, what) end
     if h then headers[j] = h end
   end
@@ -126,7 +126,7 @@ for a = 3 * n + 3, #ARGV, 2 do
 end
 if nd > 0 then w_due[lane] = due_pairs end
 for tag, members in pairs(tagged) do
-  each_chunk('SADD', prefix .. 'tag:' .. tag, members, 1)
+  each_chunk('SADD', k_tag(tag), members, 1)
 end
 if created > 0 then bump('enqueued', created) end
 flush()

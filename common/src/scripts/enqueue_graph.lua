@@ -1,11 +1,11 @@
 -- Enqueue a graph of jobs (a chain), optionally as unique work. KEYS, ARGV and the
 -- reply: common/src/scripts/enqueue_graph.rs (the one statement of this script's
 -- contract). Every job and edge is checked (validate.lua) before the first write.
-local now = now_ms()
 if not string.find(prefix, '^workq:{[^{},%s]+}:$') or #prefix > 73 then
   return redis.error_reply("ERR workq: refused: KEYS[1] must be 'workq:{<queue>}:' (a queue name of 1 to 64 bytes without braces, commas or spaces)")
 end
-local name, policy, keep_failed, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local name, policy, n = ARGV[1], ARGV[2], tonumber(ARGV[4])
+keep_failed = tonumber(ARGV[3])
 local policies = { KEEP = true, REPLACE = true, APPEND = true, APPEND_OR_REPLACE = true, UPDATE = true,
   CANCEL_AND_REENQUEUE = true }
 if not is_int(n, 0, MAX_BATCH) or not is_int(keep_failed, 0, MAX_INT) or (name ~= '' and not policies[policy])
@@ -26,7 +26,7 @@ for j = 1, n do
     return refusal(j, id, 'id', 'must be a ULID: 26 characters of Crockford base32, upper case, the first 0 to 7')
   end
   if in_graph[id] then return refusal(j, id, 'id', 'appears twice in the graph') end
-  local h, due, field, what = check_new(rec, ds, lane, now, true)
+  local h, due, field, what = check_new(rec, ds, lane, true)
   if due == nil then return refusal(j, id, field, what) end
   local job = { id = id, due = tonumber(ds), rec = rec, lane = lane, h = h, rest = nil, tags = {} }
   if h then
@@ -84,6 +84,10 @@ if (policy == 'UPDATE' or policy == 'CANCEL_AND_REENQUEUE') and n ~= 1 then
 end
 if redis.call('HEXISTS', K_JOBS, jobs[1].id) == 1 then return { now, 2, jobs[1].id } end
 
+-- The ext keys an UPDATE keeps from the work it updates: its latest attempt, its period
+-- and its unique name.
+local UPDATE_KEEPS = { 's', 'w', 'f', 'e', 'rb', 'rn', 'G', 'u' }
+
 local function finished(st)
   return st == nil or st == SUCCEEDED or st == FAILED or st == CANCELLED
 end
@@ -126,13 +130,7 @@ local function cancel_existing(reason)
     local rec = redis.call('HGET', K_JOBS, id)
     local h, rest
     if rec then h, rest = split(rec) end
-    if h and (h[2] == ENQUEUED or h[2] == BLOCKED) then
-      unwait(id, h)
-      ext(h).e = reason
-      finish(id, h, rest, CANCELLED, now, keep_failed)
-    elseif h and h[2] == RUNNING then
-      redis.call('HSETNX', K_CANCEL, id, reason)
-    end
+    if h then cancel_job(id, h, rest, reason) end
   end
 end
 
@@ -159,15 +157,15 @@ if name ~= '' then
       if not nh then nh, nrest = split(jobs[1].rec) end
       if h and nh then
         local x, nx = ext(h), ext(nh)
-        for _, k in ipairs({ 's', 'w', 'f', 'e', 'rb', 'rn', 'ra', 'G', 'u' }) do nx[k] = x[k] end
+        for _, k in ipairs(UPDATE_KEEPS) do nx[k] = x[k] end
         local was = lane_of(h)
         -- Tags: the job leaves the sets of tags it no longer has and joins the new ones.
         local keep_tag = {}
         for _, tag in ipairs(jobs[1].tags) do keep_tag[tag] = true end
         for _, tag in ipairs(x.t or {}) do
-          if not keep_tag[tag] then redis.call('SREM', prefix .. 'tag:' .. tag, id) end
+          if not keep_tag[tag] then redis.call('SREM', k_tag(tag), id) end
         end
-        for _, tag in ipairs(jobs[1].tags) do redis.call('SADD', prefix .. 'tag:' .. tag, id) end
+        for _, tag in ipairs(jobs[1].tags) do redis.call('SADD', k_tag(tag), id) end
         h[5] = nh[5]
         h[6] = nx
         if h[2] == ENQUEUED and lane_of(h) ~= was then
@@ -223,8 +221,7 @@ for _, job in ipairs(jobs) do
       x.e = 'parent ' .. doom[1] .. ' was cancelled'
       bump('cancelled')
     end
-    w_done[#w_done + 1] = now + keep_failed
-    w_done[#w_done + 1] = id
+    to_done(id, keep_failed)
   else
     if h[2] == ENQUEUED then roots[#roots + 1] = id end
     if h[2] == ENQUEUED and (#attach > 0 or done_inputs) then
@@ -257,7 +254,7 @@ for _, job in ipairs(jobs) do
   end
   if type(x.k) ~= 'table' or #x.k == 0 then leaves[#leaves + 1] = id end
   for _, tag in ipairs(job.tags) do
-    redis.call('SADD', prefix .. 'tag:' .. tag, id)
+    redis.call('SADD', k_tag(tag), id)
   end
   put_job(id, cmsgpack.pack(h) .. rest)
   note(id, h[2], 0)

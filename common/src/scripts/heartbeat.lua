@@ -1,10 +1,10 @@
 -- Extend one worker's lease and report on the jobs it holds. KEYS, ARGV and the reply:
 -- common/src/scripts/heartbeat.rs (the one statement of this script's contract).
-local now = now_ms()
 local worker = ARGV[1]
 local known_until = tonumber(ARGV[3])
-local keep_failed = tonumber(ARGV[4])
--- Presence (for stats), as claims record it: a busy worker may not claim for a while.
+keep_failed = tonumber(ARGV[4])
+-- Presence (for stats), as claims record it (`<labels>|<kinds>` after the time): a busy
+-- worker may not claim for a while.
 redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[5])
 local ids, tokens = {}, {}
 local listed = {}
@@ -33,8 +33,7 @@ if #orphans > 0 then
       gone[#gone + 1] = id
       bump('released')
       -- A cancel asked for meanwhile ends it CANCELLED, as the reaper would.
-      end_attempt(id, rec, orphan_cancels[n] or nil, 'R', 'the claim reply was lost; handed back',
-        '', now, 0, keep_failed, true)
+      lose_attempt(id, rec, orphan_cancels[n] or nil, 'the claim reply was lost; handed back')
     end
   end
   each_chunk('SREM', k_held(worker), gone, 1)

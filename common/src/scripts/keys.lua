@@ -1,40 +1,30 @@
 -- The first source of the workq function library: the key names of the queue a call is
--- about, and Redis' clock. Rust prepends constants (DEFAULT_*, EVENTS_MAXLEN, MAX_*, the
--- state codes ENQUEUED = 0 .. BLOCKED = 5 and FORMAT_VERSION), then come record.lua,
--- writes.lua, lifecycle.lua, validate.lua, kinds.lua and call.lua, in that order, then
--- each script as one function (see scripts/mod.rs): values live in one place and the
--- helpers are built once per load, not once per call.
+-- about, the per-call context, and Redis' clock. Rust prepends constants (DEFAULT_*,
+-- EVENTS_MAXLEN, MAX_*, the state codes ENQUEUED = 0 .. BLOCKED = 5, FORMAT_VERSION and
+-- the key names KEY) and writes the record's header markers (HEADER_BARE, HEADER_EXT,
+-- HEADER_STAMP) into the sources as numbers; then come record.lua, writes.lua,
+-- lifecycle.lua, pruning.lua, reaper.lua, validate.lua, kinds.lua and call.lua, in that
+-- order (SHARED in scripts/mod.rs), then each script as one function: values live in one
+-- place and the helpers are built once per load, not once per call.
 --
--- Layout of a queue (all keys share the {queue} hash tag):
---   jobs         hash   id -> record
---   due          zset   ENQUEUED ids by due time (ms), plain lane
---   due:<lane>   zset   the same for lane x (expedited), @labels, x@labels
---   lanes        set    lanes other than the plain one that ever held work
---   blocked      set    BLOCKED ids (waiting for parents in a chain)
---   leases       zset   worker id -> lease end (ms); one lease covers all a worker holds
---   workers      hash   worker id -> its labels (comma-separated)
---   held:<w>     set    ids of the RUNNING jobs worker <w> holds
---   cancel       hash   id -> stop reason, for RUNNING jobs asked to stop
---   progress     hash   id -> progress data of a RUNNING job
---   unique       hash   unique name -> MessagePack {ids = [...], leaves = [...]}
---   done         zset   finished ids by the time they may be pruned
---   tag:<t>      set    ids with tag <t>
---   stats        hash   counters
---   events       stream state changes, written only while `watch` exists
---
--- A record is a MessagePack header array followed by the input bytes and, once finished
--- with output, the output bytes:
---   [version, state, attempts, enqueued_ms, kind, ext?] .. input .. output
--- While RUNNING it also ends with a trailer: MessagePack [started_ms, worker] and one
--- byte giving that trailer's length. Scripts never re-encode input or output, and the
--- hot paths (claim, ack of a success) do not decode the header: state and attempts are
--- single bytes at fixed offsets whenever attempts < 127, and are spliced in place.
+-- The keys of a queue (all share the {queue} hash tag) and the record's layout are
+-- specified in docs/wire-format.md ("Keys", "Record"); their names and the record's
+-- header markers come from Rust (keys.rs and record.rs), and scripts/schema_tests.rs
+-- checks that every key and ext field the Lua uses is in those tables. Scripts never re-encode input or output, and the hot paths (claim, ack of a
+-- success) do not decode the header: state and attempts are single bytes at fixed
+-- offsets whenever attempts < 127, and are spliced in place.
 
--- Key names of the queue a call is about, set by begin() (call.lua).
+-- The per-call context, set by begin() (call.lua): the key names of the queue a call is
+-- about, and, for the lifecycle helpers, Redis' time of the call (now) and how long the
+-- jobs it finishes stay queryable (keep_ok for SUCCEEDED, keep_failed for FAILED and
+-- CANCELLED; 0 deletes them as they finish), which a script that finishes jobs sets
+-- from its ARGV right after begin().
 local prefix
 local K_JOBS, K_DUE, K_LANES, K_BLOCKED, K_LEASES, K_WORKERS, K_CANCEL, K_PROGRESS
 local K_UNIQUE, K_DONE, K_STATS, K_EVENTS, K_WATCH, CH_WAKE
-local function k_held(worker) return prefix .. 'held:' .. worker end
+local now, keep_ok, keep_failed
+local function k_held(worker) return prefix .. KEY.held .. worker end
+local function k_tag(tag) return prefix .. KEY.tag .. tag end
 local function k_due(lane)
   if lane == '' then return K_DUE end
   return K_DUE .. ':' .. lane

@@ -23,11 +23,11 @@ end
 
 -- Moves a due job (already off its lane) to its kind lane, due now; a kind that no worker
 -- can have (written by hand past enqueue's checks) fails the job instead.
-local function park_for_kind(id, h, rest, now, keep_failed)
+local function park_for_kind(id, h, rest)
   local p = kind_problem(h[5])
   if p then
     ext(h).e = 'invalid kind (' .. printable(tostring(h[5])) .. '): ' .. p
-    finish(id, h, rest, FAILED, now, keep_failed)
+    finish(id, h, rest, FAILED)
     return
   end
   ext(h).K = true

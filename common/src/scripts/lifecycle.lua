@@ -1,5 +1,7 @@
 -- The lifecycle of a job: finishing it (with its children in a chain and its unique
--- name), the next period of periodic work, retries, and ending an attempt.
+-- name), the next period of periodic work, retries, ending an attempt, and cancelling.
+-- These helpers take the call's time and retentions from the per-call context (now,
+-- keep_ok, keep_failed: keys.lua, set by begin() and the script).
 
 -- Forgets a pruned or deleted job in its unique name's sequence.
 local function unlink_unique(id, name)
@@ -33,7 +35,7 @@ local function delete_job(id, h)
   if x then
     if x.t then
       for _, tag in ipairs(x.t) do
-        redis.call('SREM', prefix .. 'tag:' .. tag, id)
+        redis.call('SREM', k_tag(tag), id)
       end
     end
     if x.u then unlink_unique(id, x.u) end
@@ -51,7 +53,7 @@ end
 -- merger) and is released once no parent is left; when it FAILED or was CANCELLED, every
 -- descendant ends the same way, its stop reason naming the parent. Children are read and
 -- written at once (not batched): two parents of one child may finish in the same call.
-local function settle_children(id, h, rest, state, now, keep_failed)
+local function settle_children(id, h, rest, state)
   local x = h[6]
   if not x or type(x.k) ~= 'table' or #x.k == 0 then return end
   if state == SUCCEEDED then
@@ -107,8 +109,7 @@ local function settle_children(id, h, rest, state, now, keep_failed)
         if state == FAILED then bump('failed') else bump('cancelled') end
         note(cid, state, ch[3])
         redis.call('HSET', K_JOBS, cid, cmsgpack.pack(ch) .. crest)
-        w_done[#w_done + 1] = now + keep_failed
-        w_done[#w_done + 1] = cid
+        to_done(cid, keep_failed)
         if type(cx.k) == 'table' then
           for _, gid in ipairs(cx.k) do queue[#queue + 1] = { gid, cid } end
         end
@@ -117,13 +118,19 @@ local function settle_children(id, h, rest, state, now, keep_failed)
   end
 end
 
--- Moves a job (already off its timeline and out of any held set) into a finished state.
--- keep_ms is how long it stays queryable; 0 deletes it now.
-local function finish(id, h, rest, state, now, keep_ms, keep_failed)
+-- Moves a job (already off its timeline and out of any held set) into a finished state,
+-- kept queryable for keep_ok (SUCCEEDED) or keep_failed; a retention of 0 deletes it now.
+-- Its progress goes too (ext.G marks that it has some). (The ack of a job kept after it
+-- finishes runs this per job: its writes are inline, not to_done(), as a call per job
+-- costs about 1 % more Redis CPU there.)
+local function finish(id, h, rest, state)
   h[2] = state
   local x = ext(h)
   x.f = now
-  if state == SUCCEEDED then bump('succeeded')
+  local keep_ms = keep_failed
+  if state == SUCCEEDED then
+    bump('succeeded')
+    keep_ms = keep_ok
   elseif state == FAILED then bump('failed')
   else bump('cancelled') end
   note(id, state, h[3])
@@ -131,7 +138,7 @@ local function finish(id, h, rest, state, now, keep_ms, keep_failed)
     w_unprogress[#w_unprogress + 1] = id
     x.G = nil
   end
-  settle_children(id, h, rest, state, now, keep_failed or keep_ms)
+  settle_children(id, h, rest, state)
   if keep_ms <= 0 then
     delete_job(id, h)
   else
@@ -141,12 +148,29 @@ local function finish(id, h, rest, state, now, keep_ms, keep_failed)
   end
 end
 
+-- A record whose header cannot be read fails alone, keeping its bytes as the input, in
+-- place of a header that says so.
+local function fail_undecodable(id, rec)
+  local bad = { FORMAT_VERSION, FAILED, 0, now, '', {} }
+  ext(bad).e = 'undecodable record header (not workq format v1)'
+  finish(id, bad, rec, FAILED)
+end
+
+-- Puts a job back on its lane's timeline, due at `due`, counted under `counter`.
+local function requeue(id, h, rest, due, counter)
+  h[2] = ENQUEUED
+  put_job(id, cmsgpack.pack(h) .. rest)
+  schedule(id, due, lane_of(h))
+  bump(counter)
+  note(id, ENQUEUED, h[3])
+end
+
 -- Periodic work never finishes on its own: when a period's run is over (succeeded, failed
 -- for good, or out of attempts), the job waits for the next period. next_due and
 -- following come from the worker (it knows the schedule, cron included); without them
 -- (a lost worker) the due time precomputed for the next period is used, which may lie
 -- in the past: a missed period then runs once, at once.
-local function next_period(id, h, rest, now, next_due, following)
+local function next_period(id, h, rest, next_due, following)
   local x = ext(h)
   local due = next_due
   if x.ri then
@@ -162,45 +186,47 @@ local function next_period(id, h, rest, now, next_due, following)
     if following and following > 0 then x.rn = following end
   end
   x.rb = h[3]
-  h[2] = ENQUEUED
-  put_job(id, cmsgpack.pack(h) .. rest)
-  schedule(id, due, lane_of(h))
-  bump('periodic_runs')
-  note(id, ENQUEUED, h[3])
+  requeue(id, h, rest, due, 'periodic_runs')
 end
 
 -- After a failed attempt: back on the timeline (after the backoff, or at once for a lost
 -- worker, which is not the job's fault), or finished: FAILED past max attempts, or, for
 -- periodic work, on to the next period.
-local function retry_or_fail(id, h, rest, now, keep_failed, immediate, next_due, following)
+local function retry_or_fail(id, h, rest, immediate, next_due, following)
   if run_attempts(h) >= max_attempts(h) then
     if is_periodic(h) then
-      next_period(id, h, rest, now, next_due, following)
+      next_period(id, h, rest, next_due, following)
     else
-      finish(id, h, rest, FAILED, now, keep_failed)
+      finish(id, h, rest, FAILED)
     end
+  elseif immediate then
+    requeue(id, h, rest, now, 'retried')
   else
-    h[2] = ENQUEUED
-    put_job(id, cmsgpack.pack(h) .. rest)
-    if immediate then
-      schedule(id, now, lane_of(h))
-    else
-      schedule(id, now + backoff_ms(h, run_attempts(h)), lane_of(h))
-    end
-    bump('retried')
-    note(id, ENQUEUED, h[3])
+    requeue(id, h, rest, now + backoff_ms(h, run_attempts(h)), 'retried')
+  end
+end
+
+-- An attempt ends, whatever the outcome: the trailer (started_ms, worker) is folded into
+-- the header, and the attempt's progress goes. (end_attempt() does the same inline: the
+-- ack of a job kept after it finishes runs it per job, and the call costs about 0.5 %
+-- more Redis CPU there.)
+local function close_attempt(id, x, started, worker)
+  x.s = started
+  x.w = worker
+  if x.G then
+    w_unprogress[#w_unprogress + 1] = id
+    x.G = nil
   end
 end
 
 -- Ends a RUNNING job's attempt outside the success fast path: folds the trailer into the
--- header, then cancels, retries or finishes it. `code` is S, F or R (see apply_acks) and
--- `immediate` retries without backoff (a lost worker).
-local function end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, keep_failed,
-                           immediate, next_due, following)
+-- header, then cancels (when `cancel`, a stop reason, is set), retries or finishes it.
+-- `code` is S, F or R (ack.rs) and `immediate` retries without backoff (a lost worker);
+-- next_due and following are the worker's next periods of periodic work (0 for none).
+local function end_attempt(id, rec, cancel, code, msg, output, immediate, next_due, following)
   local h, rest, started, worker = split(rec)
   if h == nil then
-    local bad = { FORMAT_VERSION, FAILED, 0, now, '', { e = 'undecodable record header (not workq format v1)' } }
-    finish(id, bad, rec, FAILED, now, keep_failed)
+    fail_undecodable(id, rec)
     return
   end
   local x = ext(h)
@@ -213,23 +239,46 @@ local function end_attempt(id, rec, cancel, code, msg, output, now, keep_ok, kee
   if cancel then
     w_uncancel[#w_uncancel + 1] = id
     x.e = cancel
-    finish(id, h, rest, CANCELLED, now, keep_failed)
+    finish(id, h, rest, CANCELLED)
     return
   end
   if msg ~= '' then x.e = msg end
   if code == 'R' then
-    retry_or_fail(id, h, rest, now, keep_failed, immediate, next_due, following)
+    retry_or_fail(id, h, rest, immediate, next_due, following)
   elseif is_periodic(h) then
-    next_period(id, h, rest, now, next_due, following)
+    next_period(id, h, rest, next_due, following)
   else
     if #output > 0 then
       x.o = #output
       rest = rest .. output
     end
     if code == 'S' then
-      finish(id, h, rest, SUCCEEDED, now, keep_ok, keep_failed)
+      finish(id, h, rest, SUCCEEDED)
     else
-      finish(id, h, rest, FAILED, now, keep_failed)
+      finish(id, h, rest, FAILED)
     end
   end
+end
+
+-- An attempt whose worker is gone (its lease ran out, or its claim reply was lost): the
+-- attempt counts and the job is due again at once, or ends CANCELLED when `cancel` (a
+-- pending stop reason) is set.
+local function lose_attempt(id, rec, cancel, why)
+  end_attempt(id, rec, cancel, 'R', why, '', true)
+end
+
+-- Cancels a job: a waiting (ENQUEUED or BLOCKED) one at once, with its subtree in a chain;
+-- a RUNNING one is asked to stop (its worker learns it at its next heartbeat). Returns 1
+-- cancelled, 2 asked to stop, 3 already finished.
+local function cancel_job(id, h, rest, reason)
+  if h[2] == ENQUEUED or h[2] == BLOCKED then
+    unwait(id, h)
+    ext(h).e = reason
+    finish(id, h, rest, CANCELLED)
+    return 1
+  elseif h[2] == RUNNING then
+    redis.call('HSETNX', K_CANCEL, id, reason)
+    return 2
+  end
+  return 3
 end

@@ -5,7 +5,7 @@
 -- in its compact form (then callers decode it).
 local function peek(rec)
   local b0, b1, st, att = string.byte(rec, 1, 4)
-  if (b0 == 0x95 or b0 == 0x96) and b1 == FORMAT_VERSION and st and st <= 5 and att and att < 127 then
+  if (b0 == HEADER_BARE or b0 == HEADER_EXT) and b1 == FORMAT_VERSION and st and st <= 5 and att and att < 127 then
     return st, att
   end
   return nil

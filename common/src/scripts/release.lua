@@ -1,7 +1,7 @@
 -- Hand running jobs back at once (graceful shutdown). KEYS, ARGV and the reply:
 -- common/src/scripts/release.rs (the one statement of this script's contract).
-local now = now_ms()
-local worker, keep_failed, reason = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local worker, reason = ARGV[1], ARGV[3]
+keep_failed = tonumber(ARGV[2])
 local ids, tokens = {}, {}
 for j = 4, #ARGV, 2 do
   ids[#ids + 1] = ARGV[j]
@@ -21,21 +21,13 @@ for j, id in ipairs(ids) do
     out[j] = 1
     released[#released + 1] = id
     if cancels[j] then
-      end_attempt(id, recs[j], cancels[j], 'R', '', '', now, 0, keep_failed, true)
+      lose_attempt(id, recs[j], cancels[j], '')
     else
+      -- Due now, its attempt kept (the token still grows at the next claim).
       local x = ext(h)
-      x.s = started
-      x.w = by
+      close_attempt(id, x, started, by)
       x.e = reason
-      if x.G then -- the attempt's progress goes with it
-        w_unprogress[#w_unprogress + 1] = id
-        x.G = nil
-      end
-      h[2] = ENQUEUED
-      put_job(id, cmsgpack.pack(h) .. rest)
-      schedule(id, now, lane_of(h))
-      bump('released')
-      note(id, ENQUEUED, h[3])
+      requeue(id, h, rest, now, 'released')
     end
   end
 end

@@ -100,7 +100,7 @@ local MAX_INT = 9007199254740992 -- 2^53: every integer up to it is exact in a L
 -- The due argument: a whole number of ms, positive for an absolute time, zero or negative
 -- for a delay, at most MAX_AHEAD_MS ahead of Redis' now. Returns the due time, or nil and
 -- what is wrong.
-local function read_due(ds, now)
+local function read_due(ds)
   if ds == '0' then return now end -- "due now", the common case
   local due = nil
   if string.find(ds, '^%s*[-+]?[%d.]+[eE]?[-+]?%d*%s*$') then due = tonumber(ds) end
@@ -187,20 +187,20 @@ local script_owned = { s = true, w = true, f = true, e = true, o = true, i = tru
 -- Checks one new record against its due string and lane; returns the decoded header (nil
 -- for a record without ext, which needs no decoding), and the due time; or nil, nil,
 -- field and problem. `states` lists the states the record may be in.
-local function check_new(rec, ds, lane, now, graph)
+local function check_new(rec, ds, lane, graph)
   if #rec > MAX_RECORD_BYTES then
     return nil, nil, 'record', #rec .. ' bytes, over the limit of ' .. MAX_RECORD_BYTES
   end
   local b1, b2, b3, b4, b5 = string.byte(rec, 1, 5)
-  if (b1 ~= 0x95 and b1 ~= 0x96) or b2 ~= FORMAT_VERSION or b4 ~= 0 or b5 ~= 0xcf or #rec < 15 then
+  if (b1 ~= HEADER_BARE and b1 ~= HEADER_EXT) or b2 ~= FORMAT_VERSION or b4 ~= 0 or b5 ~= HEADER_STAMP or #rec < 15 then
     return nil, nil, 'record', 'does not start with the header of workq format v1 (see docs/wire-format.md)'
   end
   if b3 ~= ENQUEUED and not (graph and b3 == BLOCKED) then
     return nil, nil, 'record', 'state must be ' .. (graph and '0 (ENQUEUED) or 5 (BLOCKED)' or '0 (ENQUEUED)')
   end
-  local due, why = read_due(ds, now)
+  local due, why = read_due(ds)
   if due == nil then return nil, nil, 'due', why end
-  if b1 == 0x95 then
+  if b1 == HEADER_BARE then
     -- No ext: the kind follows the 13 fixed bytes, as a str; no lane, no tags.
     local k = string.byte(rec, 14)
     local kind
@@ -245,7 +245,7 @@ end
 
 -- A claimed job whose id is not a ULID (written by hand, past enqueue's checks) fails
 -- alone. It is left out of events (their lists are comma-separated) and of the reply.
-local function fail_malformed_id(id, rec, now, keep_failed)
+local function fail_malformed_id(id, rec)
   local h, rest = split(rec)
   if h == nil then
     h, rest = { FORMAT_VERSION, FAILED, 0, now, '', {} }, rec
@@ -256,15 +256,14 @@ local function fail_malformed_id(id, rec, now, keep_failed)
   x.e = 'malformed job id (not a ULID): ' .. printable(id)
   bump('failed')
   put_job(id, cmsgpack.pack(h) .. rest)
-  w_done[#w_done + 1] = now + keep_failed
-  w_done[#w_done + 1] = id
+  to_done(id, keep_failed)
 end
 
 -- A record found in a due lane in a state a claim does not expect. A job that is running
 -- under a worker that holds it (a stale lane entry), BLOCKED in `blocked`, or finished
 -- only loses the entry; one nobody would ever move on (RUNNING with no holder, BLOCKED
 -- outside `blocked`, an unknown state) fails, saying why.
-local function check_unexpected(id, rec, h, rest, by, now, keep_failed)
+local function check_unexpected(id, rec, h, rest, by)
   local st = h[2]
   local why = nil
   if st == RUNNING then
@@ -280,9 +279,9 @@ local function check_unexpected(id, rec, h, rest, by, now, keep_failed)
   end
   if why == nil then return end
   if st == RUNNING then
-    end_attempt(id, rec, nil, 'F', why, '', now, 0, keep_failed, false)
+    end_attempt(id, rec, nil, 'F', why, '', false)
   else
     ext(h).e = why
-    finish(id, h, rest, FAILED, now, keep_failed)
+    finish(id, h, rest, FAILED)
   end
 end

@@ -43,6 +43,11 @@ local function put_job(id, rec)
   w_jobs[#w_jobs + 1] = id
   w_jobs[#w_jobs + 1] = rec
 end
+-- A finished job's entry in `done`: it may be pruned keep_ms from now.
+local function to_done(id, keep_ms)
+  w_done[#w_done + 1] = now + keep_ms
+  w_done[#w_done + 1] = id
+end
 
 -- Counters for dashboards.
 local stats = {}

@@ -31,5 +31,6 @@ mod progress;
 mod restart;
 mod shutdown;
 mod support;
+mod transitions;
 mod unique;
 mod wire_checks;
