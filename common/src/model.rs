@@ -147,3 +147,78 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 1_000_000;
 
 /// The queue used when a request names none.
 pub const DEFAULT_QUEUE: &str = "default";
+
+/// How long finished jobs stay queryable before they are pruned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// For SUCCEEDED jobs. Zero deletes them as they finish.
+    pub succeeded: Duration,
+    /// For FAILED and CANCELLED jobs.
+    pub failed: Duration,
+}
+
+impl Retention {
+    /// Successes kept for `succeeded`, failures and cancellations for `failed`.
+    pub const fn new(succeeded: Duration, failed: Duration) -> Self {
+        Retention { succeeded, failed }
+    }
+}
+
+impl Default for Retention {
+    /// One hour for successes, seven days for failures and cancellations.
+    fn default() -> Self {
+        Retention {
+            succeeded: Duration::from_secs(3600),
+            failed: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What enqueue did with one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnqueueStatus {
+    /// Stored, ENQUEUED (the same name as [`GraphStatus::Enqueued`]).
+    Enqueued,
+    /// A job with this id exists already; nothing changed.
+    Existed,
+}
+
+/// What enqueuing a chain, unique or periodic work did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GraphStatus {
+    /// The graph was stored; the ids are its jobs.
+    Enqueued,
+    /// Unique work under the name was unfinished and the policy kept it; the ids are its.
+    Kept,
+    /// The graph had been stored before (a retry); nothing changed.
+    Existed,
+    /// The unique periodic work was updated in place; the id is its.
+    Updated,
+}
+
+/// What cancel did with one id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelStatus {
+    /// No such job in this queue.
+    NotFound,
+    /// It was waiting and is now CANCELLED.
+    Cancelled,
+    /// It is running; its worker will stop it at the next heartbeat.
+    Requested,
+    /// It had already finished.
+    AlreadyFinished,
+}
+
+impl From<EnqueueStatus> for GraphStatus {
+    /// A single job enqueued on its own, reported as a graph of one.
+    fn from(s: EnqueueStatus) -> Self {
+        match s {
+            EnqueueStatus::Enqueued => GraphStatus::Enqueued,
+            EnqueueStatus::Existed => GraphStatus::Existed,
+        }
+    }
+}

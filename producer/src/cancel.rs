@@ -1,8 +1,9 @@
 //! Cancelling work by id, by tag or by unique name (`cancel.lua`), and pruning finished
 //! work (`prune.lua`).
 
-use workq_common::scripts::{scripts, CancelStatus};
-use workq_common::{QueueKeys, Result, WorkId};
+use workq_common::internal::scripts::{scripts, CancelStatus};
+use workq_common::internal::QueueKeys;
+use workq_common::{Result, WorkId};
 
 use crate::queries::ID_CHUNK;
 use crate::WorkManager;
@@ -86,7 +87,8 @@ impl WorkManager {
                     CancelStatus::Cancelled => sum.cancelled += 1,
                     CancelStatus::Requested => sum.requested += 1,
                     CancelStatus::AlreadyFinished => sum.already_finished += 1,
-                    CancelStatus::NotFound => {}
+                    // NotFound, and whatever a later version may add.
+                    _ => {}
                 }
             }
         }

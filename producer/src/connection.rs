@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use deadpool_redis::Pool;
 use redis::aio::MultiplexedConnection;
-use workq_common::{RedisConfig, Result};
+use workq_common::internal::RedisConfig;
+use workq_common::Result;
 
 /// A connection of the pool, checked out.
 type Pooled = deadpool_redis::Connection;
@@ -36,11 +37,11 @@ impl Connection {
     /// (`PING`) and is 7.0 or later (an `Error::Config` for an older one), and warns (in
     /// the log) when Redis would evict keys or has AOF off, if this user may read `INFO`.
     pub(crate) async fn open(cfg: &RedisConfig) -> Result<Self> {
-        let pool = workq_common::connect(cfg)?;
+        let pool = workq_common::internal::connect(cfg)?;
         let mut con = pool.get().await?;
         let _: () = redis::cmd("PING").query_async(&mut *con).await?;
-        workq_common::server::check_version(&mut *con).await?;
-        workq_common::server::warn_about_durability(&mut *con).await;
+        workq_common::internal::server::check_version(&mut *con).await?;
+        workq_common::internal::server::warn_about_durability(&mut *con).await;
         Ok(Connection {
             pool,
             shared: Arc::new(Mutex::new(Some(con))),
@@ -51,7 +52,7 @@ impl Connection {
     #[cfg(test)]
     pub(crate) fn lazy(cfg: &RedisConfig) -> Result<Self> {
         Ok(Connection {
-            pool: workq_common::connect(cfg)?,
+            pool: workq_common::internal::connect(cfg)?,
             shared: Arc::new(Mutex::new(None)),
         })
     }

@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use futures_util::stream::{self, StreamExt};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
-use workq_common::keys::{QUEUES, WATCHING};
-use workq_common::record;
-use workq_common::scripts::{scripts, EnqueueStatus, NewJob};
-use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
+use workq_common::internal::keys::{QUEUES, WATCHING};
+use workq_common::internal::record;
+use workq_common::internal::scripts::{scripts, EnqueueStatus, NewJob};
+use workq_common::internal::QueueKeys;
+use workq_common::{Error, Result, WorkId, WorkState};
 
 use crate::watch::WATCH_TTL;
 use crate::{OneTimeWorkRequest, WorkManager};

@@ -53,8 +53,8 @@ pub use request::{
 };
 pub use stats::QueueStats;
 pub use watch::{QueueWatch, WatchTarget, WorkEvent, WorkInfoStream};
-pub use workq_common::scripts::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use workq_common::{
     Backoff, BackoffPolicy, Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState,
     DEFAULT_QUEUE,
 };
+pub use workq_common::{CancelStatus, EnqueueStatus, GraphStatus, Retention};

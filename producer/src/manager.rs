@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use workq_common::scripts::Retention;
-use workq_common::{Error, RedisConfig, Result};
+use workq_common::internal::scripts::Retention;
+use workq_common::internal::RedisConfig;
+use workq_common::{Error, Result};
 
 use crate::connection::Connection;
 

@@ -2,7 +2,7 @@
 //! `enqueueUniquePeriodicWork`). A periodic job is stored like one-time work
 //! (`enqueue.lua`), or as unique work (`enqueue_graph.lua`); its schedule is in its options.
 
-use workq_common::scripts::{EnqueueStatus, GraphStatus, UniquePolicy};
+use workq_common::internal::scripts::UniquePolicy;
 use workq_common::{Error, Millis, Result};
 
 use crate::{PeriodicWorkRequest, WorkManager, WorkOutcome};
@@ -68,10 +68,7 @@ impl WorkManager {
             None => {
                 let out = self.enqueue(req).await?;
                 Ok(WorkOutcome {
-                    status: match out.status {
-                        EnqueueStatus::Enqueued => GraphStatus::Enqueued,
-                        EnqueueStatus::Existed => GraphStatus::Existed,
-                    },
+                    status: out.status.into(),
                     ids: vec![out.id],
                 })
             }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use redis::aio::MultiplexedConnection;
-use workq_common::{QueueKeys, Result};
+use workq_common::internal::QueueKeys;
+use workq_common::Result;
 
 use crate::connection::read_together;
 use crate::WorkManager;

@@ -3,8 +3,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use workq_common::scripts::scripts;
-use workq_common::{Data, Error, QueueKeys, Result, WorkId};
+use workq_common::internal::scripts::scripts;
+use workq_common::internal::QueueKeys;
+use workq_common::{Data, Error, Result, WorkId};
 
 /// What a running attempt knows about itself.
 #[derive(Clone, Debug)]

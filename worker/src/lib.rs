@@ -61,7 +61,7 @@ pub use context::WorkContext;
 pub use metrics::Metrics;
 pub use runtime::{WorkerRuntime, WorkerRuntimeBuilder};
 pub use worker::{WorkError, WorkResult, Worker};
-pub use workq_common::scripts::Retention;
+pub use workq_common::Retention;
 pub use workq_common::{Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState};
 
 /// The `prometheus` crate, at the version whose [`Registry`](prometheus::Registry)

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounterVec;
-use workq_common::retry::RetryDelay;
+use workq_common::internal::retry::RetryDelay;
 use workq_common::Error;
 
 use crate::Metrics;

@@ -11,8 +11,9 @@ use deadpool_redis::Pool;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use workq_common::scripts::Ack;
-use workq_common::{Error, QueueKeys, Result};
+use workq_common::internal::scripts::Ack;
+use workq_common::internal::QueueKeys;
+use workq_common::{Error, Result};
 
 use crate::registry::Registry;
 use crate::Metrics;
@@ -164,7 +165,7 @@ impl WorkerRuntime {
         hurry: impl Future<Output = ()> + Send,
     ) -> Result<()> {
         let client = self.cfg.redis.client()?;
-        let pool = workq_common::connect(&self.cfg.redis)?;
+        let pool = workq_common::internal::connect(&self.cfg.redis)?;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let (startup_failed, mut failed_rx) = watch::channel(None);
         let kinds = self.registry.kinds();
@@ -193,7 +194,7 @@ impl WorkerRuntime {
             kinds = ?shared.registry.kinds(),
             concurrency = shared.cfg.concurrency,
             lease = ?shared.cfg.lease,
-            redis = %workq_common::connect::redact(&shared.cfg.redis.url),
+            redis = %workq_common::internal::connect::redact(&shared.cfg.redis.url),
             "worker starting"
         );
 

@@ -8,6 +8,7 @@
 //! - Reply: per id, 0 unknown, 1 cancelled, 2 cancellation requested, 3 already finished:
 //!   [`CancelReply`].
 
+use crate::CancelStatus;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
@@ -37,19 +38,6 @@ impl CancelArgs<'_> {
         }
         cmd
     }
-}
-
-/// What cancel did with one id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CancelStatus {
-    /// No such job in this queue.
-    NotFound,
-    /// It was waiting and is now CANCELLED.
-    Cancelled,
-    /// It is running; its worker will stop it at the next heartbeat.
-    Requested,
-    /// It had already finished.
-    AlreadyFinished,
 }
 
 /// The reply of `cancel`.

@@ -22,6 +22,7 @@
 //! docs/wire-format.md ("Enqueueing from another language") states the same contract for
 //! producers in other languages.
 
+use crate::EnqueueStatus;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, FromRedisValue, ParsingError, Value};
 
@@ -74,15 +75,6 @@ impl EnqueueArgs<'_> {
         }
         cmd
     }
-}
-
-/// What enqueue did with one job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EnqueueStatus {
-    /// Stored, ENQUEUED (the same name as [`super::GraphStatus::Enqueued`]).
-    Enqueued,
-    /// A job with this id exists already; nothing changed.
-    Existed,
 }
 
 /// The reply of `enqueue`.

@@ -18,6 +18,7 @@
 //!   existing unfinished work (its ids), 2 this graph was enqueued before (a retry), 3
 //!   updated the existing periodic work (its id): [`GraphReply`].
 
+use crate::GraphStatus;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
@@ -99,19 +100,6 @@ impl EnqueueGraphArgs<'_> {
         }
         cmd
     }
-}
-
-/// What [`Scripts::enqueue_graph`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GraphStatus {
-    /// The graph was stored; the ids are its jobs.
-    Enqueued,
-    /// Unique work under the name was unfinished and the policy kept it; the ids are its.
-    Kept,
-    /// The graph had been stored before (a retry); nothing changed.
-    Existed,
-    /// The unique periodic work was updated in place; the id is its.
-    Updated,
 }
 
 /// The reply of `enqueue_graph`.

@@ -42,11 +42,12 @@ mod release;
 #[cfg(test)]
 mod schema_tests;
 
+pub use crate::model::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use ack::{Ack, AckArgs, AckOutcome, AckReply};
-pub use cancel::{CancelArgs, CancelReply, CancelStatus};
+pub use cancel::{CancelArgs, CancelReply};
 pub use claim::{ClaimArgs, ClaimReply, ClaimedJob};
-pub use enqueue::{EnqueueArgs, EnqueueReply, EnqueueStatus, NewJob};
-pub use enqueue_graph::{EnqueueGraphArgs, GraphJob, GraphReply, GraphStatus, UniquePolicy};
+pub use enqueue::{EnqueueArgs, EnqueueReply, NewJob};
+pub use enqueue_graph::{EnqueueGraphArgs, GraphJob, GraphReply, UniquePolicy};
 pub use heartbeat::{HeartbeatArgs, HeartbeatReply, LeaseStatus};
 pub use progress::{ProgressArgs, ProgressReply};
 pub use prune::{PruneArgs, PruneReply};
@@ -57,25 +58,6 @@ pub const MAX_CLAIM: usize = 1000;
 
 /// Entries kept in a queue's events stream (approximately: `XADD MAXLEN ~`).
 pub const EVENTS_MAXLEN: usize = 10_000;
-
-/// How long finished jobs stay queryable before they are pruned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    /// For SUCCEEDED jobs. Zero deletes them as they finish.
-    pub succeeded: Duration,
-    /// For FAILED and CANCELLED jobs.
-    pub failed: Duration,
-}
-
-impl Default for Retention {
-    /// One hour for successes, seven days for failures and cancellations.
-    fn default() -> Self {
-        Retention {
-            succeeded: Duration::from_secs(3600),
-            failed: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
 
 /// Declares [`Script`] from the one list of scripts: variant, name (which is also the
 /// `.lua` file's name and the function's suffix), whether it may run when Redis is out

@@ -3,9 +3,10 @@
 //! parents succeed; see `enqueue_graph.lua`. Periodic work, unique or not, is stored the
 //! same way (`periodic.rs`).
 
-use workq_common::record;
-use workq_common::scripts::{scripts, GraphJob, GraphStatus, UniquePolicy};
-use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
+use workq_common::internal::record;
+use workq_common::internal::scripts::{scripts, GraphJob, GraphStatus, UniquePolicy};
+use workq_common::internal::QueueKeys;
+use workq_common::{Error, Result, WorkId, WorkState};
 
 use crate::{OneTimeWorkRequest, WorkManager};
 

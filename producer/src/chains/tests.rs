@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use workq_common::record::Record;
+use workq_common::internal::record::Record;
 use workq_common::{Data, Job};
 
 use super::*;

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
-use workq_common::keys::QUEUES;
-use workq_common::record::Record;
-use workq_common::{Error, QueueKeys, Result, WorkId, WorkInfo, WorkState};
+use workq_common::internal::keys::QUEUES;
+use workq_common::internal::record::Record;
+use workq_common::internal::QueueKeys;
+use workq_common::{Error, Result, WorkId, WorkInfo, WorkState};
 
 use crate::connection::read_together;
 use crate::WorkManager;

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use redis::AsyncCommands;
 use serde::Deserialize;
-use workq_common::{Data, Error, QueueKeys, Result, WorkId, WorkInfo, WorkState};
+use workq_common::internal::QueueKeys;
+use workq_common::{Data, Error, Result, WorkId, WorkInfo, WorkState};
 
 use crate::WorkManager;
 

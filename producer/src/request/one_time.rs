@@ -2,11 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use workq_common::record::Ext;
-use workq_common::scripts::NewJob;
-use workq_common::{
-    Backoff, BackoffPolicy, Data, Error, Job, QueueKeys, Result, WorkId, DEFAULT_QUEUE,
-};
+use workq_common::internal::record::Ext;
+use workq_common::internal::scripts::NewJob;
+use workq_common::internal::QueueKeys;
+use workq_common::{Backoff, BackoffPolicy, Data, Error, Job, Result, WorkId, DEFAULT_QUEUE};
 
 use super::ms;
 

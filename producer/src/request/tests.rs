@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use workq_common::record::Ext;
+use workq_common::internal::record::Ext;
 use workq_common::{BackoffPolicy, Data, Error, Job, DEFAULT_QUEUE, MAX_ATTEMPTS_LIMIT};
 
 use super::validate::MAX_TAG_LEN;

@@ -3,8 +3,9 @@
 //! [`WorkManager::watch_queue`], one queue's events (`queue.rs`).
 
 use tokio::sync::mpsc;
-use workq_common::keys::WATCHING;
-use workq_common::{QueueKeys, Result, WorkId, WorkInfo};
+use workq_common::internal::keys::WATCHING;
+use workq_common::internal::QueueKeys;
+use workq_common::{Result, WorkId, WorkInfo};
 
 use crate::WorkManager;
 use stream::{discover, follow};

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, FromRedisValue};
-use workq_common::retry::RetryDelay;
-use workq_common::{Error, QueueKeys, Result, WorkId, WorkState};
+use workq_common::internal::retry::RetryDelay;
+use workq_common::internal::QueueKeys;
+use workq_common::{Error, Result, WorkId, WorkState};
 
 use crate::connection::Dedicated;
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use workq_common::retry::RetryDelay;
-use workq_common::{QueueKeys, Result, WorkId, WorkInfo, WorkState};
+use workq_common::internal::retry::RetryDelay;
+use workq_common::internal::QueueKeys;
+use workq_common::{Result, WorkId, WorkInfo, WorkState};
 
 use super::{QueueWatch, WatchTarget, WorkEvent, WATCH_REFRESH};
 use crate::WorkManager;

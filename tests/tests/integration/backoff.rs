@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use workq_common::scripts::{scripts, Ack, AckOutcome, Retention};
-use workq_common::QueueKeys;
+use workq_common::internal::scripts::{scripts, Ack, AckOutcome, Retention};
+use workq_common::internal::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::Fail;
 
@@ -21,7 +21,7 @@ async fn fail_once(wm: &WorkManager, keys: &QueueKeys) -> (Option<u64>, u64, u64
         let wait = reply.next_due_ms.unwrap().saturating_sub(reply.now_ms);
         tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
     };
-    let token = workq_common::record::peek_attempts(&job.record).unwrap();
+    let token = workq_common::internal::record::peek_attempts(&job.record).unwrap();
     let t0 = redis_now(wm).await;
     let applied = scripts()
         .ack(

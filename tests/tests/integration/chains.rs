@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use workq_common::scripts::GraphStatus;
+use workq_common::internal::scripts::GraphStatus;
 use workq_producer::{
     BackoffPolicy, CancelStatus, Error, InputMerger, OneTimeWorkRequest, WorkContinuation,
     WorkInfo, WorkManager, WorkState,

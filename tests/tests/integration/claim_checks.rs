@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use workq_common::record::{Ext, Record};
+use workq_common::internal::record::{Ext, Record};
 use workq_producer::{OneTimeWorkRequest, WorkId, WorkManager, WorkState};
 use workq_tests::jobs::{Echo, Nop, NopWorker, Sleep, SleepWorker};
 use workq_tests::HANG;

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use workq_common::record::peek_attempts;
-use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimedJob, Retention};
-use workq_common::QueueKeys;
+use workq_common::internal::record::peek_attempts;
+use workq_common::internal::scripts::{scripts, Ack, AckOutcome, ClaimedJob, Retention};
+use workq_common::internal::QueueKeys;
 use workq_producer::{
     BackoffPolicy, CancelStatus, EnqueueStatus, Error, OneTimeWorkRequest, WatchTarget,
     WorkManager, WorkState,

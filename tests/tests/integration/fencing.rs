@@ -1,10 +1,10 @@
 use std::time::Duration;
 
-use workq_common::record::peek_attempts;
-use workq_common::scripts::{
+use workq_common::internal::record::peek_attempts;
+use workq_common::internal::scripts::{
     scripts, Ack, AckOutcome, ClaimedJob, HeartbeatArgs, LeaseStatus, Retention,
 };
-use workq_common::QueueKeys;
+use workq_common::internal::QueueKeys;
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::Sleep;
 

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use workq_common::record;
-use workq_common::scripts::scripts;
+use workq_common::internal::record;
+use workq_common::internal::scripts::scripts;
 use workq_producer::{OneTimeWorkRequest, WorkId, WorkState};
 use workq_tests::jobs::Nop;
 use workq_tests::{RedisServer, HANG};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use workq_common::scripts::ClaimReply;
+use workq_common::internal::scripts::ClaimReply;
 use workq_producer::{OneTimeWorkRequest, WorkManager, WorkState};
 use workq_tests::jobs::{Nop, Sleep};
 use workq_tests::HANG;

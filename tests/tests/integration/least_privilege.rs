@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use workq_common::scripts::scripts;
+use workq_common::internal::scripts::scripts;
 use workq_producer::{
     Error, ExistingWorkPolicy, GraphStatus, OneTimeWorkRequest, WatchTarget, WorkId, WorkManager,
     WorkQuery, WorkState,
@@ -67,7 +67,9 @@ async fn producers_workers_and_operators_work_as_the_readmes_restricted_acl_user
         .expect("a producer allowed FCALL but not FUNCTION LOAD connects");
     // It can still tell the Redis version (from HELLO, which any user may send).
     let mut con = producer.connection().await.unwrap();
-    let version = workq_common::server::version(&mut con).await.unwrap();
+    let version = workq_common::internal::server::version(&mut con)
+        .await
+        .unwrap();
     assert!(
         version.as_deref().is_some_and(|v| v.starts_with('7')),
         "{version:?}"

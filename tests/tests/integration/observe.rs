@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use workq_common::QueueKeys;
+use workq_common::internal::QueueKeys;
 use workq_producer::{
     BackoffPolicy, CancelStatus, Error, ExistingWorkPolicy, OneTimeWorkRequest, Retention,
     WatchTarget, WorkId, WorkInfo, WorkManager, WorkQuery, WorkState,
@@ -479,10 +479,10 @@ impl KeyChanges {
 async fn workers_prune_finished_jobs_once_their_retention_has_passed() {
     const KEEP: u64 = 300;
     let mut ctx = TestContext::with_worker(|b| {
-        b.retention(Retention {
-            succeeded: Duration::from_millis(KEEP),
-            failed: Duration::from_millis(KEEP),
-        })
+        b.retention(Retention::new(
+            Duration::from_millis(KEEP),
+            Duration::from_millis(KEEP),
+        ))
     })
     .await;
     let ok = OneTimeWorkRequest::builder(Echo(map(serde_json::json!({"keep": "me"}))))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use workq_common::scripts::GraphStatus;
+use workq_common::internal::scripts::GraphStatus;
 use workq_common::Schedule;
 use workq_producer::{
     BackoffPolicy, CancelStatus, Error, ExistingPeriodicWorkPolicy, OneTimeWorkRequest,

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use workq_common::record::peek_attempts;
-use workq_common::scripts::scripts;
-use workq_common::QueueKeys;
+use workq_common::internal::record::peek_attempts;
+use workq_common::internal::scripts::scripts;
+use workq_common::internal::QueueKeys;
 use workq_producer::{Data, OneTimeWorkRequest, WatchTarget, WorkState};
 use workq_tests::jobs::{gate, Progress, ProgressDone, Step};
 use workq_tests::HANG;

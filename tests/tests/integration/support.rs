@@ -228,13 +228,13 @@ pub(crate) async fn claim_by_hand(
     worker: &str,
     labels: &str,
     lease: std::time::Duration,
-) -> workq_common::scripts::ClaimReply {
+) -> workq_common::internal::scripts::ClaimReply {
     let mut con = wm.connection().await.unwrap();
-    workq_common::scripts::scripts()
+    workq_common::internal::scripts::scripts()
         .claim(
             &mut con,
-            &workq_common::QueueKeys::new("default").unwrap(),
-            &workq_common::scripts::ClaimArgs {
+            &workq_common::internal::QueueKeys::new("default").unwrap(),
+            &workq_common::internal::scripts::ClaimArgs {
                 limit: 1,
                 lease,
                 worker,

@@ -1,5 +1,5 @@
 //! The job lifecycle as a table: a job is put in each state, one transition is applied by
-//! calling the scripts through their typed wrappers (`workq_common::scripts`), and the
+//! calling the scripts through their typed wrappers (`workq_common::internal::scripts`), and the
 //! keys are checked: the record's state and attempts, and which of `due`, `blocked`,
 //! `held:<worker>`, `done` and `cancel` hold the id. Transitions that do not apply to a
 //! state (an ack of a job not running, a release of one not held) must change nothing.
@@ -8,20 +8,18 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
-use workq_common::record::{self, Ext, Record};
-use workq_common::scripts::{
+use workq_common::internal::record::{self, Ext, Record};
+use workq_common::internal::scripts::{
     scripts, Ack, AckOutcome, CancelStatus, ClaimArgs, GraphJob, NewJob, Retention,
 };
-use workq_common::{QueueKeys, WorkState};
+use workq_common::internal::QueueKeys;
+use workq_common::WorkState;
 use workq_producer::WorkId;
 use workq_tests::jobs::Nop;
 use workq_tests::RedisServer;
 
 const WORKER: &str = "w1";
-const RETENTION: Retention = Retention {
-    succeeded: Duration::from_secs(3600),
-    failed: Duration::from_secs(3600),
-};
+const RETENTION: Retention = Retention::new(Duration::from_secs(3600), Duration::from_secs(3600));
 
 /// The state a row starts its job in.
 #[derive(Clone, Copy, Debug)]

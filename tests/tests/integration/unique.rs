@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use workq_common::scripts::GraphStatus;
+use workq_common::internal::scripts::GraphStatus;
 use workq_producer::{
     CancelStatus, ExistingWorkPolicy, OneTimeWorkRequest, WorkInfo, WorkManager, WorkOutcome,
     WorkQuery, WorkState,

@@ -4,8 +4,8 @@
 //! the records.
 
 use redis::aio::MultiplexedConnection;
-use workq_common::record::{self, Ext};
-use workq_common::scripts::scripts;
+use workq_common::internal::record::{self, Ext};
+use workq_common::internal::scripts::scripts;
 use workq_producer::{Error, OneTimeWorkRequest, WorkId, WorkState};
 use workq_tests::jobs::Nop;
 use workq_tests::RedisServer;

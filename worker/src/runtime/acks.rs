@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use deadpool_redis::Connection;
 use tokio::sync::mpsc;
-use workq_common::scripts::{scripts, Ack};
+use workq_common::internal::scripts::{scripts, Ack};
 use workq_common::Result;
 
 use super::held::Unsendable;

@@ -11,8 +11,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use workq_common::cron::CronSchedule;
-use workq_common::record::Record;
-use workq_common::scripts::{Ack, AckOutcome};
+use workq_common::internal::record::Record;
+use workq_common::internal::scripts::{Ack, AckOutcome};
 use workq_common::{system_time, WorkId};
 
 use super::claim::RedisClock;
@@ -134,7 +134,7 @@ fn next_runs(rec: &Record, clock: RedisClock) -> (u64, u64) {
 
 /// This attempt's number as `WorkContext::attempt` gives it: from 1, within the current
 /// period for periodic work.
-fn attempt_number(h: &workq_common::record::Header) -> u32 {
+fn attempt_number(h: &workq_common::internal::record::Header) -> u32 {
     h.attempts.saturating_sub(h.ext.period_base.unwrap_or(0))
 }
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use workq_common::scripts::{Retention, MAX_CLAIM};
-use workq_common::{Error, QueueKeys, RedisConfig, Result, DEFAULT_QUEUE};
+use workq_common::internal::scripts::{Retention, MAX_CLAIM};
+use workq_common::internal::{QueueKeys, RedisConfig};
+use workq_common::{Error, Result, DEFAULT_QUEUE};
 
 use super::WorkerRuntime;
 use crate::registry::Registry;

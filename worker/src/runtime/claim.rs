@@ -14,8 +14,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
-use workq_common::record::{self, Record};
-use workq_common::scripts::{scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob};
+use workq_common::internal::record::{self, Record};
+use workq_common::internal::scripts::{
+    scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob,
+};
 use workq_common::Result;
 
 use super::{attempt, PendingAck, Shared};

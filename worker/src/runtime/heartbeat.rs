@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_redis::Connection;
 use tokio_util::sync::CancellationToken;
-use workq_common::scripts::{scripts, HeartbeatArgs};
+use workq_common::internal::scripts::{scripts, HeartbeatArgs};
 use workq_common::Result;
 
 use super::Shared;
@@ -122,7 +122,7 @@ async fn explain_lost(shared: &Shared, con: &mut Connection, q: usize, lost: &[(
     let (exists, run_id) = match looked {
         Ok((records, info)) => (
             records.iter().map(Option::is_some).collect::<Vec<_>>(),
-            workq_common::server::info_field(&info, "run_id").map(str::to_owned),
+            workq_common::internal::server::info_field(&info, "run_id").map(str::to_owned),
         ),
         Err(_) => (vec![true; lost.len()], None),
     };

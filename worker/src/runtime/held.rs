@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
-use workq_common::scripts::LeaseStatus;
+use workq_common::internal::scripts::LeaseStatus;
 
 /// One held job.
 #[derive(Debug)]

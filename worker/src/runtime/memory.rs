@@ -24,8 +24,11 @@ const EVERY_UNDER_PRESSURE: Duration = Duration::from_secs(1);
 
 /// `used_memory` and `maxmemory` from `INFO memory`; None when there is no limit.
 pub(super) fn usage(info: &str) -> Option<f64> {
-    let field =
-        |name: &str| -> Option<u64> { workq_common::server::info_field(info, name)?.parse().ok() };
+    let field = |name: &str| -> Option<u64> {
+        workq_common::internal::server::info_field(info, name)?
+            .parse()
+            .ok()
+    };
     let max = field("maxmemory").filter(|&m| m > 0)?;
     let used = field("used_memory")?;
     Some(used as f64 / max as f64)

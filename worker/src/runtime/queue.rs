@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use workq_common::QueueKeys;
+use workq_common::internal::QueueKeys;
 
 use super::held::HeldJobs;
 use crate::metrics::QueueMetrics;

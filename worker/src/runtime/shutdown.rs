@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use workq_common::scripts::scripts;
+use workq_common::internal::scripts::scripts;
 
 use super::Shared;
 use crate::outage::Outage;

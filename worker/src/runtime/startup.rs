@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use workq_common::scripts::scripts;
-use workq_common::{keys, Error, Result};
+use workq_common::internal::keys;
+use workq_common::internal::scripts::scripts;
+use workq_common::{Error, Result};
 
 use super::Shared;
 use crate::outage::Outage;
@@ -53,7 +54,7 @@ pub(super) async fn startup_checks(shared: Arc<Shared>, stop: CancellationToken)
             Ok(info) => {
                 outage.recovered();
                 *shared.run_id.lock().unwrap_or_else(|p| p.into_inner()) =
-                    workq_common::server::info_field(&info, "run_id").map(str::to_owned);
+                    workq_common::internal::server::info_field(&info, "run_id").map(str::to_owned);
                 warn_about_durability(&info);
                 let loaded = match shared.pool.get().await {
                     Ok(mut con) => scripts().load(&mut *con).await,
@@ -78,7 +79,7 @@ pub(super) async fn startup_checks(shared: Arc<Shared>, stop: CancellationToken)
 }
 
 fn warn_about_durability(info: &str) {
-    for w in workq_common::server::durability_warnings(info) {
+    for w in workq_common::internal::server::durability_warnings(info) {
         tracing::warn!("{w}");
     }
 }

@@ -267,7 +267,11 @@ fn functions() -> ExitCode {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out
-        .write_all(workq_common::scripts::scripts().library().as_bytes())
+        .write_all(
+            workq_common::internal::scripts::scripts()
+                .library()
+                .as_bytes(),
+        )
         .and_then(|()| out.flush())
     {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

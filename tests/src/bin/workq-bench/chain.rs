@@ -67,10 +67,7 @@ pub(crate) async fn chain(a: &Args) -> Result<Value, BoxError> {
     let rt = WorkerRuntime::builder(&a.redis)
         .queue(&queue)
         .concurrency(a.concurrency)
-        .retention(Retention {
-            succeeded: Duration::ZERO,
-            failed: Duration::from_secs(3600),
-        })
+        .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)))
         .register(StepWorker {
             done: Arc::clone(&done),
             target: a.chains as u64,

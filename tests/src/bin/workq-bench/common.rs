@@ -74,7 +74,7 @@ pub(crate) async fn drop_queue(url: &str, queue: &str) -> Result<(), BoxError> {
         cursor = next;
     }
     let _: () = redis::cmd("SREM")
-        .arg(workq_common::keys::QUEUES)
+        .arg(workq_common::internal::keys::QUEUES)
         .arg(queue)
         .query_async(&mut con)
         .await?;

@@ -46,10 +46,7 @@ pub(crate) async fn latency(a: &Args) -> Result<Value, BoxError> {
     let rt = WorkerRuntime::builder(&a.redis)
         .queue(&queue)
         .concurrency(50)
-        .retention(Retention {
-            succeeded: Duration::ZERO,
-            failed: Duration::from_secs(3600),
-        })
+        .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)))
         .register(LateWorker {
             late: Arc::clone(&late),
             target: a.delayed,

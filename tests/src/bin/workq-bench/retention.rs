@@ -22,10 +22,10 @@ pub(crate) async fn retention(a: &Args) -> Result<Value, BoxError> {
     let rt = WorkerRuntime::builder(&a.redis)
         .queue(&queue)
         .concurrency(a.concurrency)
-        .retention(Retention {
-            succeeded: Duration::from_secs(1),
-            failed: Duration::from_secs(1),
-        })
+        .retention(Retention::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
         .register(NoopWorker {
             done: Arc::clone(&done),
             target: a.retention_jobs as u64,

@@ -66,10 +66,7 @@ pub(crate) async fn enqueue_and_drain(
         .queue(&queue)
         .concurrency(a.concurrency)
         // removeOnComplete, as in the peer
-        .retention(Retention {
-            succeeded: Duration::ZERO,
-            failed: Duration::from_secs(3600),
-        })
+        .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)))
         .register(NoopWorker {
             done: Arc::clone(&done),
             target: a.jobs as u64,
