@@ -19,16 +19,10 @@
 //! function missing (a new Redis, a restart without persistence, `FUNCTION FLUSH`) loads
 //! the library and tries once more ([`Scripts::call`]).
 
-use std::fmt::Write as _;
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use redis::aio::ConnectionLike;
-use redis::{Cmd, ParsingError, Value};
+use redis::{Cmd, Value};
 
-use crate::keys::suffix;
-use crate::record::{FORMAT_VERSION, HEADER_BARE, HEADER_EXT, HEADER_STAMP};
-use crate::{Error, Millis, QueueKeys, Result, WorkState, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS};
+use crate::{Error, QueueKeys, Result};
 
 mod ack;
 mod cancel;
@@ -36,11 +30,15 @@ mod claim;
 mod enqueue;
 mod enqueue_graph;
 mod heartbeat;
+mod library;
 mod progress;
 mod prune;
 mod release;
 #[cfg(test)]
 mod schema_tests;
+#[cfg(test)]
+mod test_support;
+mod values;
 
 pub use crate::model::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use ack::{Ack, AckArgs, AckOutcome, AckReply};
@@ -49,9 +47,11 @@ pub use claim::{ClaimArgs, ClaimReply, ClaimedJob};
 pub use enqueue::{EnqueueArgs, EnqueueReply, NewJob};
 pub use enqueue_graph::{EnqueueGraphArgs, GraphJob, GraphReply, UniquePolicy};
 pub use heartbeat::{HeartbeatArgs, HeartbeatReply, LeaseStatus};
+pub use library::{scripts, Scripts, SHARED};
 pub use progress::{ProgressArgs, ProgressReply};
 pub use prune::{PruneArgs, PruneReply};
 pub use release::{ReleaseArgs, ReleaseReply};
+use values::{array, bytes, int, ints, ms, opt_ms, parsing};
 
 /// Most jobs a single claim call hands out (the script caps it too).
 pub const MAX_CLAIM: usize = 1000;
@@ -140,171 +140,7 @@ impl Script {
     }
 }
 
-/// The function library and the names of its functions.
-#[derive(Debug)]
-pub struct Scripts {
-    library: String,
-    /// `workq_<hash>`; function `x` is `<name>_x`.
-    name: String,
-    /// The function of each script, by its position in [`Script::ALL`].
-    functions: Vec<String>,
-}
-
-/// The scripts, built once per process.
-pub fn scripts() -> &'static Scripts {
-    static LIBRARY: OnceLock<Scripts> = OnceLock::new();
-    LIBRARY.get_or_init(Scripts::build)
-}
-
-/// FNV-1a, 64 bits: names the library after its text.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// The Lua constants the library starts with, taken from this crate so that Lua never
-/// repeats a value by hand: defaults, limits, the state codes, the record format version
-/// ([`crate::record`]; its header markers are written into the sources as numbers, see
-/// [`HEADER_MARKERS`]), and the key names ([`crate::keys::suffix`]) as the table `KEY`
-/// (`KEY.jobs`, ..., `KEY.held` and `KEY.tag` ending in `:`).
-fn constants() -> String {
-    use crate::limits::*;
-    let b = DEFAULT_BACKOFF;
-    let mut lua = format!(
-        "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n\
-         local MAX_ATTEMPTS_LIMIT = {}\nlocal MAX_RECORD_BYTES = {}\nlocal MAX_TAG_BYTES = {}\n\
-         local MAX_KIND_BYTES = {}\nlocal MAX_AHEAD_MS = {}\nlocal MAX_BATCH = {}\n",
-        DEFAULT_MAX_ATTEMPTS,
-        match b.policy {
-            crate::BackoffPolicy::Linear => 0,
-            crate::BackoffPolicy::Exponential => 1,
-        },
-        b.initial.as_millis(),
-        b.max.as_millis(),
-        EVENTS_MAXLEN,
-        crate::MAX_ATTEMPTS_LIMIT,
-        MAX_RECORD_BYTES,
-        MAX_TAG_BYTES,
-        MAX_KIND_BYTES,
-        MAX_AHEAD_MS,
-        MAX_BATCH,
-    );
-    // One statement, as the hand-written line had it, so that the library's local count is the same.
-    let names: Vec<&str> = WorkState::ALL.iter().map(|s| s.as_str()).collect();
-    let codes: Vec<String> = WorkState::ALL
-        .iter()
-        .map(|s| s.code().to_string())
-        .collect();
-    let _ = writeln!(
-        lua,
-        "local {} = {}\nlocal FORMAT_VERSION = {FORMAT_VERSION}",
-        names.join(", "),
-        codes.join(", ")
-    );
-    let keys: Vec<String> = suffix::ALL
-        .iter()
-        .map(|s| format!("{} = '{s}'", s.trim_end_matches(':')))
-        .collect();
-    let _ = writeln!(lua, "local KEY = {{ {} }}", keys.join(", "));
-    lua
-}
-
-/// The record's header markers, which the Lua names and the library carries as numbers:
-/// each name is replaced by its value when the library is built, not declared as a local.
-/// The claim and ack loops test them per job, and reading a local of the library there
-/// (an upvalue) costs measurably more than a constant operand (callgrind: the plain ack
-/// about 3 % more instructions per job).
-const HEADER_MARKERS: [(&str, u8); 3] = [
-    ("HEADER_BARE", HEADER_BARE),
-    ("HEADER_EXT", HEADER_EXT),
-    ("HEADER_STAMP", HEADER_STAMP),
-];
-
-/// `lua` with each header marker's name written as its value.
-fn with_markers(lua: &str) -> String {
-    HEADER_MARKERS
-        .iter()
-        .fold(lua.to_owned(), |text, (name, value)| {
-            text.replace(name, &format!("{value:#04x}"))
-        })
-}
-
-/// The library's shared sources, in the order they are concatenated (a source may use
-/// what the ones before it define). The library's name hashes all of them.
-pub const SHARED: [(&str, &str); 9] = [
-    ("keys.lua", include_str!("keys.lua")),
-    ("record.lua", include_str!("record.lua")),
-    ("writes.lua", include_str!("writes.lua")),
-    ("lifecycle.lua", include_str!("lifecycle.lua")),
-    ("pruning.lua", include_str!("pruning.lua")),
-    ("reaper.lua", include_str!("reaper.lua")),
-    ("validate.lua", include_str!("validate.lua")),
-    ("kinds.lua", include_str!("kinds.lua")),
-    ("call.lua", include_str!("call.lua")),
-];
-
 impl Scripts {
-    fn build() -> Scripts {
-        let mut body = constants();
-        for (_, source) in SHARED {
-            body.push_str(&with_markers(source));
-            body.push('\n');
-        }
-        // Each script becomes a function of (KEYS, ARGV), so its text reads as it would
-        // under EVAL, registered under NAME_<script> with its flags. The name is a hash
-        // of all of it, flags included: the same name always means the same library.
-        for &script in Script::ALL {
-            let flags = if script.allow_oom() {
-                "'allow-oom'"
-            } else {
-                ""
-            };
-            let _ = write!(
-                body,
-                "\nredis.register_function{{function_name = 'NAME_{}', flags = {{{flags}}}, callback = function(KEYS, ARGV)\nbegin(KEYS, {})\n{}\nend}}\n",
-                script.name(),
-                script.clock(),
-                with_markers(script.source()),
-            );
-        }
-        let name = format!("workq_{:016x}", fnv1a(&body));
-        let library = format!(
-            "#!lua name={name}\n{}",
-            body.replace(
-                "function_name = 'NAME_",
-                &format!("function_name = '{name}_")
-            )
-        );
-        let functions = Script::ALL
-            .iter()
-            .map(|s| format!("{name}_{}", s.name()))
-            .collect();
-        Scripts {
-            library,
-            name,
-            functions,
-        }
-    }
-
-    /// The library's source, for `FUNCTION LOAD` (what [`Scripts::load`] sends).
-    pub fn library(&self) -> &str {
-        &self.library
-    }
-
-    /// The library's name; script `x` is the function `<name>_x`.
-    pub fn library_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The name of `script`'s function, `<library name>_<script>`.
-    pub fn function(&self, script: Script) -> &str {
-        // `Script::ALL` lists the variants in declaration order (`script_list!`).
-        self.functions
-            .get(script as usize)
-            .map_or("", String::as_str)
-    }
-
     /// Loads the library unless Redis has it already (a library of the same name has the
     /// same source). Calls load it themselves when they find it missing, and workers when
     /// they start; producers do not load it when they connect (a restricted producer may
@@ -362,114 +198,11 @@ fn refused(e: Error) -> Error {
     }
 }
 
-/// A reply parser's [`Error::Protocol`] as `redis::FromRedisValue` reports it.
-fn parsing(e: Error) -> ParsingError {
-    match e {
-        Error::Protocol(what) => what.into(),
-        other => other.to_string().into(),
-    }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn int(v: &Value) -> Result<i64> {
-    match v {
-        Value::Int(i) => Ok(*i),
-        other => Err(Error::protocol(format!(
-            "expected an integer, got {other:?}"
-        ))),
-    }
-}
-
-fn array(v: Value) -> Result<Vec<Value>> {
-    match v {
-        Value::Array(items) => Ok(items),
-        other => Err(Error::protocol(format!("expected an array, got {other:?}"))),
-    }
-}
-
-fn ints(v: Value) -> Result<Vec<i64>> {
-    array(v)?.iter().map(int).collect()
-}
-
-fn opt_ms(v: &Value) -> Result<Option<Millis>> {
-    let i = int(v)?;
-    Ok(u64::try_from(i).ok())
-}
-
-fn bytes(v: Value) -> Result<Vec<u8>> {
-    match v {
-        Value::BulkString(b) => Ok(b),
-        other => Err(Error::protocol(format!("expected a string, got {other:?}"))),
-    }
-}
-
-/// Helpers for the scripts' unit tests, which need no Redis.
-#[cfg(test)]
-mod test_support {
-    use redis::{Arg, Cmd, Value};
-
-    use crate::QueueKeys;
-
-    /// The queue the tests' commands are for.
-    pub(super) fn keys() -> QueueKeys {
-        QueueKeys::new("q").expect("a valid queue name")
-    }
-
-    /// A command's arguments, as bytes.
-    pub(super) fn raw_args(cmd: &Cmd) -> Vec<Vec<u8>> {
-        cmd.args_iter()
-            .map(|a| match a {
-                Arg::Simple(b) => b.to_vec(),
-                _ => b"<not a plain argument>".to_vec(),
-            })
-            .collect()
-    }
-
-    /// A command's arguments as text (bytes that are not UTF-8 written lossily).
-    pub(super) fn args(cmd: &Cmd) -> Vec<String> {
-        raw_args(cmd)
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect()
-    }
-
-    /// The arguments every script's command starts with.
-    pub(super) fn head(script: super::Script) -> Vec<String> {
-        vec![
-            "FCALL".to_owned(),
-            super::scripts().function(script).to_owned(),
-            "1".to_owned(),
-            "workq:{q}:".to_owned(),
-        ]
-    }
-
-    /// `head(script)` followed by `rest`.
-    pub(super) fn expected(script: super::Script, rest: &[&str]) -> Vec<String> {
-        let mut all = head(script);
-        all.extend(rest.iter().map(|s| (*s).to_owned()));
-        all
-    }
-
-    pub(super) fn int_array(v: &[i64]) -> Value {
-        Value::Array(v.iter().map(|&i| Value::Int(i)).collect())
-    }
-
-    pub(super) fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
-
-    /// True when `r` is an `Error::Protocol`.
-    pub(super) fn is_protocol<T>(r: &crate::Result<T>) -> bool {
-        matches!(r, Err(crate::Error::Protocol(_)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::library::{constants, with_markers};
     use super::*;
+    use crate::record::FORMAT_VERSION;
 
     #[test]
     fn every_script_is_listed_once_and_registered() {
