@@ -30,7 +30,8 @@ pub struct RedisServer {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+/// A new directory under the system temp dir, unique in this test run.
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "workq-test-{tag}-{}-{}",
