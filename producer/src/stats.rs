@@ -14,8 +14,15 @@ use crate::WorkManager;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStats {
-    /// ENQUEUED jobs (due or not), in every lane.
+    /// ENQUEUED jobs (due or not), in every lane: `ready + scheduled`.
     pub enqueued: u64,
+    /// ENQUEUED jobs due now (on Redis' clock), in every lane: the backlog.
+    pub ready: u64,
+    /// ENQUEUED jobs due later (delayed, backing off, or periodic work's next run).
+    pub scheduled: u64,
+    /// How long the oldest ready job has been due, in milliseconds on Redis' clock (None
+    /// when nothing is ready).
+    pub oldest_ready_age_ms: Option<u64>,
     /// RUNNING jobs.
     pub running: u64,
     /// BLOCKED jobs (waiting for parents in a chain).
@@ -77,7 +84,36 @@ async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<Que
     for lane in &lanes {
         pipe.zcard(q.due_in(lane));
     }
-    let counts: Vec<u64> = pipe.query_async(&mut con).await?;
+    // Per lane, the plain lane first: how many are due now, and the soonest due time.
+    // Two commands a lane, whatever its size.
+    let all_lanes: Vec<String> = std::iter::once(String::new())
+        .chain(lanes.iter().cloned())
+        .collect();
+    for lane in &all_lanes {
+        pipe.zcount(q.due_in(lane), "-inf", now_ms)
+            .zrange_withscores(q.due_in(lane), 0, 0);
+    }
+    let replies: Vec<redis::Value> = pipe.query_async(&mut con).await?;
+    let head = 1 + holders.len() + lanes.len();
+    let counts: Vec<u64> = replies
+        .iter()
+        .take(head)
+        .map(redis::from_redis_value_ref)
+        .collect::<std::result::Result<_, _>>()?;
+    let mut ready = 0u64;
+    let mut oldest_due: Option<u64> = None;
+    for pair in replies[head.min(replies.len())..].chunks(2) {
+        let [n, first] = pair else { continue };
+        ready += redis::from_redis_value_ref::<u64>(n)?;
+        let first: Vec<(String, f64)> = redis::from_redis_value_ref(first)?;
+        if let Some((_, due)) = first.first() {
+            // Scores are whole milliseconds; a due time after now is not ready.
+            let due = due.max(0.0) as u64;
+            if due <= now_ms {
+                oldest_due = Some(oldest_due.map_or(due, |o| o.min(due)));
+            }
+        }
+    }
     let blocked = counts.first().copied().unwrap_or(0);
     let running = counts.iter().skip(1).take(holders.len()).sum();
     let mut per_lane = vec![(String::new(), plain)];
@@ -134,8 +170,12 @@ async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<Que
         })
         .map(|(_, n)| n)
         .sum();
+    let enqueued: u64 = per_lane.iter().map(|(_, n)| n).sum();
     Ok(QueueStats {
-        enqueued: per_lane.iter().map(|(_, n)| n).sum(),
+        enqueued,
+        ready,
+        scheduled: enqueued.saturating_sub(ready),
+        oldest_ready_age_ms: oldest_due.map(|d| now_ms.saturating_sub(d)),
         running,
         blocked,
         finished,

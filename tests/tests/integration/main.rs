@@ -28,6 +28,7 @@ mod newcomer;
 mod observe;
 mod periodic;
 mod progress;
+mod queue_gauges;
 mod restart;
 mod shutdown;
 mod support;

@@ -147,8 +147,13 @@ async fn stats(wm: &WorkManager, queue: Option<String>) -> Result<ExitCode, BoxE
         counters.sort();
         let counters: Vec<String> = counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
-            "{q}: enqueued={} running={} finished_retained={} | {}",
+            "{q}: enqueued={} (ready={} scheduled={} oldest_ready_age_ms={}) running={} \
+             finished_retained={} | {}",
             s.enqueued,
+            s.ready,
+            s.scheduled,
+            s.oldest_ready_age_ms
+                .map_or("-".to_owned(), |a| a.to_string()),
             s.running,
             s.finished,
             counters.join(" ")
