@@ -146,3 +146,93 @@ async fn the_readmes_operator_user_runs_stats_and_info() {
         text(&out.stderr)
     );
 }
+
+/// Calls Redis served since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
+async fn commands_served(con: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(con)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            l.split_once("calls=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_prints_the_queues_by_state_and_costs_the_same_commands_however_many_jobs() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let wm = WorkManager::connect(&url).await.unwrap();
+    let reqs: Vec<OneTimeWorkRequest> = (0..3)
+        .map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap())
+        .chain(std::iter::once(
+            OneTimeWorkRequest::builder(Nop { i: 9 })
+                .initial_delay(std::time::Duration::from_secs(3600))
+                .build()
+                .unwrap(),
+        ))
+        .collect();
+    wm.enqueue_many(reqs).await.unwrap();
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+
+    let scrape = |con: &mut redis::aio::MultiplexedConnection| {
+        let url = url.clone();
+        let mut con = con.clone();
+        async move {
+            let _: () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            let out = workq(&["--redis", &url, "metrics"]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            // The same overhead in every scrape: the CLI connecting, this INFO.
+            let served = commands_served(&mut con).await;
+            (text(&out.stdout), served)
+        }
+    };
+    let (page, few) = scrape(&mut con).await;
+    for line in [
+        "# TYPE workq_queue_jobs gauge",
+        "workq_queue_jobs{queue=\"default\",state=\"ready\"} 3",
+        "workq_queue_jobs{queue=\"default\",state=\"scheduled\"} 1",
+        "workq_queue_jobs{queue=\"default\",state=\"running\"} 0",
+        "# TYPE workq_queue_events_total counter",
+        "workq_queue_events_total{event=\"enqueued\",queue=\"default\"} 4",
+        "workq_queue_events_total{event=\"lease_expired\",queue=\"default\"} 0",
+        "workq_queue_workers{queue=\"default\"} 0",
+        "workq_redis_up 1",
+    ] {
+        assert!(
+            page.lines().any(|l| l == line),
+            "no line {line:?} in\n{page}"
+        );
+    }
+
+    // A thousand more jobs in the same lanes: the scrape sends the same commands.
+    let more: Vec<OneTimeWorkRequest> = (100..1100)
+        .map(|i| OneTimeWorkRequest::builder(Nop { i }).build().unwrap())
+        .collect();
+    wm.enqueue_many(more).await.unwrap();
+    let (page, many) = scrape(&mut con).await;
+    assert!(
+        page.contains("workq_queue_jobs{queue=\"default\",state=\"ready\"} 1003"),
+        "{page}"
+    );
+    assert_eq!(
+        few, many,
+        "commands per scrape grew with the number of jobs"
+    );
+}

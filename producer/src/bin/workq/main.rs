@@ -8,6 +8,7 @@
 //! workq demo-enqueue --ids-file F [--count-id ID] [--count-to N] [--step-ms MS]
 //!                    [--delay-ms MS] [--small N]
 //! workq verify --ids-file F [--attempts-of-first N] [--wait-secs S]
+//! workq metrics
 //! workq new-id
 //! workq functions
 //! ```
@@ -93,6 +94,9 @@ enum Command {
         #[arg(long, default_value_t = 0, value_name = "S")]
         wait_secs: u64,
     },
+    /// Print the queues' metrics once, in the Prometheus text format (what an exporter
+    /// serves: sizes by state, the oldest ready job's age, workers, event counters).
+    Metrics,
     /// Print a new job id.
     NewId,
     /// Print the Lua function library, for `redis-cli -x FUNCTION LOAD` (producers in
@@ -239,6 +243,7 @@ fn usage_error(e: &clap::Error) -> String {
 }
 
 mod demo;
+mod exporter;
 
 use demo::DemoArgs;
 
@@ -253,6 +258,10 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     };
     match cli.command {
         Command::Info { id } => info(&wm, id).await,
+        Command::Metrics => {
+            print!("{}", exporter::render(&wm).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stats { queue } => stats(&wm, queue).await,
         Command::Cancel { id, tag } => cancel(&wm, id, tag).await,
         Command::Watch { queue, follow } => watch(&wm, &queue, follow).await,
