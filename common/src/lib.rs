@@ -36,6 +36,8 @@ mod info;
 mod invalid;
 mod keys;
 pub mod limits;
+#[cfg(feature = "logs")]
+pub mod logs;
 mod model;
 mod record;
 mod retry;

@@ -48,8 +48,6 @@
 //! - Redis outages are waited out with capped backoff, logged once per outage.
 
 mod context;
-#[cfg(feature = "cli")]
-pub mod logs;
 mod merge;
 mod metrics;
 mod outage;

@@ -6,11 +6,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use workq_common::logs::{init_from_env, Output};
 use workq_producer::{OneTimeWorkRequest, WorkManager};
 use workq_tests::jobs::{
     EchoWorker, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker, Sleep, SleepWorker,
 };
-use workq_worker::logs::{init_from_env, Output};
 use workq_worker::WorkerRuntime;
 
 fn clock_ms() -> u128 {

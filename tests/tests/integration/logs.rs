@@ -171,3 +171,41 @@ async fn a_completion_after_a_pause_is_reported_as_fenced_not_as_an_outage() {
     .unwrap();
     assert_eq!(fenced.as_deref(), Some("1"), "workq_acks_refused_total");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_workq_log_format_json_each_line_is_a_json_object_with_the_attempt_span() {
+    let redis = RedisServer::start();
+    let wm = manager(&redis.url()).await;
+    let mut env = log_env("info");
+    env.push(("WORKQ_LOG_FORMAT".to_owned(), "json".to_owned()));
+    let (mut worker, _) = spawn_logging_worker(&redis.url(), "default", 30_000, 500, &env);
+    let req = OneTimeWorkRequest::builder(Fail {
+        mode: "error".into(),
+    })
+    .max_attempts(1)
+    .build()
+    .unwrap();
+    let id = req.id().to_string();
+    wm.enqueue(req).await.unwrap();
+    let line = worker.wait_stderr(&["job failed for good", id.as_str()]);
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(event["level"], "WARN", "{line}");
+    assert_eq!(
+        event["fields"]["message"], "job failed for good: out of attempts",
+        "{line}"
+    );
+    let span = &event["span"];
+    assert_eq!(span["id"], id.as_str(), "the attempt span's fields: {line}");
+    assert_eq!(span["attempt"], 1, "{line}");
+    assert_eq!(span["queue"], "default", "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_format_that_is_neither_json_nor_text_is_reported() {
+    let redis = RedisServer::start();
+    let mut env = log_env("info");
+    env.push(("WORKQ_LOG_FORMAT".to_owned(), "xml".to_owned()));
+    let (mut worker, _) = spawn_logging_worker(&redis.url(), "default", 30_000, 500, &env);
+    worker.wait_stderr(&["WORKQ_LOG_FORMAT", "'xml'", "writing text"]);
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use workq_common::demo::{Count, Noop};
-use workq_worker::logs::{init_from_env, Output};
+use workq_common::logs::{init_from_env, Output};
 use workq_worker::{WorkContext, WorkError, WorkResult, Worker, WorkerRuntime};
 
 /// Counts from 1 to `to`, one step every `step_ms`, logging each step.

@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use workq_common::logs::Output;
 use workq_common::time::{epoch_ms, now_ms};
 use workq_producer::{CancelStatus, WorkId, WorkInfo, WorkManager, WorkState};
 
@@ -311,12 +312,9 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    // Warnings (a Redis that would evict keys or has AOF off) go to stderr.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_max_level(tracing::Level::WARN)
-        .init();
+    // Warnings (a Redis that would evict keys or has AOF off) go to stderr;
+    // WORKQ_LOG and WORKQ_LOG_FORMAT as for the worker.
+    workq_common::logs::init_from_env("workq", tracing::Level::WARN, Output::Stderr);
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
