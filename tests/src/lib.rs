@@ -10,6 +10,7 @@ pub struct ReadmeExamples;
 
 pub mod jobs;
 mod process;
+pub mod prom_server;
 pub mod prometheus;
 mod server;
 

@@ -26,6 +26,7 @@ mod least_privilege;
 mod logs;
 mod newcomer;
 mod observe;
+mod on_prometheus;
 mod periodic;
 mod progress;
 mod queue_gauges;
