@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need if it is missing
 # (redis-server, libfaketime for the clock-skew test, and promtool for the checks of
-# deploy/prometheus/), from Debian/Ubuntu packages.
+# deploy/prometheus/, from Debian/Ubuntu packages; kubernetes-validate for the checks of
+# deploy/k8s/, from PyPI into a venv at target/venv).
 # Every test starts its own redis-server on a free port; nothing needs to be running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,11 @@ command -v redis-server >/dev/null || need+=(redis-server)
 compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null || need+=(faketime)
 # promtool ships in Debian's `prometheus` package, with the server itself.
 command -v promtool >/dev/null || need+=(prometheus)
+venv=target/venv
+# python3 -m venv needs ensurepip, which Debian ships apart (python3-venv).
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -39,6 +45,13 @@ if [ ${#need[@]} -gt 0 ]; then
       "service?); stop it, e.g. 'service prometheus stop'" >&2
     exit 1
   fi
+fi
+
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  echo "tests/run.sh: installing kubernetes-validate into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q kubernetes-validate
 fi
 
 exec cargo test --workspace --locked "$@"

@@ -21,6 +21,7 @@ mod fencing;
 mod fixture;
 mod functions;
 mod handback;
+mod k8s_manifests;
 mod lanes;
 mod least_privilege;
 mod logs;
