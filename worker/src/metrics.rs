@@ -38,7 +38,7 @@ const CALL_BUCKETS: [f64; 12] = [
 ];
 
 /// The metrics a runtime keeps, in their own Prometheus registry: serve them with
-/// [`WorkerRuntimeBuilder::http`](crate::WorkerRuntimeBuilder::http) (feature `http`), or
+/// `WorkerRuntimeBuilder::http` (feature `http`), or
 /// gather [`registry`](Metrics::registry) into your own endpoint. The process collector
 /// (CPU, memory, file descriptors) is added by the HTTP endpoint only, so that this
 /// registry merges into one that already has it.

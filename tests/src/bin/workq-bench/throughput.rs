@@ -94,19 +94,22 @@ pub(crate) async fn enqueue_and_drain(
             drain.as_millis()
         );
         for family in metrics.gather() {
-            if family.name().contains("calls") || family.name().contains("claimed") {
+            if family.name() == "workq_redis_call_duration_seconds"
+                || family.name() == "workq_jobs_claimed_total"
+            {
                 for m in family.get_metric() {
                     let labels: Vec<String> = m
                         .get_label()
                         .iter()
                         .map(|l| format!("{}={}", l.name(), l.value()))
                         .collect();
-                    eprintln!(
-                        "{} {:?} {}",
-                        family.name(),
-                        labels,
+                    // Calls are the histogram's count; claims a counter.
+                    let n = if family.name() == "workq_redis_call_duration_seconds" {
+                        m.get_histogram().get_sample_count() as f64
+                    } else {
                         m.get_counter().get_value()
-                    );
+                    };
+                    eprintln!("{} {:?} {n}", family.name(), labels);
                 }
             }
         }
