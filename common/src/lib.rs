@@ -31,6 +31,8 @@ mod data;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod id;
 mod info;
 mod invalid;

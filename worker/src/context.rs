@@ -29,6 +29,8 @@ pub(crate) struct ProgressSink {
     pub(crate) keys: QueueKeys,
     pub(crate) token: u32,
     pub(crate) max: usize,
+    /// `workq_redis_call_duration_seconds{script="progress"}`.
+    pub(crate) timing: prometheus::Histogram,
 }
 
 impl WorkContext {
@@ -83,10 +85,12 @@ impl WorkContext {
         }
         let mut con = sink.pool.get().await?;
         let id = self.id.to_string();
-        if scripts()
+        let timer = sink.timing.start_timer();
+        let stored = scripts()
             .progress(&mut *con, &sink.keys, &id, sink.token, data.as_bytes())
-            .await?
-        {
+            .await;
+        drop(timer);
+        if stored? {
             Ok(())
         } else {
             Err(Error::Fenced(format!(

@@ -2,7 +2,8 @@
 //! part: `builder.rs` (settings), `startup.rs`, `shutdown.rs`, `queue.rs` (per-queue
 //! state), `held.rs` (the held jobs), and the loops: `claim.rs` (claiming and reaping),
 //! `attempt.rs` (running one attempt), `acks.rs`, `heartbeat.rs`, `memory.rs` and
-//! `wake.rs`.
+//! `wake.rs`; `health.rs` (what `/healthz` and `/readyz` say) and `http.rs` (the HTTP
+//! endpoint).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -24,8 +25,11 @@ mod acks;
 mod attempt;
 mod builder;
 mod claim;
+mod health;
 mod heartbeat;
 mod held;
+#[cfg(feature = "http")]
+mod http;
 mod memory;
 mod queue;
 mod shutdown;
@@ -79,6 +83,8 @@ pub(crate) struct Shared {
     /// Redis' `run_id` (from `INFO server`) when this process last looked: a new one with
     /// every held job gone means Redis restarted without its data.
     pub(crate) run_id: Mutex<Option<String>>,
+    /// Liveness and readiness, for the HTTP endpoint.
+    pub(crate) health: health::Health,
 }
 
 impl Shared {
@@ -164,6 +170,11 @@ impl WorkerRuntime {
         shutdown: impl Future<Output = ()> + Send,
         hurry: impl Future<Output = ()> + Send,
     ) -> Result<()> {
+        #[cfg(feature = "http")]
+        let listener = match self.cfg.http {
+            Some(addr) => Some(http::bind(addr).await?),
+            None => None,
+        };
         let client = self.cfg.redis.client()?;
         let pool = workq_common::internal::connect(&self.cfg.redis)?;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
@@ -175,6 +186,7 @@ impl WorkerRuntime {
             memory_pressure: std::sync::atomic::AtomicBool::new(false),
             startup_failed,
             run_id: Mutex::new(None),
+            health: health::Health::new(self.queues.len()),
             queues: self
                 .queues
                 .into_iter()
@@ -198,19 +210,46 @@ impl WorkerRuntime {
             "worker starting"
         );
 
+        #[cfg(feature = "http")]
+        let stop_http = CancellationToken::new();
+        #[cfg(feature = "http")]
+        let server = listener.map(|l| http::start(&shared, l, stop_http.clone()));
+
         let stop_claims = CancellationToken::new();
         let stop_background = CancellationToken::new();
         let bg = || stop_background.clone();
+        // Every loop but the start-up checks (which end when done) runs until shutdown:
+        // one that ends before it makes `/healthz` fail.
         let loops = shutdown::Loops {
             startup: tokio::spawn(startup::startup_checks(Arc::clone(&shared), bg())),
-            wake: tokio::spawn(wake::wake_loop(Arc::clone(&shared), client, bg())),
-            memory: tokio::spawn(memory::memory_loop(Arc::clone(&shared), bg())),
-            heartbeat: tokio::spawn(heartbeat::heartbeat_loop(Arc::clone(&shared), bg())),
-            acks: tokio::spawn(acks::ack_loop(Arc::clone(&shared), ack_rx)),
+            wake: health::spawn_watched(
+                &shared,
+                "wake",
+                wake::wake_loop(Arc::clone(&shared), client, bg()),
+            ),
+            memory: health::spawn_watched(
+                &shared,
+                "memory",
+                memory::memory_loop(Arc::clone(&shared), bg()),
+            ),
+            heartbeat: health::spawn_watched(
+                &shared,
+                "heartbeat",
+                heartbeat::heartbeat_loop(Arc::clone(&shared), bg()),
+            ),
+            acks: health::spawn_watched(
+                &shared,
+                "ack",
+                acks::ack_loop(Arc::clone(&shared), ack_rx),
+            ),
             claimers: (0..shared.queues.len())
                 .map(|q| {
                     let stop = stop_claims.clone();
-                    tokio::spawn(claim::claim_loop(Arc::clone(&shared), q, stop))
+                    health::spawn_watched(
+                        &shared,
+                        "claim",
+                        claim::claim_loop(Arc::clone(&shared), q, stop),
+                    )
                 })
                 .collect::<Vec<JoinHandle<()>>>(),
             stop_claims,
@@ -224,7 +263,18 @@ impl WorkerRuntime {
         if let Some(msg) = &failed {
             tracing::error!("{msg}");
         }
+        // From here on `/readyz` fails, and loops that end are meant to.
+        shared.health.stopping();
         shutdown::shut_down(&shared, loops, hurry).await;
+        // The endpoint answers until the loops have stopped, and closes its port before
+        // `run` returns.
+        #[cfg(feature = "http")]
+        {
+            stop_http.cancel();
+            if let Some(server) = server {
+                let _ = server.await;
+            }
+        }
         tracing::info!(worker = %shared.cfg.worker_id, "worker stopped");
         match failed {
             Some(msg) => Err(Error::config("redis", msg)),

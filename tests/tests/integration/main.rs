@@ -21,6 +21,7 @@ mod fencing;
 mod fixture;
 mod functions;
 mod handback;
+mod http_endpoint;
 mod k8s_manifests;
 mod lanes;
 mod least_privilege;

@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! workq-worker [--redis URL] [--queue NAME]... [--concurrency 64] [--lease-ms 30000]
-//!              [--grace-ms 25000] [--id NAME]
+//!              [--grace-ms 25000] [--id NAME] [--http ADDR]
 //! ```
+//! `--http 0.0.0.0:9464` serves `/metrics`, `/healthz` and `/readyz` there (9464 is the
+//! port this project documents for it; off unless given).
 //! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`. Logs go to stdout;
 //! `WORKQ_LOG` sets the filter (e.g. `info`, `workq_worker=debug`). Exit codes: 0 after a
 //! graceful stop, 1 when the runtime stops with an error (a configuration error at
@@ -77,6 +79,9 @@ struct Args {
     /// The worker's id in Redis (default: host name and process id).
     #[arg(long, value_name = "NAME")]
     id: Option<String>,
+    /// Serve /metrics, /healthz and /readyz at this address (e.g. 0.0.0.0:9464).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -99,6 +104,9 @@ async fn main() -> ExitCode {
         .register(NoopWorker);
     for q in &args.queues {
         b = b.queue(q.as_str());
+    }
+    if let Some(addr) = args.http {
+        b = b.http(addr);
     }
     if let Some(id) = &args.id {
         b = b.worker_id(id.as_str());

@@ -78,7 +78,7 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
         }
         let queue = &shared.queues[q];
         let (acks, retried): (Vec<Ack>, Vec<bool>) = std::mem::take(batch).into_iter().unzip();
-        queue.metrics.ack_calls.inc();
+        let timer = shared.metrics.calls.ack.start_timer();
         let applied = match scripts()
             .ack(
                 &mut **con,
@@ -89,7 +89,10 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
             )
             .await
         {
-            Ok(a) => a,
+            Ok(a) => {
+                drop(timer);
+                a
+            }
             Err(e) => {
                 *batch = acks.into_iter().zip(retried).collect();
                 return Err(e);

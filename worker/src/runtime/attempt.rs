@@ -31,7 +31,7 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.shared.metrics.running.dec();
+        self.shared.metrics.slot_freed();
         self.shared.notify_slot_freed();
     }
 }
@@ -63,7 +63,7 @@ pub(super) async fn run(
     cancel: CancellationToken,
     clock: RedisClock,
 ) {
-    shared.metrics.running.inc();
+    shared.metrics.slot_taken();
     let slot = Slot {
         shared: Arc::clone(&shared),
         _permit: permit,
@@ -77,7 +77,7 @@ pub(super) async fn run(
         let started = Instant::now();
         let outcome = attempt(&shared, q, &id, &rec, &cancel).await;
         let km = shared.queues[q].metrics.kind(&h.kind);
-        km.finished(outcome.label).inc();
+        km.attempts(outcome.label).inc();
         km.duration.observe(started.elapsed().as_secs_f64());
         match outcome.ack {
             AckOutcome::Succeeded => tracing::debug!("attempt succeeded"),
@@ -183,6 +183,7 @@ async fn attempt(
             keys: shared.queues[q].keys.clone(),
             token: h.attempts,
             max: shared.cfg.max_progress,
+            timing: shared.metrics.calls.progress.clone(),
         }),
     };
     // In a chain, the input is the job's own input merged with its parents' outputs.

@@ -30,6 +30,9 @@ pub(crate) struct Config {
     pub(crate) kinds: String,
     /// What claims and heartbeats record as this worker's presence: `<labels>|<kinds>`.
     pub(crate) presence: String,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (None: nowhere).
+    #[cfg(feature = "http")]
+    pub(crate) http: Option<std::net::SocketAddr>,
 }
 
 /// Builder for [`WorkerRuntime`].
@@ -72,6 +75,8 @@ impl WorkerRuntimeBuilder {
                 labels: String::new(),
                 kinds: String::new(),
                 presence: String::new(),
+                #[cfg(feature = "http")]
+                http: None,
             },
             queues: Vec::new(),
             registry: Registry::default(),
@@ -179,6 +184,18 @@ impl WorkerRuntimeBuilder {
         self
     }
 
+    /// Serves `/metrics` (Prometheus' text format), `/healthz` (200 while every loop of
+    /// the runtime runs, else 503) and `/readyz` (200 once Redis answered the start-up
+    /// checks and every queue is being claimed from, 503 before that and from the start
+    /// of shutdown) over HTTP/1.1 at `addr`, from the start of [`run`](WorkerRuntime::run)
+    /// until it returns. Off by default; `workq-worker --http` uses port 9464. An address
+    /// that cannot be bound makes `run` return [`Error::Config`] naming it.
+    #[cfg(feature = "http")]
+    pub fn http(mut self, addr: std::net::SocketAddr) -> Self {
+        self.cfg.http = Some(addr);
+        self
+    }
+
     /// Checks the settings.
     pub fn build(mut self) -> Result<WorkerRuntime> {
         let invalid = |setting: &'static str, m: String| Err(Error::config(setting, m));
@@ -246,11 +263,16 @@ impl WorkerRuntimeBuilder {
         self.cfg.claim_batch = self.cfg.concurrency.min(MAX_CLAIM);
         self.cfg.kinds = self.registry.kinds().join(",");
         self.cfg.presence = format!("{}|{}", self.cfg.labels, self.cfg.kinds);
+        let metrics = Metrics::new(
+            self.cfg.concurrency,
+            &queues.iter().map(QueueKeys::name).collect::<Vec<_>>(),
+            &self.registry.kinds(),
+        );
         Ok(WorkerRuntime {
             cfg: self.cfg,
             queues,
             registry: self.registry,
-            metrics: Metrics::new(),
+            metrics,
         })
     }
 }

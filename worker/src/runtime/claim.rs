@@ -105,6 +105,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, stop: Cancellation
             Some((res, permits)) = in_flight.next() => match res {
                 Ok(reply) => {
                     started = true;
+                    shared.health.claiming(q, true);
                     outage.recovered();
                     shared.queues[q].claim_replied(reply.now_ms);
                     let at = Instant::now();
@@ -121,6 +122,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, stop: Cancellation
                 }
                 Err(e) => {
                     drop(permits);
+                    shared.health.claiming(q, false);
                     conn = None;
                     if !started {
                         shared.startup_error(&e);
@@ -189,7 +191,7 @@ fn claim(
 ) -> Claim {
     Box::pin(async move {
         let queue = &shared.queues[q];
-        queue.metrics.claim_calls.inc();
+        let timer = shared.metrics.calls.claim.start_timer();
         let res = scripts()
             .claim(
                 &mut con,
@@ -209,6 +211,7 @@ fn claim(
                 },
             )
             .await;
+        drop(timer);
         (res, permits)
     })
 }
@@ -228,12 +231,6 @@ fn start_all(
         jobs,
         ..
     } = reply;
-    if let Some(due) = oldest_due_ms {
-        shared
-            .metrics
-            .claim_lag
-            .observe(now_ms.saturating_sub(due) as f64 / 1000.0);
-    }
     let mut batch = Vec::with_capacity(jobs.len());
     for job in jobs {
         match permits.pop() {
@@ -259,6 +256,14 @@ fn start_all(
             at: Instant::now(),
         };
         tokio::spawn(async move {
+            // The claim script returns the due time of the claim's most overdue job only:
+            // its lateness as the claim's first attempt starts, on Redis' clock.
+            if let Some(due) = oldest_due_ms {
+                shared.queues[q]
+                    .metrics
+                    .lateness
+                    .observe(clock.now_ms().saturating_sub(due) as f64 / 1000.0);
+            }
             for (start, permit) in batch {
                 launch(&shared, q, start, permit, clock);
             }

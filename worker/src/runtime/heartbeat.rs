@@ -71,7 +71,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
         let chunk = jobs.as_slice();
         let sent = Instant::now();
         let queue = &shared.queues[q];
-        queue.metrics.heartbeat_calls.inc();
+        let timer = shared.metrics.calls.heartbeat.start_timer();
         // A claim reply can be in flight at most for the response timeout: jobs claimed
         // before that, counted back from the latest reply, are known unless lost.
         let margin = shared.cfg.redis.response_timeout + Duration::from_secs(1);
@@ -89,7 +89,9 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
                     held: chunk,
                 },
             )
-            .await?;
+            .await;
+        drop(timer);
+        let statuses = statuses?;
         let renewal = queue.held.renew(chunk, statuses, sent + shared.cfg.lease);
         for &i in &renewal.cancelled {
             tracing::info!(id = %chunk[i].0, "cancellation requested; signalling the attempt");

@@ -78,6 +78,11 @@ pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
                 }
             }
             Err(e) => {
+                shared
+                    .metrics
+                    .redis_errors
+                    .with_label_values(&["memory"])
+                    .inc();
                 // An outage is the other loops' business; a user not allowed INFO only
                 // loses this safety net, which is said once.
                 if !refused_logged && !e.is_transient() {

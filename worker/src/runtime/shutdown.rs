@@ -107,6 +107,7 @@ async fn hand_back(shared: &Shared) {
         loop {
             let res = async {
                 let mut con = shared.pool.get().await?;
+                let _timer = shared.metrics.calls.release.start_timer();
                 scripts()
                     .release(
                         &mut *con,

@@ -38,7 +38,7 @@ impl Shared {
 /// an ACL that refuses these commands, a database index out of range, a Redis without
 /// functions) stops the runtime.
 pub(super) async fn startup_checks(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut outage = Outage::new("startup");
+    let mut outage = Outage::new("startup").counting(&shared.metrics, "startup");
     loop {
         let res: Result<String> = async {
             let mut con = shared.pool.get().await?;
@@ -53,6 +53,7 @@ pub(super) async fn startup_checks(shared: Arc<Shared>, stop: CancellationToken)
         match res {
             Ok(info) => {
                 outage.recovered();
+                shared.health.started();
                 *shared.run_id.lock().unwrap_or_else(|p| p.into_inner()) =
                     workq_common::internal::server::info_field(&info, "run_id").map(str::to_owned);
                 warn_about_durability(&info);

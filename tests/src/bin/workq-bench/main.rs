@@ -48,6 +48,8 @@ struct Args {
     /// Throughput rounds: with `--bullmq`, each workq run is followed at once by BullMQ's,
     /// and the ratios are the medians of the rounds' ratios.
     rounds: usize,
+    /// Throughput drains with the worker's HTTP endpoint on, scraped once a second.
+    http: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         bullmq: None,
         rounds: 1,
+        http: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -84,13 +87,14 @@ fn parse_args() -> Result<Args, String> {
             "--only" => a.only = Some(val()?),
             "--bullmq" => a.bullmq = Some(val()?),
             "--rounds" => a.rounds = num(val()?)?.max(1),
+            "--http" => a.http = true,
             "--help" | "-h" => {
                 return Err(
                     "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
                     [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
                     [--progress-updates N] [--retention-jobs N] \
                     [--only throughput,latency,memory,idle,chain,progress,retention] \
-                    [--bullmq DIR] [--rounds N]"
+                    [--bullmq DIR] [--rounds N] [--http]"
                         .into(),
                 )
             }

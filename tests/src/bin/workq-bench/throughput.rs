@@ -17,6 +17,7 @@ pub(crate) async fn throughput(a: &Args) -> Result<Value, BoxError> {
     let (_, drain_yielding) = enqueue_and_drain(a, true).await?;
     Ok(json!({
         "scenario": "throughput",
+        "http": a.http,
         "jobs": a.jobs,
         "concurrency": a.concurrency,
         "enqueue_per_s": (a.jobs as f64 / enq.as_secs_f64()).round(),
@@ -62,7 +63,15 @@ pub(crate) async fn enqueue_and_drain(
 
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());
-    let rt = WorkerRuntime::builder(&a.redis)
+    let mut builder = WorkerRuntime::builder(&a.redis);
+    let mut scraper = None;
+    if a.http {
+        // A port free now, for the endpoint; scraped once a second during the drain.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        builder = builder.http(addr);
+        scraper = Some(tokio::spawn(scrape_every_second(addr)));
+    }
+    let rt = builder
         .queue(&queue)
         .concurrency(a.concurrency)
         // removeOnComplete, as in the peer
@@ -84,6 +93,9 @@ pub(crate) async fn enqueue_and_drain(
     rt.run_until(async move { notified.notified().await })
         .await?;
     let drain = t0.elapsed();
+    if let Some(s) = scraper {
+        s.abort();
+    }
     if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
         let after = info_field(&a.redis, "commandstats", "cmdstat_fcall")
             .await
@@ -94,19 +106,22 @@ pub(crate) async fn enqueue_and_drain(
             drain.as_millis()
         );
         for family in metrics.gather() {
-            if family.name().contains("calls") || family.name().contains("claimed") {
+            if family.name() == "workq_redis_call_duration_seconds"
+                || family.name() == "workq_jobs_claimed_total"
+            {
                 for m in family.get_metric() {
                     let labels: Vec<String> = m
                         .get_label()
                         .iter()
                         .map(|l| format!("{}={}", l.name(), l.value()))
                         .collect();
-                    eprintln!(
-                        "{} {:?} {}",
-                        family.name(),
-                        labels,
+                    // Calls are the histogram's count; claims a counter.
+                    let n = if family.name() == "workq_redis_call_duration_seconds" {
+                        m.get_histogram().get_sample_count() as f64
+                    } else {
                         m.get_counter().get_value()
-                    );
+                    };
+                    eprintln!("{} {:?} {n}", family.name(), labels);
                 }
             }
         }
@@ -118,4 +133,23 @@ pub(crate) async fn enqueue_and_drain(
     }
     drop_queue(&a.redis, &queue).await?;
     Ok((enq, drain))
+}
+
+/// GETs `/metrics` from `addr` once a second (as Prometheus would) until aborted; a
+/// refused connection (the endpoint not up yet) is tried again the next second.
+async fn scrape_every_second(addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let scrape = async {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut body = Vec::new();
+            s.read_to_end(&mut body).await?;
+            Ok::<_, std::io::Error>(body.len())
+        };
+        let _ = scrape.await;
+    }
 }
