@@ -53,9 +53,17 @@ impl Response {
     }
 }
 
-/// Maps a request path (without the query) to its response. It runs on the runtime's
-/// threads, so it should not block for long.
-pub type Handler = Arc<dyn Fn(&str) -> Response + Send + Sync>;
+/// Maps a request path (without the query) to its response, which may take a while to
+/// work out (the exporter reads Redis): a future, run on the runtime's threads.
+pub type Handler = Arc<dyn Fn(&str) -> Pending + Send + Sync>;
+
+/// A response being worked out.
+pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// A handler whose responses are ready at once (a closure from path to [`Response`]).
+pub fn ready_handler(f: impl Fn(&str) -> Response + Send + Sync + 'static) -> Handler {
+    Arc::new(move |path: &str| -> Pending { Box::pin(std::future::ready(f(path))) })
+}
 
 /// Serves `listener` with `handler` until `shutdown` is cancelled, then closes the
 /// listener and every open connection before returning (it does not wait for a request
@@ -84,8 +92,8 @@ pub async fn serve(listener: TcpListener, handler: Handler, shutdown: Cancellati
         let handler = Arc::clone(&handler);
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let res = respond(&handler, &req);
-                async move { Ok::<_, Infallible>(res) }
+                let handler = Arc::clone(&handler);
+                async move { Ok::<_, Infallible>(respond(&handler, &req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -100,7 +108,7 @@ pub async fn serve(listener: TcpListener, handler: Handler, shutdown: Cancellati
     connections.shutdown().await;
 }
 
-fn respond(handler: &Handler, req: &Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn respond(handler: &Handler, req: &Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
         let mut res = hyper::Response::new(Full::new(Bytes::from_static(
@@ -111,7 +119,7 @@ fn respond(handler: &Handler, req: &Request<Incoming>) -> hyper::Response<Full<B
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return res;
     }
-    let r = handler(req.uri().path());
+    let r = handler(req.uri().path()).await;
     // hyper leaves out the body of a HEAD response itself.
     let mut res = hyper::Response::new(Full::new(Bytes::from(r.body)));
     *res.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,6 +1,7 @@
 //! A worker process for the fault tests: serves one queue with the test workers.
 //! Usage: test-worker REDIS_URL QUEUE CONCURRENCY LEASE_MS \[GRACE_MS\]
 //!    or: test-worker enqueue REDIS_URL COUNT DELAY_MS SLEEP_MS   (a producer process)
+//! `WORKQ_TEST_HTTP=<addr>` serves the worker's HTTP endpoint there.
 //! It prints `WORKER <pid> <worker id> <its clock in ms>` once started, and on a graceful
 //! exit `FENCED <n>` (its `workq_acks_refused_total`), then `EXIT <pid>`.
 
@@ -76,6 +77,16 @@ async fn main() {
         .register(ProgressWorker);
     if let Some(g) = rest.first() {
         b = b.grace_period(Duration::from_millis(num(g)));
+    }
+    // WORKQ_TEST_HTTP=<addr>: serve /metrics, /healthz and /readyz there.
+    if let Ok(addr) = std::env::var("WORKQ_TEST_HTTP") {
+        match addr.parse() {
+            Ok(addr) => b = b.http(addr),
+            Err(e) => {
+                eprintln!("test-worker: WORKQ_TEST_HTTP {addr}: {e}");
+                std::process::exit(2);
+            }
+        }
     }
     let rt = match b.build() {
         Ok(rt) => rt,

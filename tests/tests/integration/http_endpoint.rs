@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -365,35 +364,9 @@ async fn a_taken_http_address_is_a_config_error_from_run_naming_it() {
     }
 }
 
-/// The `workq-worker` binary, built (once per test run) with the cargo that runs the
-/// tests, in the same profile and target dir (as examples.rs builds the examples).
+/// The `workq-worker` binary (built with its `cli` feature once per test run).
 fn workq_worker_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // This test binary is <target dir>/<profile dir>/deps/integration-<hash>.
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("profile dir")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "--quiet", "-p", "workq-worker"])
-            .args(["--features", "cli", "--bin", "workq-worker"])
-            .args(["--profile", profile])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cannot run cargo");
-        assert!(status.success(), "cargo build workq-worker failed");
-        profile_dir.join("workq-worker")
-    })
-    .clone()
+    crate::support::workspace_bin("workq-worker", "workq-worker")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

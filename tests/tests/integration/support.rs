@@ -263,3 +263,41 @@ pub(crate) async fn admin(redis: &workq_tests::RedisServer, args: &[&str]) {
         .await
         .unwrap();
 }
+
+/// Binary `bin` of workspace package `package` with its `cli` feature, built once per
+/// test run with the cargo that runs the tests, in the same profile and target dir (as
+/// examples.rs builds the examples).
+pub(crate) fn workspace_bin(package: &str, bin: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashMap<String, std::path::PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().expect("lock");
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(p) = built.get(bin) {
+        return p.clone();
+    }
+    // This test binary is <target dir>/<profile dir>/deps/integration-<hash>.
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("profile dir")
+        .to_path_buf();
+    let target_dir = profile_dir.parent().expect("target dir");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--locked", "--quiet", "-p", package])
+        .args(["--features", "cli", "--bin", bin])
+        .args(["--profile", profile])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cannot run cargo");
+    assert!(status.success(), "cargo build {bin} failed");
+    let path = profile_dir.join(bin);
+    built.insert(bin.to_owned(), path.clone());
+    path
+}

@@ -10,7 +10,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use workq_common::http::{serve, Response};
+use workq_common::http::{ready_handler, serve, Response};
 use workq_common::{Error, Result};
 
 use super::Shared;
@@ -34,7 +34,7 @@ pub(super) fn start(
     }
     let process = process_registry();
     let shared = Arc::clone(shared);
-    let handler = Arc::new(move |path: &str| match path {
+    let handler = ready_handler(move |path: &str| match path {
         "/metrics" => metrics(&shared, &process),
         "/healthz" => match shared.health.problem() {
             None => Response::text(200, "ok\n"),

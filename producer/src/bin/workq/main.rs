@@ -9,6 +9,7 @@
 //!                    [--delay-ms MS] [--small N]
 //! workq verify --ids-file F [--attempts-of-first N] [--wait-secs S]
 //! workq metrics
+//! workq serve [--http ADDR]
 //! workq new-id
 //! workq functions
 //! ```
@@ -98,6 +99,14 @@ enum Command {
     /// Print the queues' metrics once, in the Prometheus text format (what an exporter
     /// serves: sizes by state, the oldest ready job's age, workers, event counters).
     Metrics,
+    /// Serve the queues' metrics over HTTP (`/metrics`, `/healthz`) until SIGTERM: one
+    /// exporter per deployment.
+    Serve {
+        /// The address to listen on (port 9464 is this project's; port 0 picks one and
+        /// prints it).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+        http: String,
+    },
     /// Print a new job id.
     NewId,
     /// Print the Lua function library, for `redis-cli -x FUNCTION LOAD` (producers in
@@ -245,6 +254,7 @@ fn usage_error(e: &clap::Error) -> String {
 
 mod demo;
 mod exporter;
+mod serve;
 
 use demo::DemoArgs;
 
@@ -259,6 +269,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     };
     match cli.command {
         Command::Info { id } => info(&wm, id).await,
+        Command::Serve { http } => serve::run(wm, &http).await,
         Command::Metrics => {
             print!("{}", exporter::render(&wm).await?);
             Ok(ExitCode::SUCCESS)
