@@ -1,6 +1,7 @@
 //! workq's metrics as a real Prometheus sees them: it scrapes two worker processes and the
 //! exporter (`workq serve`) every second; the test runs a known workload, SIGKILLs a
-//! worker holding jobs, and asks Prometheus' HTTP API.
+//! worker holding jobs, stops the other, and asks Prometheus' HTTP API (queries and
+//! alerts).
 
 use workq_producer::{OneTimeWorkRequest, WorkManager};
 use workq_tests::jobs::{Fail, Nop, Sleep};
@@ -63,7 +64,22 @@ async fn prometheus_sees_the_workload_a_lease_expiry_and_the_backlog_drain() {
          ['127.0.0.1:{a_port}', '127.0.0.1:{b_port}']\n  - job_name: workq-exporter\n    \
          static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"
     );
-    let prom = PrometheusServer::start(&config, &[]);
+    // The project's alert rules, with every `for:` cut to nothing so that an alert fires
+    // at its first evaluation.
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/prometheus/workq-rules.yml"
+    ))
+    .expect("the rules");
+    let rules: String = rules
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for: ") {
+            Some(_) => format!("{}for: 0s\n", &l[..l.len() - l.trim_start().len()]),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let config = format!("{config}rule_files: [workq-rules.yml]\n");
+    let prom = PrometheusServer::start(&config, &[("workq-rules.yml", &rules)]);
     prom.until("all three targets are up", || {
         prom.value("sum(up)") == Some(3.0)
     });
@@ -134,4 +150,19 @@ async fn prometheus_sees_the_workload_a_lease_expiry_and_the_backlog_drain() {
         empty.is_empty(),
         "dashboard queries without a result: {empty:#?}"
     );
+
+    // Work is ready and no worker is left (the killed one stops counting as live a
+    // minute after it was last seen): the alert fires, and not before.
+    let firing = |prom: &PrometheusServer| {
+        prom.alerts()
+            .iter()
+            .any(|(name, state)| name == "WorkqReadyJobsWithoutWorker" && state == "firing")
+    };
+    assert!(!firing(&prom), "fired while a worker runs");
+    b.signal("TERM");
+    assert_eq!(b.wait(), Some(0));
+    wm.enqueue(OneTimeWorkRequest::builder(Nop { i: 0 }).build().unwrap())
+        .await
+        .unwrap();
+    prom.until("WorkqReadyJobsWithoutWorker fires", || firing(&prom));
 }
