@@ -133,7 +133,9 @@ impl WorkerRuntime {
     /// cannot fix (a wrong or missing password, an ACL that refuses a command workq needs,
     /// a database index out of range, a Redis without functions); the message names the
     /// Redis address (never its password) and what to fix. A Redis that is down at start
-    /// is waited for.
+    /// is waited for. With an HTTP endpoint (`WorkerRuntimeBuilder::http`, feature
+    /// `http`), an address that cannot be bound is an [`Error::Config`] (setting `http`)
+    /// naming it, returned before anything else starts.
     pub async fn run(self) -> Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())
