@@ -20,27 +20,9 @@ use crate::fixture::TestContext;
 fn example(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        // This test binary is <target dir>/<profile dir>/deps/integration-<hash>.
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("profile dir")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "--quiet", "--workspace", "--examples"])
-            .args(["--profile", profile])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cannot run cargo");
+        let status = crate::support::cargo_build(&["--workspace", "--examples"]);
         assert!(status.success(), "cargo build --examples failed");
-        profile_dir.join("examples")
+        crate::support::profile_dir().join("examples")
     });
     dir.join(name)
 }

@@ -276,28 +276,38 @@ pub(crate) fn workspace_bin(package: &str, bin: &str) -> std::path::PathBuf {
     if let Some(p) = built.get(bin) {
         return p.clone();
     }
+    let status = cargo_build(&["-p", package, "--features", "cli", "--bin", bin]);
+    assert!(status.success(), "cargo build {bin} failed");
+    let path = profile_dir().join(bin);
+    built.insert(bin.to_owned(), path.clone());
+    path
+}
+
+/// The directory this test binary was built in: <target dir>/<profile dir>.
+pub(crate) fn profile_dir() -> std::path::PathBuf {
     // This test binary is <target dir>/<profile dir>/deps/integration-<hash>.
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(|deps| deps.parent())
         .expect("profile dir")
-        .to_path_buf();
+        .to_path_buf()
+}
+
+/// Runs `cargo build --locked --quiet <args>` with the cargo that runs the tests, in the
+/// same profile and target dir.
+pub(crate) fn cargo_build(args: &[&str]) -> std::process::ExitStatus {
+    let profile_dir = profile_dir();
     let target_dir = profile_dir.parent().expect("target dir");
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev",
         Some(other) => other,
     };
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--locked", "--quiet", "-p", package])
-        .args(["--features", "cli", "--bin", bin])
+    std::process::Command::new(env!("CARGO"))
+        .args(["build", "--locked", "--quiet"])
+        .args(args)
         .args(["--profile", profile])
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
-        .expect("cannot run cargo");
-    assert!(status.success(), "cargo build {bin} failed");
-    let path = profile_dir.join(bin);
-    built.insert(bin.to_owned(), path.clone());
-    path
+        .expect("cannot run cargo")
 }
