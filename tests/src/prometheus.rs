@@ -231,3 +231,49 @@ pub fn counter_function_arguments(expr: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Runs `promtool check rules` over `exprs`, each written as a recording rule
+/// `workq:<group>_<i>` of one rule file: promtool decides whether every one is valid
+/// PromQL.
+pub fn check_promql(group: &str, exprs: &[String]) -> PromtoolRun {
+    let rules: Vec<serde_json::Value> = exprs
+        .iter()
+        .enumerate()
+        .map(
+            |(i, expr)| serde_json::json!({ "record": format!("workq:{group}_{i}"), "expr": expr }),
+        )
+        .collect();
+    let file = serde_json::json!({ "groups": [{ "name": group, "rules": rules }] });
+    let dir = TempDir::new(group);
+    // JSON is YAML: promtool reads it as a rule file.
+    let path = dir.path().join(format!("{group}.yml"));
+    std::fs::write(&path, file.to_string()).expect("write");
+    promtool(["check", "rules", path.to_str().expect("utf-8 path")])
+}
+
+/// Every query of deploy/grafana/workq.json, panels inside collapsed rows included, as
+/// (panel title, expr), with Grafana's variables as written.
+pub fn dashboard_queries() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/workq.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut panels = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        panels.push(panel);
+        panels.extend(panel["panels"].as_array().into_iter().flatten());
+    }
+    let mut out = Vec::new();
+    for panel in panels {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("panel {}: a target without an expr", panel["title"]));
+            out.push((
+                panel["title"].as_str().unwrap_or("?").to_owned(),
+                expr.to_owned(),
+            ));
+        }
+    }
+    out
+}

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
-use workq_tests::prometheus::{counter_function_arguments, metric_names, promtool, TempDir};
+use workq_tests::prometheus::{
+    counter_function_arguments, dashboard_queries, metric_names, promtool, TempDir,
+};
 
 /// The series workq exposes, as named by the observability issue: per worker process,
 /// then from the exporter. A histogram is listed by its base name.
@@ -380,23 +382,6 @@ fn panels(dashboard: &Json) -> Vec<&Json> {
     out
 }
 
-/// Each query of the dashboard: (panel title, expr).
-fn queries(dashboard: &Json) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for panel in panels(dashboard) {
-        for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = target["expr"]
-                .as_str()
-                .unwrap_or_else(|| panic!("panel {}: a target without an expr", panel["title"]));
-            out.push((
-                panel["title"].as_str().unwrap_or("?").to_owned(),
-                expr.to_owned(),
-            ));
-        }
-    }
-    out
-}
-
 #[test]
 fn dashboard_has_datasource_and_queue_variables() {
     let dashboard = dashboard();
@@ -443,7 +428,7 @@ fn dashboard_has_datasource_and_queue_variables() {
     }
     // Every query over a series with a queue label follows the queue variable.
     let mut problems = Vec::new();
-    for (title, expr) in queries(&dashboard) {
+    for (title, expr) in dashboard_queries() {
         let per_queue = metric_names(&expr)
             .iter()
             .any(|m| QUEUE_LABELLED.contains(&m.as_str()));
@@ -458,25 +443,18 @@ fn dashboard_has_datasource_and_queue_variables() {
 /// replaced by values).
 #[test]
 fn dashboard_queries_are_valid_promql() {
-    let queries = queries(&dashboard());
+    let queries = dashboard_queries();
     assert!(!queries.is_empty());
-    let rules: Vec<Json> = queries
+    let exprs: Vec<String> = queries
         .iter()
-        .enumerate()
-        .map(|(i, (_, expr))| {
-            let expr = expr
-                .replace("$__rate_interval", "5m")
+        .map(|(_, expr)| {
+            expr.replace("$__rate_interval", "5m")
                 .replace("$__interval", "1m")
-                .replace("$queue", ".*");
-            serde_json::json!({ "record": format!("workq:dashboard_query_{i}"), "expr": expr })
+                .replace("$queue", ".*")
         })
         .collect();
-    let file = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
-    let dir = TempDir::new("dashboard");
-    // JSON is YAML: promtool reads it as a rule file.
-    let path = dir.path().join("dashboard-queries.yml");
-    std::fs::write(&path, file.to_string()).expect("write");
-    assert_promtool(&["check", "rules", path.to_str().expect("utf-8 path")]);
+    let run = workq_tests::prometheus::check_promql("dashboard_query", &exprs);
+    assert!(run.success, "promtool check rules:\n{}", run.output);
 }
 
 /// The queries read only the metrics workq exposes, and rate(), irate() and increase()
@@ -484,7 +462,7 @@ fn dashboard_queries_are_valid_promql() {
 #[test]
 fn dashboard_reads_only_workq_metrics_and_rates_only_counters() {
     let mut problems = Vec::new();
-    for (title, expr) in queries(&dashboard()) {
+    for (title, expr) in dashboard_queries() {
         problems.extend(
             expr_problems(&expr, &[])
                 .into_iter()

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 use serde_norway::Value as Yaml;
-use workq_tests::prometheus::{metric_names, promtool, TempDir};
+use workq_tests::prometheus::{check_promql, metric_names};
 
 /// The exporter's series (the observability issue's list; deploy_assets.rs has the same
 /// list beside the worker's). The autoscalers read queue state, which only the exporter
@@ -405,19 +405,8 @@ fn autoscaling_queries_are_valid_promql_over_the_exporters_ready_backlog() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    let rules: Vec<serde_json::Value> = queries
-        .iter()
-        .enumerate()
-        .map(|(i, (_, expr, _))| {
-            serde_json::json!({ "record": format!("workq:k8s_query_{i}"), "expr": expr })
-        })
-        .collect();
-    let file = serde_json::json!({ "groups": [{ "name": "k8s", "rules": rules }] });
-    let dir = TempDir::new("k8s-queries");
-    // JSON is YAML: promtool reads it as a rule file.
-    let path = dir.path().join("k8s-queries.yml");
-    std::fs::write(&path, file.to_string()).expect("write");
-    let run = promtool(["check", "rules", path.to_str().expect("utf-8 path")]);
+    let exprs: Vec<String> = queries.iter().map(|(_, expr, _)| expr.clone()).collect();
+    let run = check_promql("k8s_query", &exprs);
     assert!(
         run.success,
         "promtool check rules {queries:#?}:\n{}",

@@ -16,26 +16,14 @@ fn http_env(port: u16) -> Vec<(String, String)> {
 
 /// The dashboard's queries, with its variables filled in for the queue `default`.
 fn dashboard_queries() -> Vec<String> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/grafana/workq.json"
-    ))
-    .expect("the dashboard");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let mut out = Vec::new();
-    for panel in json["panels"].as_array().into_iter().flatten() {
-        for t in panel["targets"].as_array().into_iter().flatten() {
-            if let Some(e) = t["expr"].as_str() {
-                out.push(
-                    e.replace("$__rate_interval", "1m")
-                        .replace("$__interval", "1m")
-                        .replace("${queue:regex}", "default")
-                        .replace("$queue", "default"),
-                );
-            }
-        }
-    }
-    out
+    workq_tests::prometheus::dashboard_queries()
+        .into_iter()
+        .map(|(_, e)| {
+            e.replace("$__rate_interval", "1m")
+                .replace("$__interval", "1m")
+                .replace("$queue", "default")
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

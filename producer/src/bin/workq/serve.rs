@@ -22,9 +22,8 @@ pub(crate) async fn run(wm: WorkManager, addr: &str) -> Result<ExitCode, BoxErro
     let local = listener.local_addr()?;
     // Tests (and operators who asked for port 0) read the address from this line.
     eprintln!("workq serve: listening on http://{local} (/metrics, /healthz)");
-    let wm = Arc::new(wm);
     let handler: Handler = Arc::new(move |path: &str| {
-        let wm = Arc::clone(&wm);
+        let wm = wm.clone();
         let path = path.to_owned();
         Box::pin(async move {
             match path.as_str() {
