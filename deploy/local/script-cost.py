@@ -8,11 +8,13 @@ change to the Lua can be compared with the code before it without client noise.
     git stash pop; cargo run -q -p workq-producer --features cli --bin workq -- functions > /tmp/lib_new.lua
     python3 -m venv /tmp/v && /tmp/v/bin/pip install -q redis
     redis-server --port 7393 --save '' --daemonize yes
-    /tmp/v/bin/python deploy/local/script-cost.py 7393 20 base,new
+    /tmp/v/bin/python deploy/local/script-cost.py 7393 20 base,new [claim size]
 
 Each round flushes the Redis, enqueues 40 calls of 250 no-op jobs (ids from a monotonic
-ULID generator, as the Rust producer makes them) and then claims them 250 at a time, for
-each library in turn. It prints the medians and the ratios to the first library.
+ULID generator, as the Rust producer makes them), claims them 250 at a time (or the
+claim size given: fewer at a time), then acks them as successes with an hour's
+retention, 250 at a time, for each library in turn. It prints the medians and the ratios
+to the first library.
 """
 import random
 import statistics as st
@@ -22,6 +24,7 @@ import time
 import redis
 
 PORT, ROUNDS, TAGS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
+CLAIM = int(sys.argv[4]) if len(sys.argv) > 4 else 250
 r = redis.Redis(port=PORT)
 libs = {}
 for tag in TAGS:
@@ -55,27 +58,37 @@ def usec_per_job(calls):
 def round_of(tag, calls=40, per=250):
     r.flushall()
     r.config_resetstat()
+    ids = []
     for _ in range(calls):
         args = [per, ""]
         for _ in range(per):
-            args += [ulid(), "0", REC]
+            ids.append(ulid())
+            args += [ids[-1], "0", REC]
         r.fcall(f"{libs[tag]}_enqueue", 1, KEYS, *args)
     enq = usec_per_job(calls * per)
     r.config_resetstat()
-    for _ in range(calls):
-        a = [per, 30000, "w1", 60000, 100, "", 1, "nop", 0]
+    for _ in range(calls * per // CLAIM):
+        a = [CLAIM, 30000, "w1", 60000, 100, "", 1, "nop", 0]
         r.fcall(f"{libs[tag]}_claim", 1, KEYS, *a)
-    return enq, usec_per_job(calls * per)
+    claim = usec_per_job(calls * per)
+    r.config_resetstat()
+    for c in range(calls):
+        a = ["w1", 3600000, 3600000, per]
+        for id in ids[c * per:(c + 1) * per]:
+            a += [id, 1, ""]
+        r.fcall(f"{libs[tag]}_ack", 1, KEYS, *a)
+    return enq, claim, usec_per_job(calls * per)
 
 
-res = {t: ([], []) for t in TAGS}
+res = {t: ([], [], []) for t in TAGS}
 for _ in range(ROUNDS):
     for tag in TAGS:
-        e, c = round_of(tag)
-        res[tag][0].append(e)
-        res[tag][1].append(c)
+        for k, v in enumerate(round_of(tag)):
+            res[tag][k].append(v)
 first = TAGS[0]
 for t in TAGS:
-    e, c = st.median(res[t][0]), st.median(res[t][1])
-    print(f"{t}: enqueue {e:.2f} us/job ({e / st.median(res[first][0]):.3f}x), "
-          f"claim {c:.2f} us/job ({c / st.median(res[first][1]):.3f}x)")
+    m = [st.median(x) for x in res[t]]
+    b = [st.median(x) for x in res[first]]
+    print(f"{t}: enqueue {m[0]:.2f} us/job ({m[0] / b[0]:.3f}x), "
+          f"claim {m[1]:.2f} us/job ({m[1] / b[1]:.3f}x), "
+          f"ack kept {m[2]:.2f} us/job ({m[2] / b[2]:.3f}x)")

@@ -27,8 +27,15 @@ pub struct QueueStats {
     pub running: u64,
     /// BLOCKED jobs (waiting for parents in a chain).
     pub blocked: u64,
-    /// Finished jobs still retained.
+    /// Finished jobs still retained (the size of the queue's `done` set; the three
+    /// counts below split it by state).
     pub finished: u64,
+    /// Retained SUCCEEDED jobs.
+    pub retained_succeeded: u64,
+    /// Retained FAILED jobs.
+    pub retained_failed: u64,
+    /// Retained CANCELLED jobs.
+    pub retained_cancelled: u64,
     /// ENQUEUED jobs per lane: "" plain, "x" expedited, "@labels" needing labels,
     /// "x@labels", and any of these followed by "#kind" (jobs passed on by a worker that
     /// does not run their kind).
@@ -40,7 +47,9 @@ pub struct QueueStats {
     pub unsatisfiable: u64,
     /// Cumulative counters: enqueued, claimed, succeeded, failed, cancelled, retried,
     /// lease_expired, released, pruned, pruned_early (ahead of retention, under memory
-    /// pressure), kind_parked (passed on to a kind lane), periodic_runs.
+    /// pressure), kind_parked (passed on to a kind lane), periodic_runs. (The stats hash
+    /// also holds the retained counts by state, which are not cumulative: they are the
+    /// `retained_*` fields above.)
     pub counters: HashMap<String, u64>,
 }
 
@@ -58,7 +67,7 @@ async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<Que
     type Head = (
         u64,
         u64,
-        HashMap<String, u64>,
+        HashMap<String, i64>,
         Vec<String>,
         Vec<String>,
         HashMap<String, String>,
@@ -76,6 +85,18 @@ async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<Que
         })
         .await?;
     let now_ms = time.0 * 1000 + time.1 / 1000;
+    // The retained counts go up as jobs finish and down as they are pruned; one that
+    // reads below zero (jobs finished before these counts were kept, then pruned) is 0.
+    let mut counters: HashMap<String, u64> = counters
+        .into_iter()
+        .map(|(k, v)| (k, u64::try_from(v).unwrap_or(0)))
+        .collect();
+    let mut retained = |state: &str| counters.remove(&format!("retained_{state}")).unwrap_or(0);
+    let (retained_succeeded, retained_failed, retained_cancelled) = (
+        retained("succeeded"),
+        retained("failed"),
+        retained("cancelled"),
+    );
     let mut pipe = redis::pipe();
     pipe.scard(q.blocked());
     for w in &holders {
@@ -179,6 +200,9 @@ async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<Que
         running,
         blocked,
         finished,
+        retained_succeeded,
+        retained_failed,
+        retained_cancelled,
         lanes: per_lane,
         workers,
         unsatisfiable,

@@ -51,12 +51,20 @@ for _, lane in ipairs(redis.call('SMEMBERS', K_LANES)) do
 end
 -- 5. Claim: expedited lanes first, then the others; within each group, in due order
 --    across its lanes (so work in a labelled lane is not held back behind newer work
---    in the plain lane). `oldest` is the due time of the most overdue job claimed (the
---    worker's claim-lag metric); scores are read only where needed, because Redis 7.0
---    formats each one with printf.
-local out = { now, -1, -1 }
+--    in the plain lane). `oldest` and `newest` are the earliest and latest due times of
+--    the jobs claimed, and at_oldest/at_newest their jobs' places in `ids`: the reply
+--    puts those two jobs first and last, so that the worker's lateness metric knows their
+--    due times and places the others between them. Scores are read only where needed,
+--    because Redis 7.0 formats each one with printf, and with no call made for them alone:
+--    where more jobs are due than taken, the newest is not read (newest_unknown).
+local out = { now, -1, -1, -1 }
 local ids = {}
-local oldest = nil
+local oldest, newest, at_oldest, at_newest = nil, nil, nil, nil
+local newest_unknown = false
+local function saw(due, at)
+  if oldest == nil or due < oldest then oldest, at_oldest = due, at end
+  if newest == nil or due > newest then newest, at_newest = due, at end
+end
 local function take(group)
   local room = math.max(limit - #ids, 0)
   if #group == 0 then return end
@@ -69,16 +77,21 @@ local function take(group)
       wake_for(d0)
       return
     end
-    if oldest == nil or d0 < oldest then oldest = d0 end
+    local at = #ids + 1
+    saw(d0, at)
     local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, room + 1)
     local n = math.min(#due, room)
     for k = 1, n do ids[#ids + 1] = due[k] end
     if #due > room then
       due[#due] = nil
       wake_for(now) -- more are due
+      newest_unknown = true
     else
-      local nx = redis.call('ZRANGE', key, n, n, 'WITHSCORES')
-      if nx[2] then wake_for(tonumber(nx[2])) end
+      -- The last job taken gives the newest due time claimed, and the one after it when
+      -- to look again.
+      local tail = redis.call('ZRANGE', key, n - 1, n, 'WITHSCORES')
+      if tail[2] then saw(tonumber(tail[2]), at + n - 1) end
+      if tail[4] then wake_for(tonumber(tail[4])) end
     end
     each_chunk('ZREM', key, due, 1)
     return
@@ -108,7 +121,7 @@ local function take(group)
   for n = 1, math.min(room, #picked) do
     local e = picked[n]
     ids[#ids + 1] = e[1]
-    if oldest == nil or e[2] < oldest then oldest = e[2] end
+    saw(e[2], #ids)
     local t = taken[e[3]]
     if not t then t = {}; taken[e[3]] = t end
     t[#t + 1] = e[1]
@@ -117,6 +130,17 @@ local function take(group)
 end
 take(expedited)
 take(normal)
+-- The jobs due at `oldest` and at `newest` go first and last.
+local function swap(a, b) ids[a], ids[b] = ids[b], ids[a] end
+if at_oldest and at_oldest ~= 1 then
+  swap(1, at_oldest)
+  if at_newest == 1 then at_newest = at_oldest end
+end
+if newest_unknown then
+  newest = nil
+elseif at_newest and at_newest ~= #ids and #ids > 1 then
+  swap(#ids, at_newest)
+end
 if #ids > 0 then
   local recs = hmget(K_JOBS, ids)
   local trailer = cmsgpack.pack({ now, worker })
@@ -185,9 +209,9 @@ if #ids > 0 then
     -- The lease covers the new jobs until the worker's next heartbeat.
     redis.call('ZADD', K_LEASES, 'GT', now + lease_ms, worker)
     bump('claimed', #claimed)
-    -- (The head's due time, read before the records: a stale entry there, one whose
-    -- record is gone or no longer ENQUEUED, can make this a little older than it is.)
-    if oldest then out[3] = oldest end
+    -- (Due times read before the records: a stale entry, one whose record is gone or no
+    -- longer ENQUEUED, can widen them a little.)
+    if oldest then out[3], out[4] = oldest, newest or -1 end
   end
 end
 

@@ -13,10 +13,13 @@
 //!   presence (1 to record it, 0 not to), kinds the worker runs (sorted, comma-separated;
 //!   `''` for any), memory pressure (1 when Redis is near `maxmemory`: prune the oldest
 //!   finished jobs ahead of their retention).
-//! - Reply: `[now_ms, next_wake_ms | -1, oldest_due_ms | -1, id1, record1, id2,
-//!   record2, ...]`: next_wake is the earliest due time in a lane it serves, prune time,
-//!   or lease end of another worker; oldest_due is the due time of the most overdue job
-//!   claimed; each record is RUNNING with its new attempt number: [`ClaimReply`].
+//! - Reply: `[now_ms, next_wake_ms | -1, oldest_due_ms | -1, newest_due_ms | -1, id1,
+//!   record1, id2, record2, ...]`: next_wake is the earliest due time in a lane it serves,
+//!   prune time, or lease end of another worker; oldest_due and newest_due are the
+//!   earliest and latest due times of the jobs claimed (every claimed job was due between
+//!   them), the first job of the reply being due at oldest_due and, when newest_due is
+//!   given (it is not when more jobs were due than claimed), the last at newest_due; each
+//!   record is RUNNING with its new attempt number: [`ClaimReply`].
 
 use std::time::Duration;
 
@@ -79,6 +82,9 @@ pub struct ClaimReply {
     pub next_due_ms: Option<Millis>,
     /// The due time of the most overdue job claimed (none when nothing was claimed).
     pub oldest_due_ms: Option<Millis>,
+    /// The latest due time of the jobs claimed, that of the reply's last job (none when
+    /// nothing was claimed, or when more jobs were due than claimed: then it was not read).
+    pub newest_due_ms: Option<Millis>,
     /// Claimed jobs (already marked RUNNING with their new attempt number).
     pub jobs: Vec<ClaimedJob>,
 }
@@ -105,6 +111,7 @@ impl ClaimReply {
         let now_ms = opt_ms(&head()?)?.unwrap_or(0);
         let next_due_ms = opt_ms(&head()?)?;
         let oldest_due_ms = opt_ms(&head()?)?;
+        let newest_due_ms = opt_ms(&head()?)?;
         let mut jobs = Vec::with_capacity(items.len() / 2);
         while let Some(id) = items.next() {
             let Some(record) = items.next() else {
@@ -127,6 +134,7 @@ impl ClaimReply {
             now_ms,
             next_due_ms,
             oldest_due_ms,
+            newest_due_ms,
             jobs,
         })
     }
@@ -215,6 +223,7 @@ mod tests {
             Value::Int(1000),
             Value::Int(-1),
             Value::Int(900),
+            Value::Int(950),
             bulk("A"),
             Value::BulkString(vec![0x95, 1]),
             Value::BulkString(vec![0xff]),
@@ -226,16 +235,22 @@ mod tests {
         assert_eq!(r.now_ms, 1000);
         assert_eq!(r.next_due_ms, None);
         assert_eq!(r.oldest_due_ms, Some(900));
+        assert_eq!(r.newest_due_ms, Some(950));
         let jobs: Vec<(&str, &[u8])> = r
             .jobs
             .iter()
             .map(|j| (j.id.as_str(), j.record.as_slice()))
             .collect();
         assert_eq!(jobs, [("A", &[0x95, 1][..]), ("B", b"rb")]);
-        let r = ClaimReply::from_redis_value(int_array(&[1, 2, -1])).expect("valid reply");
+        let r = ClaimReply::from_redis_value(int_array(&[1, 2, -1, -1])).expect("valid reply");
         assert_eq!(
-            (r.next_due_ms, r.oldest_due_ms, r.jobs.len()),
-            (Some(2), None, 0)
+            (
+                r.next_due_ms,
+                r.oldest_due_ms,
+                r.newest_due_ms,
+                r.jobs.len()
+            ),
+            (Some(2), None, None, 0)
         );
     }
 
@@ -244,6 +259,7 @@ mod tests {
         for bad in [
             Value::Nil,
             int_array(&[1, 2]),
+            int_array(&[1, 2, 3]),
             Value::Array(vec![Value::Int(1), Value::Int(2), bulk("3")]),
             Value::Array(vec![Value::Int(1), Value::Int(2), Value::Int(3), bulk("A")]),
             Value::Array(vec![
@@ -257,6 +273,7 @@ mod tests {
                 Value::Int(1),
                 Value::Int(2),
                 Value::Int(3),
+                Value::Int(4),
                 bulk("A"),
                 Value::Nil,
             ]),

@@ -221,7 +221,7 @@ for _, job in ipairs(jobs) do
       x.e = 'parent ' .. doom[1] .. ' was cancelled'
       bump('cancelled')
     end
-    to_done(id, keep_failed)
+    to_done(id, keep_failed, doom[2])
   else
     if h[2] == ENQUEUED then roots[#roots + 1] = id end
     if h[2] == ENQUEUED and (#attach > 0 or done_inputs) then

@@ -109,7 +109,7 @@ local function settle_children(id, h, rest, state)
         if state == FAILED then bump('failed') else bump('cancelled') end
         note(cid, state, ch[3])
         redis.call('HSET', K_JOBS, cid, cmsgpack.pack(ch) .. crest)
-        to_done(cid, keep_failed)
+        to_done(cid, keep_failed, state)
         if type(cx.k) == 'table' then
           for _, gid in ipairs(cx.k) do queue[#queue + 1] = { gid, cid } end
         end
@@ -145,6 +145,7 @@ local function finish(id, h, rest, state)
     put_job(id, cmsgpack.pack(h) .. rest)
     w_done[#w_done + 1] = now + keep_ms
     w_done[#w_done + 1] = id
+    bump(RETAINED[state])
   end
 end
 

@@ -2,12 +2,17 @@
 -- their retention has ended. claim.lua prunes automatically (auto_prune, on a budget);
 -- prune.lua prunes now, whatever the retention (prune_jobs).
 
--- Deletes the finished jobs `old` (ids read from `done`). Records without ext (first
--- byte HEADER_BARE) carry no tags or unique name, and are not decoded.
+-- Deletes the finished jobs `old` (ids read from `done`), counting them out of the
+-- retained counts by state. Records without ext (first byte HEADER_BARE) carry no tags or
+-- unique name, and are not decoded.
 local function prune_jobs(old)
   local recs = hmget(K_JOBS, old)
   for n, id in ipairs(old) do
     local rec = recs[n]
+    if rec then
+      local field = RETAINED[state_of(rec)]
+      if field then bump(field, -1) end
+    end
     if rec and string.byte(rec, 1) ~= HEADER_BARE then
       delete_job(id, split(rec))
     else

@@ -256,7 +256,7 @@ local function fail_malformed_id(id, rec)
   x.e = 'malformed job id (not a ULID): ' .. printable(id)
   bump('failed')
   put_job(id, cmsgpack.pack(h) .. rest)
-  to_done(id, keep_failed)
+  to_done(id, keep_failed, FAILED)
 end
 
 -- A record found in a due lane in a state a claim does not expect. A job that is running

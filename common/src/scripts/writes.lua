@@ -43,16 +43,22 @@ local function put_job(id, rec)
   w_jobs[#w_jobs + 1] = id
   w_jobs[#w_jobs + 1] = rec
 end
--- A finished job's entry in `done`: it may be pruned keep_ms from now.
-local function to_done(id, keep_ms)
-  w_done[#w_done + 1] = now + keep_ms
-  w_done[#w_done + 1] = id
-end
-
 -- Counters for dashboards.
 local stats = {}
 local function bump(field, n)
   stats[field] = (stats[field] or 0) + (n or 1)
+end
+
+-- The finished jobs in `done`, by state: counted up as they enter and down as they are
+-- pruned, so that the exporter splits the retained jobs without reading them.
+local RETAINED = { [SUCCEEDED] = 'retained_succeeded', [FAILED] = 'retained_failed',
+  [CANCELLED] = 'retained_cancelled' }
+
+-- A finished job's entry in `done`: it may be pruned keep_ms from now.
+local function to_done(id, keep_ms, state)
+  w_done[#w_done + 1] = now + keep_ms
+  w_done[#w_done + 1] = id
+  bump(RETAINED[state])
 end
 
 -- State changes, written to the capped events stream only while somebody watches (the

@@ -285,6 +285,47 @@ async fn the_counters_count_the_jobs_that_succeeded_and_failed() {
     ctx.stop_worker().await;
 }
 
+/// Lateness is observed per job, not per claim: twenty jobs taken by one claim give
+/// twenty observations, and the one that was due a minute before it was enqueued is the
+/// only one past the 30 s bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lateness_is_observed_once_per_job_against_its_own_due_time() {
+    const N: usize = 20;
+    let addr = free_addr();
+    let mut ctx = TestContext::new().await;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let mut b = OneTimeWorkRequest::builder(Nop { i: i as u64 });
+        if i == 0 {
+            b = b.run_at(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
+        }
+        let req = b.build().unwrap();
+        ids.push(req.id());
+        ctx.wm.enqueue(req).await.unwrap();
+    }
+    // Enqueued before the worker starts, so that its first claims take several at once.
+    ctx.start_worker(|b| b.http(addr));
+    for id in ids {
+        ctx.finished(id).await;
+    }
+    let all = samples(&get(addr, "/metrics").await.unwrap().body);
+    let q = ("queue", "default");
+    assert_eq!(
+        value(&all, "workq_job_lateness_seconds_count", &[q]),
+        N as f64
+    );
+    assert_eq!(
+        value(
+            &all,
+            "workq_job_lateness_seconds_bucket",
+            &[q, ("le", "30")]
+        ),
+        (N - 1) as f64,
+        "only the job due a minute ago was that late"
+    );
+    ctx.stop_worker().await;
+}
+
 /// A job that runs until the test releases it.
 #[derive(Serialize, Deserialize)]
 struct Hold;

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use workq_producer::OneTimeWorkRequest;
-use workq_tests::jobs::Nop;
+use workq_producer::{OneTimeWorkRequest, WorkState};
+use workq_tests::jobs::{Fail, Nop};
 
 use crate::fixture::TestContext;
+use crate::support::{echo, finished, InProcess};
 
 /// Redis' clock, in milliseconds.
 async fn redis_now(ctx: &TestContext) -> u64 {
@@ -69,4 +70,92 @@ async fn a_queue_with_only_scheduled_work_has_no_ready_job_and_no_age() {
     let stats = ctx.wm.queue_stats("default").await.unwrap();
     assert_eq!((stats.ready, stats.scheduled), (0, 1), "{stats:?}");
     assert_eq!(stats.oldest_ready_age_ms, None);
+}
+
+/// The retained finished jobs by state (the exporter's succeeded, failed and cancelled
+/// gauges): counted as jobs finish, whichever path finishes them (an ack, a chain's
+/// descendants, a cancel), and counted out as they are pruned.
+#[tokio::test]
+async fn retained_jobs_are_split_by_state_and_pruning_counts_them_out() {
+    let ctx = TestContext::without_watch().await;
+    let fail = || {
+        OneTimeWorkRequest::builder(Fail {
+            mode: "failure".into(),
+        })
+        .build()
+        .unwrap()
+    };
+    let later = || {
+        OneTimeWorkRequest::builder(Nop { i: 0 })
+            .initial_delay(Duration::from_secs(3600))
+            .build()
+            .unwrap()
+    };
+    let mut run = Vec::new();
+    for i in 1..=3 {
+        let r = OneTimeWorkRequest::builder(Nop { i }).build().unwrap();
+        run.push(r.id());
+        ctx.wm.enqueue(r).await.unwrap();
+    }
+    let lone = fail();
+    run.push(lone.id());
+    ctx.wm.enqueue(lone).await.unwrap();
+    // A failing parent fails its child without running it.
+    let (parent, child) = (fail(), echo(serde_json::json!({})));
+    run.extend([parent.id(), child.id()]);
+    ctx.wm
+        .begin_with([parent])
+        .then([child])
+        .enqueue()
+        .await
+        .unwrap();
+    // A cancelled waiting job, and a cancelled chain root with its child.
+    let (alone, root, below) = (later(), later(), echo(serde_json::json!({})));
+    let (alone_id, root_id, below_id) = (alone.id(), root.id(), below.id());
+    ctx.wm.enqueue(alone).await.unwrap();
+    ctx.wm
+        .begin_with([root])
+        .then([below])
+        .enqueue()
+        .await
+        .unwrap();
+    ctx.wm.cancel_work_by_id(alone_id).await.unwrap();
+    ctx.wm.cancel_work_by_id(root_id).await.unwrap();
+    assert_eq!(ctx.info(below_id).await.state, WorkState::Cancelled);
+
+    let worker = InProcess::start(&ctx.url(), "default", |b| b);
+    let mut watch = ctx.wm.watch_queue("default").await.unwrap();
+    for id in run {
+        finished(&ctx.wm, &mut watch, id).await;
+    }
+    worker.stop().await;
+    let s = ctx.wm.queue_stats("default").await.unwrap();
+    assert_eq!(
+        (
+            s.retained_succeeded,
+            s.retained_failed,
+            s.retained_cancelled
+        ),
+        (3, 3, 3),
+        "{s:?}"
+    );
+    assert_eq!(s.finished, 9, "{s:?}");
+    assert!(
+        !s.counters.keys().any(|k| k.starts_with("retained_")),
+        "the retained counts are not cumulative counters: {:?}",
+        s.counters
+    );
+
+    assert_eq!(ctx.wm.prune_work_in("default").await.unwrap(), 9);
+    let s = ctx.wm.queue_stats("default").await.unwrap();
+    assert_eq!(
+        (
+            s.finished,
+            s.retained_succeeded,
+            s.retained_failed,
+            s.retained_cancelled
+        ),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
 }

@@ -18,6 +18,7 @@ use workq_common::internal::record::{self, Record};
 use workq_common::internal::scripts::{
     scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob,
 };
+use workq_common::Millis;
 use workq_common::Result;
 
 use super::{attempt, PendingAck, Shared};
@@ -228,15 +229,30 @@ fn start_all(
     let ClaimReply {
         now_ms,
         oldest_due_ms,
+        newest_due_ms,
         jobs,
         ..
     } = reply;
+    // Without the newest due time (more were due than claimed), every job was due by the
+    // claim's time.
+    let due = oldest_due_ms.map(|o| DueRange {
+        oldest: o,
+        newest: newest_due_ms.unwrap_or(now_ms).max(o),
+    });
     let mut batch = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let last = jobs.len().saturating_sub(1);
+    for (n, job) in jobs.into_iter().enumerate() {
+        // The reply puts the job due at the claim's oldest due time first and the one due
+        // at its newest, when it says, last.
+        let place = match n {
+            0 => Place::Oldest,
+            n if n == last && newest_due_ms.is_some() => Place::Newest,
+            _ => Place::Between,
+        };
         match permits.pop() {
             Some(p) => {
                 if let Some(start) = register(shared, q, job) {
-                    batch.push((start, p));
+                    batch.push((start, p, place));
                 }
             }
             None => {
@@ -256,18 +272,46 @@ fn start_all(
             at: Instant::now(),
         };
         tokio::spawn(async move {
-            // The claim script returns the due time of the claim's most overdue job only:
-            // its lateness as the claim's first attempt starts, on Redis' clock.
-            if let Some(due) = oldest_due_ms {
-                shared.queues[q]
-                    .metrics
-                    .lateness
-                    .observe(clock.now_ms().saturating_sub(due) as f64 / 1000.0);
-            }
-            for (start, permit) in batch {
-                launch(&shared, q, start, permit, clock);
+            for (start, permit, place) in batch {
+                launch(&shared, q, start, permit, clock, due.map(|d| (d, place)));
             }
         });
+    }
+}
+
+/// The earliest and latest due times of the jobs of one claim (Redis' clock; the latest
+/// is the claim's own time when the claim did not say).
+#[derive(Clone, Copy, Debug)]
+struct DueRange {
+    oldest: Millis,
+    newest: Millis,
+}
+
+/// Where a job stands in its claim's reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// First: the job due at the claim's oldest due time.
+    Oldest,
+    /// Last: the job due at its newest.
+    Newest,
+    /// Any other.
+    Between,
+}
+
+impl DueRange {
+    /// A claimed job's due time, as near as the claim tells it without reading each job's
+    /// score (which costs Redis a printf per job): the first and last jobs of the reply
+    /// are due at the claim's oldest and newest due times; any other was due between them
+    /// and, if it was enqueued to run at once, when it was enqueued. So the figure is
+    /// exact for a claim of one or two jobs and for jobs enqueued to run at once, and
+    /// otherwise (delayed, retried, released by a chain) within the claim's spread of due
+    /// times.
+    fn of(&self, place: Place, enqueued_ms: Millis) -> Millis {
+        match place {
+            Place::Oldest => self.oldest,
+            Place::Newest => self.newest,
+            Place::Between => enqueued_ms.clamp(self.oldest, self.newest),
+        }
     }
 }
 
@@ -329,6 +373,7 @@ fn launch(
     start: Start,
     permit: OwnedSemaphorePermit,
     clock: RedisClock,
+    due: Option<(DueRange, Place)>,
 ) {
     let Start {
         id,
@@ -366,6 +411,16 @@ fn launch(
             return;
         }
     };
+    // Lateness: the attempt starts now, on Redis' clock, against when the job was due.
+    if let Some((range, place)) = due {
+        let late_ms = clock
+            .now_ms()
+            .saturating_sub(range.of(place, rec.header.enqueued_ms));
+        shared.queues[q]
+            .metrics
+            .lateness
+            .observe(late_ms as f64 / 1000.0);
+    }
     let mut attempt = Box::pin(attempt::run(
         Arc::clone(shared),
         q,
@@ -387,5 +442,27 @@ fn launch(
         // Handed back or lost during its first poll; (an attempt that already finished
         // and was acked is not hurt by this).
         handle.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DueRange, Place};
+
+    #[test]
+    fn the_first_and_last_jobs_are_due_at_the_ends_of_the_range_the_others_when_enqueued() {
+        let range = DueRange {
+            oldest: 1_000,
+            newest: 1_500,
+        };
+        assert_eq!(range.of(Place::Oldest, 1_200), 1_000);
+        assert_eq!(range.of(Place::Newest, 1_200), 1_500);
+        // Enqueued to run at once, inside the range: due when enqueued.
+        assert_eq!(range.of(Place::Between, 1_200), 1_200);
+        // Enqueued long before (delayed, retried, released by a chain): no earlier than
+        // the claim's oldest due time.
+        assert_eq!(range.of(Place::Between, 10), 1_000);
+        // Enqueued after it was due (scheduled in the past): no later than the newest.
+        assert_eq!(range.of(Place::Between, 9_000), 1_500);
     }
 }

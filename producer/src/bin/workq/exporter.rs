@@ -77,7 +77,8 @@ fn queue_metrics(r: &Registry, stats: &[(String, QueueStats)]) -> prometheus::Re
         r,
         "workq_queue_jobs",
         "Jobs of the queue by state: ready (due now), scheduled (due later), running, \
-         blocked (waiting for parents), finished (retained after they ended)",
+         blocked (waiting for parents), and the finished jobs still retained: succeeded, failed, \
+         cancelled",
         &["queue", "state"],
     )?;
     let oldest = prometheus::GaugeVec::new(
@@ -114,7 +115,9 @@ fn queue_metrics(r: &Registry, stats: &[(String, QueueStats)]) -> prometheus::Re
             ("scheduled", s.scheduled),
             ("running", s.running),
             ("blocked", s.blocked),
-            ("finished", s.finished),
+            ("succeeded", s.retained_succeeded),
+            ("failed", s.retained_failed),
+            ("cancelled", s.retained_cancelled),
         ] {
             jobs.with_label_values(&[q.as_str(), state]).set(int(n));
         }

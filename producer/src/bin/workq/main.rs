@@ -162,7 +162,7 @@ async fn stats(wm: &WorkManager, queue: Option<String>) -> Result<ExitCode, BoxE
         let counters: Vec<String> = counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
             "{q}: enqueued={} (ready={} scheduled={} oldest_ready_age_ms={}) running={} \
-             finished_retained={} | {}",
+             finished_retained={} (succeeded={} failed={} cancelled={}) | {}",
             s.enqueued,
             s.ready,
             s.scheduled,
@@ -170,6 +170,9 @@ async fn stats(wm: &WorkManager, queue: Option<String>) -> Result<ExitCode, BoxE
                 .map_or("-".to_owned(), |a| a.to_string()),
             s.running,
             s.finished,
+            s.retained_succeeded,
+            s.retained_failed,
+            s.retained_cancelled,
             counters.join(" ")
         );
     }
