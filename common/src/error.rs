@@ -53,6 +53,12 @@ pub enum Error {
     /// A script answered in a shape this version does not understand.
     #[error("unexpected reply from Redis: {0}")]
     Protocol(String),
+    /// A write was applied on the Redis primary but did not reach the copies the
+    /// [`Durability`](crate::Durability) setting asks for in time: it exists, and may be
+    /// lost on failover. (An enqueue is idempotent by id: enqueueing the same requests
+    /// again waits for the copies again, and stores nothing twice.)
+    #[error("not durable: {0}")]
+    NotDurable(crate::NotDurable),
     /// `enqueue_many` stored some of its requests and not others (their batches went in
     /// separate script calls, and some failed). Calling again with the same requests is
     /// safe: what was stored is reported as existing.

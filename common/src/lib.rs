@@ -30,6 +30,7 @@ pub mod cron;
 mod data;
 #[cfg(feature = "demo")]
 pub mod demo;
+mod durability;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
@@ -48,6 +49,7 @@ mod server;
 pub mod time;
 
 pub use data::Data;
+pub use durability::{Durability, NotDurable};
 pub use error::{Error, Result};
 pub use id::WorkId;
 pub use info::{Schedule, WorkInfo};

@@ -103,11 +103,14 @@ impl WorkManager {
         ids: &[String],
     ) -> Result<Vec<CancelStatus>> {
         let keep_failed = self.keep_failed();
+        let durability = self.durability();
         self.redis()
             .run(|mut con| async move {
-                scripts()
+                let out = scripts()
                     .cancel(&mut con, q, keep_failed, reason, ids)
-                    .await
+                    .await?;
+                durability.confirm(&mut con, "cancel").await?;
+                Ok(out)
             })
             .await
     }

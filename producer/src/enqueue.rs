@@ -65,8 +65,15 @@ impl WorkManager {
         for (keys, _, _) in &batches {
             self.register_queue(keys).await?;
         }
+        let durability = self.durability();
         self.redis()
-            .run(|con| store_batches(con, &reqs, batches))
+            .run(|con| async move {
+                let mut wait_on = con.clone();
+                let out = store_batches(con, &reqs, batches).await?;
+                // One WAIT covers every batch: they went on this connection.
+                durability.confirm(&mut wait_on, "enqueue").await?;
+                Ok(out)
+            })
             .await
     }
 

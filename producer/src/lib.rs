@@ -58,3 +58,4 @@ pub use workq_common::{
     DEFAULT_QUEUE,
 };
 pub use workq_common::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
+pub use workq_common::{Durability, NotDurable};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use workq_common::internal::scripts::Retention;
 use workq_common::internal::RedisConfig;
-use workq_common::{Error, Result};
+use workq_common::{Durability, Error, Result};
 
 use crate::connection::Connection;
 
@@ -23,6 +23,7 @@ pub struct WorkManagerBuilder {
     redis: RedisConfig,
     max_payload: usize,
     keep_failed: Duration,
+    durability: Durability,
 }
 
 impl WorkManagerBuilder {
@@ -53,6 +54,17 @@ impl WorkManagerBuilder {
         self
     }
 
+    /// How many copies the writes of this client (enqueues, chains, unique and periodic
+    /// work, cancels) must reach before a call returns Ok (default
+    /// [`Durability::Primary`]). With [`Durability::Replicas`] each such call waits for
+    /// `WAIT` on its connection (so calls sharing the connection wait too, up to the
+    /// timeout) and returns [`Error::NotDurable`] when the replicas did not acknowledge in
+    /// time: the write exists on the primary and may be lost on failover.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
     /// Builds the pool and checks that Redis answers and is 7.0 or later (an
     /// `Error::Config` for an older one, which has no functions). It loads nothing: calls
     /// use workq's function library, and load it only if Redis does not have it, so a
@@ -71,8 +83,14 @@ impl WorkManagerBuilder {
                 ),
             ));
         }
+        self.durability.check()?;
         let redis = Connection::open(&self.redis).await?;
-        Ok(WorkManager::with(redis, self.max_payload, self.keep_failed))
+        Ok(WorkManager::with(
+            redis,
+            self.max_payload,
+            self.keep_failed,
+            self.durability,
+        ))
     }
 }
 
@@ -88,6 +106,7 @@ struct Inner {
     redis: Connection,
     max_payload: usize,
     keep_failed: Duration,
+    durability: Durability,
     /// Queues this process has already added to `workq:queues`.
     registered: Mutex<HashSet<String>>,
 }
@@ -104,15 +123,22 @@ impl WorkManager {
             redis: RedisConfig::new(url),
             max_payload: DEFAULT_MAX_PAYLOAD,
             keep_failed: Retention::default().failed,
+            durability: Durability::Primary,
         }
     }
 
-    fn with(redis: Connection, max_payload: usize, keep_failed: Duration) -> Self {
+    fn with(
+        redis: Connection,
+        max_payload: usize,
+        keep_failed: Duration,
+        durability: Durability,
+    ) -> Self {
         WorkManager {
             inner: Arc::new(Inner {
                 redis,
                 max_payload,
                 keep_failed,
+                durability,
                 registered: Mutex::new(HashSet::new()),
             }),
         }
@@ -124,7 +150,12 @@ impl WorkManager {
     pub(crate) fn unconnected(max_payload: usize) -> WorkManager {
         let redis =
             Connection::lazy(&RedisConfig::new("redis://127.0.0.1:1")).expect("pool config");
-        WorkManager::with(redis, max_payload, Retention::default().failed)
+        WorkManager::with(
+            redis,
+            max_payload,
+            Retention::default().failed,
+            Durability::Primary,
+        )
     }
 
     /// A Redis connection of its own, for tools and tests that need raw Redis access: it
@@ -147,6 +178,11 @@ impl WorkManager {
     /// Retention of jobs this client fails or cancels.
     pub(crate) fn keep_failed(&self) -> Duration {
         self.inner.keep_failed
+    }
+
+    /// How many copies this client's writes must reach.
+    pub(crate) fn durability(&self) -> Durability {
+        self.inner.durability
     }
 
     /// Whether this process has added `queue` to `workq:queues`.

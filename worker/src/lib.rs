@@ -59,8 +59,8 @@ pub use context::WorkContext;
 pub use metrics::Metrics;
 pub use runtime::{WorkerRuntime, WorkerRuntimeBuilder};
 pub use worker::{WorkError, WorkResult, Worker};
-pub use workq_common::Retention;
 pub use workq_common::{Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState};
+pub use workq_common::{Durability, NotDurable, Retention};
 
 /// The `prometheus` crate, at the version whose [`Registry`](prometheus::Registry)
 /// [`Metrics::registry`] returns: encode it with `prometheus::TextEncoder` without

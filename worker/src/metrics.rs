@@ -60,6 +60,9 @@ pub struct Metrics {
     acks_refused: IntCounterVec,
     /// Failed Redis calls, by loop.
     pub(crate) redis_errors: IntCounterVec,
+    /// Writes the primary applied that did not reach the copies the durability setting
+    /// asks for in time, by script.
+    pub(crate) not_durable: NotDurableMetrics,
     /// Script call time as this process saw it, by script.
     pub(crate) calls: ScriptMetrics,
     /// Slots running an attempt.
@@ -118,6 +121,14 @@ pub(crate) struct ScriptMetrics {
     pub(crate) heartbeat: Histogram,
     pub(crate) release: Histogram,
     pub(crate) progress: Histogram,
+}
+
+/// The `workq_writes_not_durable_total` handles, one per script whose writes wait for
+/// replicas.
+#[derive(Clone, Debug)]
+pub(crate) struct NotDurableMetrics {
+    pub(crate) claim: IntCounter,
+    pub(crate) ack: IntCounter,
 }
 
 /// Handles for one queue, resolved once so that the per-job path does no label lookups.
@@ -193,7 +204,7 @@ impl Metrics {
         );
         let lateness = histogram(
             "workq_job_lateness_seconds",
-            "Start minus due time on Redis' clock, per claim: its most overdue job",
+            "Start minus due time on Redis' clock, per job",
             &["queue"],
             &LATENESS_BUCKETS,
         );
@@ -208,6 +219,15 @@ impl Metrics {
             &["queue"],
         );
         let redis_errors = counter("workq_redis_errors_total", "Failed Redis calls", &["loop"]);
+        let not_durable = counter(
+            "workq_writes_not_durable_total",
+            "Script calls whose writes the primary applied but that did not reach the replicas the durability setting asks for in time",
+            &["script"],
+        );
+        let not_durable = NotDurableMetrics {
+            claim: not_durable.with_label_values(&["claim"]),
+            ack: not_durable.with_label_values(&["ack"]),
+        };
         let call_duration = histogram(
             "workq_redis_call_duration_seconds",
             "Script call time, as this process waited for it",
@@ -256,6 +276,7 @@ impl Metrics {
             leases_lost,
             acks_refused,
             redis_errors,
+            not_durable,
             calls,
             busy,
             idle,

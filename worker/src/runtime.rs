@@ -284,3 +284,23 @@ impl WorkerRuntime {
         }
     }
 }
+
+/// After a claim or an ack that wrote: waits for the copies the durability setting asks
+/// for. A shortfall is logged and counted, and the worker carries on (the write stands on
+/// the primary); so is a failure of the `WAIT` itself, which the next call's connection
+/// handling deals with.
+async fn confirm<C: redis::aio::ConnectionLike>(
+    shared: &Shared,
+    con: &mut C,
+    what: &'static str,
+    shortfalls: &prometheus::IntCounter,
+) {
+    match shared.cfg.durability.confirm(con, what).await {
+        Ok(()) => {}
+        Err(Error::NotDurable(n)) => {
+            shortfalls.inc();
+            tracing::warn!(replicas = n.replicas, wanted = n.wanted, "{n}");
+        }
+        Err(e) => tracing::warn!(error = %e, "could not wait for the replicas after a {what}"),
+    }
+}

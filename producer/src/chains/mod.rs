@@ -279,13 +279,16 @@ impl WorkContinuation {
             .as_ref()
             .map(|(name, policy)| (name.as_str(), *policy));
         let keep_failed = self.wm.keep_failed();
+        let durability = self.wm.durability();
         let (_, status, ids) = self
             .wm
             .redis()
             .run(|mut con| async move {
-                scripts()
+                let out = scripts()
                     .enqueue_graph(&mut con, &queue, unique, keep_failed, &jobs)
-                    .await
+                    .await?;
+                durability.confirm(&mut con, "enqueue").await?;
+                Ok(out)
             })
             .await?;
         Ok(WorkOutcome {

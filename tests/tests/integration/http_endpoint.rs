@@ -56,6 +56,7 @@ const TYPES: &[(&str, &str)] = &[
     ("workq_acks_refused_total", "counter"),
     ("workq_redis_errors_total", "counter"),
     ("workq_redis_call_duration_seconds", "histogram"),
+    ("workq_writes_not_durable_total", "counter"),
     ("workq_worker_slots", "gauge"),
     ("workq_build_info", "gauge"),
     ("process_cpu_seconds_total", "counter"),
@@ -192,6 +193,10 @@ async fn metrics_has_every_issue_metric_with_its_type_and_every_series_at_zero_b
     }
     for l in LOOPS {
         assert_eq!(value(&all, "workq_redis_errors_total", &[("loop", l)]), 0.0);
+    }
+    for s in ["claim", "ack"] {
+        let at = value(&all, "workq_writes_not_durable_total", &[("script", s)]);
+        assert_eq!(at, 0.0, "{s}");
     }
     for s in SCRIPTS {
         // Claims have run (the worker is ready), the others may not have yet.

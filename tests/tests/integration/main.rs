@@ -15,6 +15,7 @@ mod core_edges;
 mod crash;
 mod delays;
 mod deploy_assets;
+mod durability;
 mod enqueue;
 mod examples;
 mod fencing;

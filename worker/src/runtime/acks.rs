@@ -98,6 +98,7 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
                 return Err(e);
             }
         };
+        super::confirm(shared, &mut **con, "ack", &shared.metrics.not_durable.ack).await;
         queue
             .held
             .settle(acks.iter().map(|ack| (&*ack.id, ack.token)));

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use workq_common::internal::scripts::{Retention, MAX_CLAIM};
 use workq_common::internal::{QueueKeys, RedisConfig};
-use workq_common::{Error, Result, DEFAULT_QUEUE};
+use workq_common::{Durability, Error, Result, DEFAULT_QUEUE};
 
 use super::WorkerRuntime;
 use crate::registry::Registry;
@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) kinds: String,
     /// What claims and heartbeats record as this worker's presence: `<labels>|<kinds>`.
     pub(crate) presence: String,
+    /// How many copies claims and acks must reach.
+    pub(crate) durability: Durability,
     /// Where to serve `/metrics`, `/healthz` and `/readyz` (None: nowhere).
     #[cfg(feature = "http")]
     pub(crate) http: Option<std::net::SocketAddr>,
@@ -75,6 +77,7 @@ impl WorkerRuntimeBuilder {
                 labels: String::new(),
                 kinds: String::new(),
                 presence: String::new(),
+                durability: Durability::Primary,
                 #[cfg(feature = "http")]
                 http: None,
             },
@@ -196,8 +199,21 @@ impl WorkerRuntimeBuilder {
         self
     }
 
+    /// How many copies this worker's claims and acks must reach (default
+    /// [`Durability::Primary`]). With [`Durability::Replicas`] each claim and ack call is
+    /// followed by `WAIT` on its connection; one whose writes did not reach the replicas in
+    /// time is logged at WARN and counted in `workq_writes_not_durable_total{script}`, and
+    /// the worker carries on (its jobs run, its outcomes stand on the primary): a failover
+    /// then may bring back a claimed job as ENQUEUED (it runs again) or a finished one as
+    /// RUNNING (its lease runs out and it runs again).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.cfg.durability = durability;
+        self
+    }
+
     /// Checks the settings.
     pub fn build(mut self) -> Result<WorkerRuntime> {
+        self.cfg.durability.check()?;
         let invalid = |setting: &'static str, m: String| Err(Error::config(setting, m));
         if self.registry.is_empty() {
             return invalid("workers", "no workers registered".into());

@@ -213,6 +213,15 @@ fn claim(
             )
             .await;
         drop(timer);
+        if res.as_ref().is_ok_and(|r| !r.jobs.is_empty()) {
+            super::confirm(
+                &shared,
+                &mut con,
+                "claim",
+                &shared.metrics.not_durable.claim,
+            )
+            .await;
+        }
         (res, permits)
     })
 }
