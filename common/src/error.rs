@@ -9,7 +9,7 @@ pub enum Error {
     Redis(#[from] redis::RedisError),
     /// No connection could be taken from the pool (Redis unreachable, or the pool is exhausted).
     #[error("redis connection pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
+    Pool(#[from] deadpool::managed::PoolError<redis::RedisError>),
     /// The Redis URL, another setting or the Redis server is unusable: which, and why.
     #[error("configuration: {0}")]
     Config(crate::ConfigError),
@@ -94,7 +94,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Redis(e) => is_transient_redis(e),
-            Error::Pool(deadpool_redis::PoolError::Backend(e)) => is_transient_redis(e),
+            Error::Pool(deadpool::managed::PoolError::Backend(e)) => is_transient_redis(e),
             Error::Pool(_) => true,
             Error::PartlyEnqueued { source, .. } => source.is_transient(),
             _ => false,
@@ -112,7 +112,7 @@ impl Error {
     /// For a Redis error that [`is_config`](Self::is_config), what to fix.
     pub fn config_hint(&self) -> Option<&'static str> {
         match self {
-            Error::Redis(e) | Error::Pool(deadpool_redis::PoolError::Backend(e)) => {
+            Error::Redis(e) | Error::Pool(deadpool::managed::PoolError::Backend(e)) => {
                 config_problem(e)
             }
             _ => None,
@@ -252,7 +252,7 @@ mod tests {
             .into();
         for e in [
             Error::Redis(auth.clone()),
-            Error::Pool(deadpool_redis::PoolError::Backend(auth)),
+            Error::Pool(deadpool::managed::PoolError::Backend(auth)),
             ext("NOAUTH", "Authentication required."),
             ext(
                 "WRONGPASS",
@@ -262,7 +262,7 @@ mod tests {
                 ServerErrorKind::NoPerm,
                 "this user has no permissions to run the 'fcall' command",
             ),
-            Error::Pool(deadpool_redis::PoolError::Backend(db)),
+            Error::Pool(deadpool::managed::PoolError::Backend(db)),
             known(
                 ServerErrorKind::ResponseError,
                 "unknown command 'FCALL', with args beginning with: ",
@@ -293,8 +293,8 @@ mod tests {
                 "You can't write against a read only replica.",
             ),
             known(ServerErrorKind::MasterDown, "Link with MASTER is down"),
-            Error::Pool(deadpool_redis::PoolError::Timeout(
-                deadpool_redis::TimeoutType::Create,
+            Error::Pool(deadpool::managed::PoolError::Timeout(
+                deadpool::managed::TimeoutType::Create,
             )),
         ] {
             assert!(e.is_transient(), "{e}");

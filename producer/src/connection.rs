@@ -6,13 +6,13 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use deadpool_redis::Pool;
 use redis::aio::MultiplexedConnection;
+use workq_common::internal::Pool;
 use workq_common::internal::RedisConfig;
 use workq_common::Result;
 
 /// A connection of the pool, checked out.
-type Pooled = deadpool_redis::Connection;
+type Pooled = workq_common::internal::Pooled;
 
 /// The pool and the connection that every call of one manager (and of its clones) shares.
 /// Cheap to clone; clones share both.

@@ -25,7 +25,7 @@ pub struct WorkContext {
 /// written under the attempt's fencing token.
 #[derive(Debug)]
 pub(crate) struct ProgressSink {
-    pub(crate) pool: deadpool_redis::Pool,
+    pub(crate) pool: workq_common::internal::Pool,
     pub(crate) keys: QueueKeys,
     pub(crate) token: u32,
     pub(crate) max: usize,

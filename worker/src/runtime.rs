@@ -8,11 +8,11 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use deadpool_redis::Pool;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use workq_common::internal::scripts::Ack;
+use workq_common::internal::Pool;
 use workq_common::internal::QueueKeys;
 use workq_common::{Error, Result};
 
@@ -177,7 +177,7 @@ impl WorkerRuntime {
             Some(addr) => Some(http::bind(addr).await?),
             None => None,
         };
-        let client = self.cfg.redis.client()?;
+        self.cfg.redis.check()?;
         let pool = workq_common::internal::connect(&self.cfg.redis)?;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let (startup_failed, mut failed_rx) = watch::channel(None);
@@ -227,7 +227,7 @@ impl WorkerRuntime {
             wake: health::spawn_watched(
                 &shared,
                 "wake",
-                wake::wake_loop(Arc::clone(&shared), client, bg()),
+                wake::wake_loop(Arc::clone(&shared), bg()),
             ),
             memory: health::spawn_watched(
                 &shared,

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use deadpool_redis::Connection;
 use tokio::sync::mpsc;
 use workq_common::internal::scripts::{scripts, Ack};
+use workq_common::internal::Pooled as Connection;
 use workq_common::Result;
 
 use super::held::Unsendable;

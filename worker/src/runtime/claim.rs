@@ -38,7 +38,7 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 type Claim = Pin<Box<dyn Future<Output = (Result<ClaimReply>, Vec<OwnedSemaphorePermit>)> + Send>>;
 
 pub(super) async fn claim_loop(shared: Arc<Shared>, q: usize, stop: CancellationToken) {
-    let mut conn: Option<deadpool_redis::Connection> = None;
+    let mut conn: Option<workq_common::internal::Pooled> = None;
     let mut outage = Outage::new("claim").counting(&shared.metrics, "claim");
     let mut in_flight: FuturesUnordered<Claim> = FuturesUnordered::new();
     // Look for work as soon as slots allow (set by timers, wake-ups, freed slots).
@@ -174,7 +174,7 @@ fn reserve(shared: &Arc<Shared>) -> Vec<OwnedSemaphorePermit> {
 /// in-flight claims share it) and replaced after an error.
 async fn connection(
     shared: &Shared,
-    conn: &mut Option<deadpool_redis::Connection>,
+    conn: &mut Option<workq_common::internal::Pooled>,
 ) -> Result<MultiplexedConnection> {
     let c = match conn {
         Some(c) => c,

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::Connection;
 use tokio_util::sync::CancellationToken;
 use workq_common::internal::scripts::{scripts, HeartbeatArgs};
+use workq_common::internal::Pooled as Connection;
 use workq_common::Result;
 
 use super::Shared;

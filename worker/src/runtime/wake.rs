@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use crate::outage::Outage;
 
-pub(super) async fn wake_loop(shared: Arc<Shared>, client: redis::Client, stop: CancellationToken) {
+pub(super) async fn wake_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let mut outage = Outage::new("wake").counting(&shared.metrics, "wake");
     loop {
         // redis-rs takes no timeouts for pub/sub connections: a Redis that accepts the
@@ -18,18 +18,20 @@ pub(super) async fn wake_loop(shared: Arc<Shared>, client: redis::Client, stop: 
         // gets the connect and response timeouts, and the stop signal cuts it short.
         let limit = shared.cfg.redis.connect_timeout + shared.cfg.redis.response_timeout;
         let subscribe = async {
+            // Through Sentinel, the primary of the moment.
+            let client = shared.cfg.redis.client().await?;
             let mut ps = client.get_async_pubsub().await?;
             for q in &shared.queues {
                 ps.subscribe(q.keys.wake()).await?;
             }
-            Ok::<_, redis::RedisError>(ps)
+            Ok::<_, workq_common::Error>(ps)
         };
         let subscribed = tokio::select! {
             r = tokio::time::timeout(limit, subscribe) => r.unwrap_or_else(|_| {
-                Err(std::io::Error::new(
+                Err(redis::RedisError::from(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("no answer to SUBSCRIBE within {limit:?}"),
-                )
+                ))
                 .into())
             }),
             () = stop.cancelled() => return,
@@ -56,7 +58,7 @@ pub(super) async fn wake_loop(shared: Arc<Shared>, client: redis::Client, stop: 
                 }
             }
             Err(e) => {
-                let wait = outage.failed(&e.into());
+                let wait = outage.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => return,
