@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
@@ -56,6 +57,9 @@ pub struct WorkInfo {
     pub expedited: bool,
     /// The schedule of periodic work.
     pub schedule: Option<Schedule>,
+    /// The request's metadata (with the producer's `otel` feature, the trace context it
+    /// was enqueued in: `traceparent`, `tracestate`).
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// When periodic work runs.
@@ -137,6 +141,7 @@ impl WorkInfo {
                 }),
                 (None, None) => None,
             },
+            metadata: h.ext.metadata.clone(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! Lua never re-encodes user data. New records are written with `enqueued_ms` as a uint64
 //! placeholder at a fixed offset, which the enqueue script stamps with Redis time.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -122,6 +123,41 @@ pub struct Ext {
     /// `enqueue_graph`.
     #[serde(rename = "D", default, skip_serializing_if = "Option::is_none")]
     pub release_due: Option<i64>,
+    /// The request's metadata: a small map of strings (bounds in [`crate::limits`]), for
+    /// the worker (`WorkContext::metadata`) and `WorkInfo`; trace context travels in it.
+    #[serde(
+        rename = "M",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "string_map"
+    )]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A map of strings; an empty array too, which is how Lua's `cmsgpack` packs an empty map
+/// (a script rewriting a header another producer wrote with `M = {}`).
+fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct V;
+    impl<'v> Visitor<'v> for V {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of strings")
+        }
+        fn visit_map<A: de::MapAccess<'v>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+        fn visit_seq<A: SeqAccess<'v>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            if seq.next_element::<IgnoredAny>()?.is_some() {
+                return Err(de::Error::custom("metadata is an array, not a map"));
+            }
+            Ok(BTreeMap::new())
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// Bytes a script stored as a MessagePack string (Redis' Lua has no binary type).
@@ -420,6 +456,21 @@ mod tests {
         assert_eq!(decoded.header.state, WorkState::Enqueued);
         assert_eq!(decoded.input(), &input[..]);
         assert_eq!(decoded.output(), None);
+        Ok(())
+    }
+
+    #[test]
+    fn metadata_round_trips_and_an_empty_lua_table_reads_as_none() -> Result<()> {
+        let ext = Ext {
+            metadata: [("traceparent".to_owned(), "00-x-y-01".to_owned())].into(),
+            ..Ext::default()
+        };
+        let rec = encode_new(WorkState::Enqueued, "noop", &ext, b"\x80")?;
+        assert_eq!(Record::decode(rec)?.header.ext, ext);
+        // {"M": []}: an empty map as cmsgpack writes it back.
+        let ext: Ext =
+            rmp_serde::from_slice(b"\x81\xa1M\x90").map_err(|e| Error::Record(e.to_string()))?;
+        assert!(ext.metadata.is_empty());
         Ok(())
     }
 

@@ -57,6 +57,16 @@ impl WorkManager {
         reqs: impl IntoIterator<Item = OneTimeWorkRequest>,
     ) -> Result<Vec<Enqueued>> {
         let reqs: Vec<OneTimeWorkRequest> = reqs.into_iter().collect();
+        // The trace context this enqueue runs in goes into each request's metadata.
+        #[cfg(feature = "otel")]
+        let reqs = {
+            let mut reqs = reqs;
+            let trace = crate::otel::current();
+            for r in &mut reqs {
+                crate::otel::inject(&mut r.ext.metadata, &trace);
+            }
+            reqs
+        };
         let limit = self.max_payload();
         for r in &reqs {
             r.check_size(limit)?;

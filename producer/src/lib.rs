@@ -35,6 +35,8 @@ mod chains;
 mod connection;
 mod enqueue;
 mod manager;
+#[cfg(feature = "otel")]
+mod otel;
 mod periodic;
 mod queries;
 mod request;

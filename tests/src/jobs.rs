@@ -304,3 +304,28 @@ impl Worker for ProgressWorker {
         Ok(WorkResult::success_with(&done)?)
     }
 }
+
+/// Outputs the request's metadata as its worker reads it ([`WorkContext::metadata`]);
+/// with `retry_first`, only on a later attempt (the first asks to be retried, so that a
+/// script has rewritten the record in between).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meta {
+    /// Retry the first attempt.
+    pub retry_first: bool,
+}
+impl Job for Meta {
+    const KIND: &'static str = "meta";
+}
+
+/// Runs [`Meta`].
+#[derive(Debug)]
+pub struct MetaWorker;
+impl Worker for MetaWorker {
+    type Job = Meta;
+    async fn do_work(&self, ctx: &WorkContext, job: Meta) -> Result<WorkResult, WorkError> {
+        if job.retry_first && ctx.attempt() == 1 {
+            return Ok(WorkResult::retry());
+        }
+        Ok(WorkResult::success_with(ctx.metadata())?)
+    }
+}

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,6 +16,7 @@ pub struct WorkContext {
     pub(crate) kind: Arc<str>,
     pub(crate) attempt: u32,
     pub(crate) tags: Vec<String>,
+    pub(crate) metadata: BTreeMap<String, String>,
     pub(crate) enqueued_at: SystemTime,
     /// Fires once, when the attempt must stop (cancelled, or its job was lost).
     pub(crate) cancel: CancellationToken,
@@ -57,6 +59,12 @@ impl WorkContext {
     /// The job's tags.
     pub fn tags(&self) -> &[String] {
         &self.tags
+    }
+
+    /// The request's metadata, as the producer set it (`OneTimeWorkRequestBuilder::metadata`;
+    /// with the producer's `otel` feature, also `traceparent` and `tracestate`).
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
     }
 
     /// When the job was enqueued (Redis time).

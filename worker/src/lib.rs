@@ -50,6 +50,8 @@
 mod context;
 mod merge;
 mod metrics;
+#[cfg(feature = "otel")]
+mod otel;
 mod outage;
 mod registry;
 mod runtime;

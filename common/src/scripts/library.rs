@@ -43,7 +43,8 @@ pub(super) fn constants() -> String {
     let mut lua = format!(
         "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n\
          local MAX_ATTEMPTS_LIMIT = {}\nlocal MAX_RECORD_BYTES = {}\nlocal MAX_TAG_BYTES = {}\n\
-         local MAX_KIND_BYTES = {}\nlocal MAX_AHEAD_MS = {}\nlocal MAX_BATCH = {}\n",
+         local MAX_KIND_BYTES = {}\nlocal MAX_AHEAD_MS = {}\nlocal MAX_BATCH = {}\n\
+         local MAX_METADATA = {{ entries = {}, key = {}, value = {}, bytes = {} }}\n",
         DEFAULT_MAX_ATTEMPTS,
         match b.policy {
             crate::BackoffPolicy::Linear => 0,
@@ -58,6 +59,10 @@ pub(super) fn constants() -> String {
         MAX_KIND_BYTES,
         MAX_AHEAD_MS,
         MAX_BATCH,
+        MAX_METADATA_ENTRIES,
+        MAX_METADATA_KEY_BYTES,
+        MAX_METADATA_VALUE_BYTES,
+        MAX_METADATA_BYTES,
     );
     // One statement, as the hand-written line had it, so that the library's local count is the same.
     let names: Vec<&str> = WorkState::ALL.iter().map(|s| s.as_str()).collect();

@@ -175,6 +175,29 @@ local ext_checks = {
   rc = function(v) if type(v) ~= 'string' or #v == 0 or #v > 256 then return 'must be a cron expression' end end,
   rn = function(v) if not is_int(v, 0, MAX_INT) then return 'must be a time in ms' end end,
   rb = function(v) if not is_int(v, 0, 0) then return 'must be 0 in a new record' end end,
+  -- Metadata: a map of strings, bounded (MAX_METADATA, from limits.rs) because it rides in
+  -- every header a script decodes.
+  M = function(v)
+    if type(v) ~= 'table' then return 'metadata must be a map of strings' end
+    local count = 0
+    local bytes = 0
+    for k, val in pairs(v) do
+      if type(k) ~= 'string' or #k == 0 or #k > MAX_METADATA.key or string.find(k, '[^!-~]') then
+        return 'metadata keys must be 1 to ' .. MAX_METADATA.key .. ' bytes of printable ASCII without spaces'
+      end
+      if type(val) ~= 'string' or #val > MAX_METADATA.value or not valid_utf8(val) then
+        return "metadata value of '" .. printable(k) .. "' must be UTF-8 of at most " .. MAX_METADATA.value .. ' bytes'
+      end
+      count = count + 1
+      bytes = bytes + #k + #val
+    end
+    if count > MAX_METADATA.entries then
+      return 'metadata has ' .. count .. ' entries, over the limit of ' .. MAX_METADATA.entries
+    end
+    if bytes > MAX_METADATA.bytes then
+      return 'metadata is ' .. bytes .. ' bytes (keys and values), over the limit of ' .. MAX_METADATA.bytes
+    end
+  end,
 }
 local graph_checks = {
   u = function(v) if type(v) ~= 'string' or #v == 0 or #v > MAX_TAG_BYTES then return 'must be 1 to ' .. MAX_TAG_BYTES .. ' bytes' end end,

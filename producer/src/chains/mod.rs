@@ -224,6 +224,13 @@ impl WorkContinuation {
                 children[p].push(ids[i].clone());
             }
         }
+        #[cfg(feature = "otel")]
+        {
+            let trace = crate::otel::current();
+            for n in &mut self.nodes {
+                crate::otel::inject(&mut n.req.ext.metadata, &trace);
+            }
+        }
         let mut records = Vec::with_capacity(self.nodes.len());
         let mut lanes = Vec::with_capacity(self.nodes.len());
         for (i, n) in self.nodes.iter_mut().enumerate() {

@@ -1,5 +1,6 @@
 //! One-time work: [`OneTimeWorkRequest`] and its builder.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use workq_common::internal::record::Ext;
@@ -102,6 +103,12 @@ impl OneTimeWorkRequest {
     pub fn tags(&self) -> &[String] {
         &self.ext.tags
     }
+
+    /// Its metadata (with the `otel` feature, the trace context is added when it is
+    /// enqueued, not here).
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.ext.metadata
+    }
 }
 
 /// Builder for [`OneTimeWorkRequest`]; every setting is optional.
@@ -121,6 +128,7 @@ pub struct OneTimeWorkRequestBuilder {
     pub(super) labels: Vec<String>,
     expedited: bool,
     merger: InputMerger,
+    pub(super) metadata: BTreeMap<String, String>,
 }
 
 impl OneTimeWorkRequestBuilder {
@@ -139,6 +147,7 @@ impl OneTimeWorkRequestBuilder {
             labels: Vec::new(),
             expedited: false,
             merger: InputMerger::Overwriting,
+            metadata: BTreeMap::new(),
         }
     }
 
@@ -229,6 +238,28 @@ impl OneTimeWorkRequestBuilder {
         self
     }
 
+    /// Sets a metadata entry (a later value for the same key replaces the earlier): a
+    /// small string map stored with the job, which its worker reads with
+    /// `WorkContext::metadata` and producers in `WorkInfo::metadata`. At most 16 entries,
+    /// keys 1 to 64 bytes of printable ASCII without spaces, values at most 512 bytes,
+    /// 4 KiB in all (`workq_common::limits`); `build` refuses more (field `metadata`).
+    /// With the `otel` feature, `traceparent` and `tracestate` carry the trace context:
+    /// a `traceparent` set here is kept as it is.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets every entry of `entries`, as [`metadata`](Self::metadata) does one.
+    pub fn metadata_map<K: Into<String>, V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.metadata
+            .extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// Checks the settings and encodes the input.
     pub fn build(self) -> Result<OneTimeWorkRequest> {
         let checked = self.check();
@@ -243,6 +274,7 @@ impl OneTimeWorkRequestBuilder {
             labels,
             expedited: self.expedited.then_some(true),
             merger: (self.merger == InputMerger::ArrayCreating).then_some(1),
+            metadata: self.metadata,
             ..Ext::default()
         };
         Ok(OneTimeWorkRequest {

@@ -119,6 +119,22 @@ impl PeriodicWorkRequestBuilder {
         self
     }
 
+    /// See [`OneTimeWorkRequestBuilder::metadata`]. Every run of the work sees it (with
+    /// the `otel` feature, each run's attempt continues the trace it was enqueued in).
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.inner = self.inner.metadata(key, value);
+        self
+    }
+
+    /// See [`OneTimeWorkRequestBuilder::metadata_map`].
+    pub fn metadata_map<K: Into<String>, V: Into<String>>(
+        mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.inner = self.inner.metadata_map(entries);
+        self
+    }
+
     /// Checks the settings and encodes the input.
     pub fn build(self) -> Result<PeriodicWorkRequest> {
         let mut req = self.inner.build()?;

@@ -313,3 +313,37 @@ fn a_refusal_names_the_setting_at_fault() {
         other => panic!("expected InvalidRequest, got {other:?}"),
     }
 }
+
+#[test]
+fn metadata_is_stored_and_bad_metadata_is_refused_naming_the_field() {
+    let r = ping()
+        .metadata("tenant", "acme")
+        .metadata_map([("region", "eu"), ("tenant", "globex")])
+        .build()
+        .unwrap();
+    let want: std::collections::BTreeMap<String, String> = [
+        ("region".to_owned(), "eu".to_owned()),
+        ("tenant".to_owned(), "globex".to_owned()),
+    ]
+    .into();
+    assert_eq!(r.metadata(), &want);
+    assert_eq!(r.ext.metadata, want);
+    let field = |b: OneTimeWorkRequestBuilder| match b.build() {
+        Err(Error::InvalidRequest(e)) => e.field().to_owned(),
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    };
+    let many = (0..17).map(|i| (format!("k{i}"), "v"));
+    for bad in [
+        ping().metadata("", "v"),
+        ping().metadata("a key", "v"),
+        ping().metadata("k".repeat(65), "v"),
+        ping().metadata("k", "v".repeat(513)),
+        ping().metadata_map(many),
+        ping().metadata_map((0..9).map(|i| (format!("k{i}"), "v".repeat(500)))),
+    ] {
+        assert_eq!(field(bad), "metadata");
+    }
+    let p = PeriodicWorkRequest::builder(Ping { n: 1 }, Duration::from_secs(60))
+        .metadata("k", "v".repeat(513));
+    assert!(refused_periodic(p).contains("metadata"));
+}

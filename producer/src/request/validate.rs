@@ -65,6 +65,11 @@ impl OneTimeWorkRequestBuilder {
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return invalid("timeout", "timeout must be above zero".into());
         }
+        if let Some(p) = workq_common::limits::metadata_problem(
+            self.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ) {
+            return invalid("metadata", p);
+        }
         if let Some(at) = self.at {
             if at.duration_since(UNIX_EPOCH).is_err() {
                 return invalid("run_at", "run_at is before 1970".into());

@@ -30,6 +30,7 @@ mod logs;
 mod newcomer;
 mod observe;
 mod on_prometheus;
+mod otel;
 mod periodic;
 mod progress;
 mod queue_gauges;

@@ -19,6 +19,27 @@ pub(crate) fn nop_record(ext: &Ext) -> Vec<u8> {
     record::encode_new(WorkState::Enqueued, "nop", ext, input.as_bytes()).unwrap()
 }
 
+/// A record of kind "nop" whose ext map is `ext` as given (MessagePack that `Ext` would not
+/// write), as another producer might write it.
+fn raw_ext(ext: &[u8]) -> Vec<u8> {
+    let mut rec = vec![
+        record::HEADER_EXT,
+        record::FORMAT_VERSION,
+        0,
+        0,
+        record::HEADER_STAMP,
+    ];
+    rec.extend_from_slice(&[0; 8]);
+    rec.extend_from_slice(b"\xa3nop");
+    rec.extend_from_slice(ext);
+    rec.extend_from_slice(
+        workq_common::Data::encode(&Nop { i: 1 })
+            .unwrap()
+            .as_bytes(),
+    );
+    rec
+}
+
 async fn raw(redis: &RedisServer) -> MultiplexedConnection {
     redis
         .client()
@@ -124,6 +145,17 @@ async fn every_bad_argument_refuses_the_whole_enqueue_naming_the_job_and_the_fie
     let bad_kind = |kind: &str| {
         record::encode_new(WorkState::Enqueued, kind, &Ext::default(), &[0xc0]).unwrap()
     };
+    let with_metadata = |entries: Vec<(String, String)>| {
+        nop_record(&Ext {
+            metadata: entries.into_iter().collect(),
+            ..Ext::default()
+        })
+    };
+    let entry = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let many: Vec<_> = (0..17).map(|i| entry(&format!("k{i}"), "v")).collect();
+    let bulky: Vec<_> = (0..9)
+        .map(|i| entry(&format!("k{i}"), &"v".repeat(500)))
+        .collect();
     // (case, the bad job (second of three), lane, tag pairs, words the error must hold)
     type Case<'a> = (&'a str, Raw, &'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
     let cases: Vec<Case<'_>> = vec![
@@ -294,6 +326,69 @@ async fn every_bad_argument_refuses_the_whole_enqueue_naming_the_job_and_the_fie
             "",
             vec![],
             vec!["job 2", "ext.t"],
+        ),
+        (
+            "metadata of 17 entries",
+            with(&|r| r.record = with_metadata(many.clone())),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "metadata", "17 entries"],
+        ),
+        (
+            "metadata of over 4 KiB",
+            with(&|r| r.record = with_metadata(bulky.clone())),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "metadata", "4096"],
+        ),
+        (
+            "a metadata key with a space",
+            with(&|r| r.record = with_metadata(vec![entry("a key", "v")])),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "metadata keys"],
+        ),
+        (
+            "a metadata key of 65 bytes",
+            with(&|r| r.record = with_metadata(vec![entry(&"k".repeat(65), "v")])),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "64 bytes"],
+        ),
+        (
+            "a metadata value of 513 bytes",
+            with(&|r| r.record = with_metadata(vec![entry("k", &"v".repeat(513))])),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "metadata value", "512"],
+        ),
+        (
+            "a metadata value that is a number",
+            with(&|r| r.record = raw_ext(b"\x81\xa1M\x81\xa1k\x01")),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "metadata value"],
+        ),
+        (
+            "a metadata value that is not UTF-8",
+            with(&|r| r.record = raw_ext(b"\x81\xa1M\x81\xa1k\xa1\xff")),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "UTF-8"],
+        ),
+        (
+            "metadata that is an array",
+            with(&|r| r.record = raw_ext(b"\x81\xa1M\x91\xa1a")),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "metadata keys"],
+        ),
+        (
+            "metadata that is a string",
+            with(&|r| r.record = raw_ext(b"\x81\xa1M\xa1a")),
+            "",
+            vec![],
+            vec!["job 2", "ext.M", "map of strings"],
         ),
     ];
     for (case, bad, lane, pairs, words) in cases {
@@ -530,4 +625,43 @@ async fn enqueue_many_that_fails_part_way_says_which_requests_were_stored() {
         .map(|e| e.status)
         .collect();
     assert_eq!(again, [Existed, Enqueued, Existed]);
+}
+
+#[tokio::test]
+async fn metadata_another_producer_wrote_reads_back_an_empty_map_too_after_a_script_rewrote_it() {
+    let ctx = TestContext::without_watch().await;
+    let mut con = raw(&ctx.redis).await;
+    scripts().load(&mut con).await.unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg("workq:queues")
+        .arg("default")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    // {"M": {"k": "v"}} and {"M": {}}, due in an hour.
+    let mut some = Raw::good();
+    some.record = raw_ext(b"\x81\xa1M\x81\xa1k\xa1v");
+    let mut empty = Raw::good();
+    empty.record = raw_ext(b"\x81\xa1M\x80");
+    for j in [&mut some, &mut empty] {
+        j.due = b"-3600000".to_vec();
+    }
+    assert_eq!(
+        fcall_enqueue(&mut con, "", &[some.clone(), empty.clone()], &[])
+            .await
+            .unwrap()[1..],
+        [1, 1]
+    );
+    let id = |j: &Raw| -> WorkId { std::str::from_utf8(&j.id).unwrap().parse().unwrap() };
+    let info = ctx.wm.get_work_info(id(&some)).await.unwrap().unwrap();
+    assert_eq!(info.metadata, [("k".to_owned(), "v".to_owned())].into());
+    // Cancelling rewrites the header in Lua, where cmsgpack packs an empty map as [].
+    for j in [&some, &empty] {
+        ctx.wm.cancel_work_by_id(id(j)).await.unwrap();
+    }
+    let info = ctx.wm.get_work_info(id(&empty)).await.unwrap().unwrap();
+    assert_eq!(info.state, WorkState::Cancelled);
+    assert!(info.metadata.is_empty());
+    let info = ctx.wm.get_work_info(id(&some)).await.unwrap().unwrap();
+    assert_eq!(info.metadata.len(), 1);
 }

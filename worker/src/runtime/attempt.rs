@@ -73,6 +73,9 @@ pub(super) async fn run(
     // The attempt as `ctx.attempt()` counts it (within the current period, for periodic
     // work).
     let span = tracing::info_span!("job", queue, %id, kind = %h.kind, attempt = attempt_number(h));
+    // Before the span is first entered: it continues the trace the job was enqueued in.
+    #[cfg(feature = "otel")]
+    crate::otel::continue_trace(&span, &h.ext.metadata);
     async {
         let started = Instant::now();
         let outcome = attempt(&shared, q, &id, &rec, &cancel).await;
@@ -176,6 +179,7 @@ async fn attempt(
         kind: Arc::clone(&registered.kind),
         attempt: attempt_number(h),
         tags: h.ext.tags.clone(),
+        metadata: h.ext.metadata.clone(),
         enqueued_at: system_time(h.enqueued_ms),
         cancel: cancel.clone(),
         progress: Arc::new(ProgressSink {
