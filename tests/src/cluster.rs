@@ -547,8 +547,9 @@ impl RedisCluster {
     }
 
     /// `CLUSTER SETSLOT <slot> IMPORTING <from-id>` on `to`, then `CLUSTER SETSLOT <slot>
-    /// MIGRATING <to-id>` on `from`. From then until [`finish_migration`]
-    /// (Self::finish_migration), `from` answers -ASK for the slot's keys it no longer has.
+    /// MIGRATING <to-id>` on `from`. From then until
+    /// [`finish_migration`](Self::finish_migration), `from` answers -ASK for the slot's
+    /// keys it no longer has.
     pub fn begin_migration(&self, slot: u16, from: u16, to: u16) {
         let (from_id, to_id) = (self.node_id(from), self.node_id(to));
         Self::ok(
