@@ -8,14 +8,21 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
 
+pub mod cluster;
 pub mod jobs;
+mod node;
 mod process;
 pub mod prom_server;
 pub mod prometheus;
+pub mod sentinel;
 mod server;
+pub mod tls;
 
+pub use cluster::RedisCluster;
 pub use process::{faketime_env, WorkerProcess};
+pub use sentinel::SentinelSetup;
 pub use server::{free_port, Persistence, RedisServer};
+pub use tls::{ClientAuth, TlsServer};
 
 use std::time::Duration;
 

@@ -20,6 +20,7 @@ mod enqueue;
 mod examples;
 mod fencing;
 mod fixture;
+mod fixtures_ha;
 mod functions;
 mod handback;
 mod http_endpoint;

@@ -1,0 +1,332 @@
+//! A private `redis-server` that speaks only TLS, with a throwaway CA, a server
+//! certificate for 127.0.0.1/localhost and a client certificate, all made with the
+//! `openssl` CLI in the fixture's temp dir; killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::node::{self, args, Proc, TempDir};
+
+/// Whether the server asks TLS clients for a certificate (`tls-auth-clients`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `no`: no client certificate is asked for.
+    No,
+    /// `optional`: one is verified if sent, and may be left out.
+    Optional,
+    /// `yes`: a client without a certificate signed by the CA is refused.
+    Required,
+}
+
+impl ClientAuth {
+    fn arg(self) -> &'static str {
+        match self {
+            ClientAuth::No => "no",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "yes",
+        }
+    }
+}
+
+/// A CA and the certificates it signed, as PEM files in a directory.
+#[derive(Debug)]
+pub struct TlsCerts {
+    dir: PathBuf,
+}
+
+fn openssl(dir: &Path, a: &[&str]) {
+    let out = Command::new("openssl")
+        .args(a)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl ({e})"));
+    assert!(
+        out.status.success(),
+        "openssl {a:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TlsCerts {
+    /// Makes in `dir`: ca.crt/ca.key (a self-signed CA), server.crt/server.key
+    /// (subjectAltName IP:127.0.0.1, DNS:localhost; serverAuth) and client.crt/client.key
+    /// (CN workq-test-client; clientAuth), EC P-256 keys in PKCS#8, valid for two days.
+    pub fn generate(dir: &Path) -> Self {
+        let key = |name: &str| {
+            openssl(
+                dir,
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    name,
+                ],
+            );
+        };
+        key("ca.key");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ca.key",
+                "-sha256",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=workq test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-out",
+                "ca.crt",
+            ],
+        );
+        for (name, cn, ext) in [
+            (
+                "server",
+                "localhost",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            ),
+            (
+                "client",
+                "workq-test-client",
+                "extendedKeyUsage=clientAuth\n",
+            ),
+        ] {
+            key(&format!("{name}.key"));
+            let ext_file = format!("{name}.ext");
+            std::fs::write(
+                dir.join(&ext_file),
+                format!(
+                    "basicConstraints=critical,CA:FALSE\n\
+                     keyUsage=critical,digitalSignature,keyEncipherment\n{ext}"
+                ),
+            )
+            .expect("extensions file");
+            openssl(
+                dir,
+                &[
+                    "req",
+                    "-new",
+                    "-key",
+                    &format!("{name}.key"),
+                    "-subj",
+                    &format!("/CN={cn}"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ],
+            );
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-sha256",
+                    "-extfile",
+                    &ext_file,
+                    "-out",
+                    &format!("{name}.crt"),
+                ],
+            );
+        }
+        TlsCerts {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    /// The server certificate (PEM).
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+    /// The server key (PEM, PKCS#8).
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+    /// The client certificate (PEM).
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.join("client.crt")
+    }
+    /// The client key (PEM, PKCS#8).
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client.key")
+    }
+
+    /// The `redis-server` arguments for TLS on `tls_port` (and no plain port), with these
+    /// certificates. They serve a cluster node's bus and a replica's link as well.
+    pub fn server_args(&self, tls_port: u16, auth: ClientAuth) -> Vec<String> {
+        vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            self.server_cert().display().to_string(),
+            "--tls-key-file".to_owned(),
+            self.server_key().display().to_string(),
+            "--tls-ca-cert-file".to_owned(),
+            self.ca_cert().display().to_string(),
+            "--tls-auth-clients".to_owned(),
+            auth.arg().to_owned(),
+        ]
+    }
+
+    /// `redis-cli --tls` arguments that trust the CA and present the client certificate.
+    pub fn cli_args(&self) -> Vec<String> {
+        vec![
+            "--tls".to_owned(),
+            "--cacert".to_owned(),
+            self.ca_cert().display().to_string(),
+            "--cert".to_owned(),
+            self.client_cert().display().to_string(),
+            "--key".to_owned(),
+            self.client_key().display().to_string(),
+        ]
+    }
+}
+
+/// A running TLS-only `redis-server`.
+#[derive(Debug)]
+pub struct TlsServer {
+    proc: Proc,
+    certs: TlsCerts,
+    auth: ClientAuth,
+    /// Last, so that the process is gone before its directory is.
+    dir: TempDir,
+}
+
+impl TlsServer {
+    /// Makes the certificates, starts the server on a free port with `tls-auth-clients`
+    /// as given, and waits until `redis-cli --tls` (with the CA and the client
+    /// certificate) gets PONG from it.
+    pub fn start(auth: ClientAuth) -> Self {
+        let dir = TempDir::new("tls");
+        let certs = TlsCerts::generate(&dir.sub("certs"));
+        for _ in 0..5 {
+            let port = crate::free_port();
+            let d = dir.sub(&format!("server-{port}"));
+            let mut a = certs.server_args(port, auth);
+            a.extend(
+                [
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    &d.display().to_string(),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    "",
+                ]
+                .map(str::to_owned),
+            );
+            let mut proc = Proc::spawn(port, &d, &args(a));
+            if wait_ready(&mut proc, &certs) {
+                return TlsServer {
+                    proc,
+                    certs,
+                    auth,
+                    dir,
+                };
+            }
+        }
+        panic!("the TLS redis-server did not start (is redis-server built with TLS?)");
+    }
+
+    /// Runs `redis-cli --tls ... <command>` against the server (with the CA and the
+    /// client certificate); its stdout, or its stderr as the error.
+    pub fn cli(&self, command: &[&str]) -> Result<String, String> {
+        cli(self.proc.port, &self.certs, command)
+    }
+
+    /// Its TLS port.
+    pub fn port(&self) -> u16 {
+        self.proc.port
+    }
+
+    /// `rediss://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.proc.port)
+    }
+
+    /// The certificates (CA, server, client).
+    pub fn certs(&self) -> &TlsCerts {
+        &self.certs
+    }
+
+    /// The `tls-auth-clients` it runs with.
+    pub fn client_auth(&self) -> ClientAuth {
+        self.auth
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.proc.log()
+    }
+
+    /// Where the fixture's files are.
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    /// Whether a plain-TCP PING to the TLS port fails (it should: the server reads the
+    /// bytes as a TLS handshake and drops the connection).
+    pub fn plain_ping_fails(&self) -> bool {
+        node::query::<String>(self.proc.port, &redis::cmd("PING")).is_err()
+    }
+}
+
+/// `redis-cli --tls` with the CA and the client certificate, against `port`.
+fn cli(port: u16, certs: &TlsCerts, command: &[&str]) -> Result<String, String> {
+    let out = Command::new("redis-cli")
+        .args(certs.cli_args())
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(command)
+        .output()
+        .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // redis-cli exits 0 on a connection error in some versions, printing it instead.
+    if out.status.success() && !stdout.starts_with("Error") && !stdout.starts_with("Could not") {
+        Ok(stdout)
+    } else {
+        Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Waits until `redis-cli --tls` gets PONG; false if the server exited first.
+fn wait_ready(proc: &mut Proc, certs: &TlsCerts) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < crate::HANG {
+        if !proc.running() {
+            return false;
+        }
+        if cli(proc.port, certs, &["PING"]).is_ok_and(|o| o.trim() == "PONG") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
