@@ -36,6 +36,7 @@ mod periodic;
 mod progress;
 mod queue_gauges;
 mod restart;
+mod sentinel;
 mod shutdown;
 mod support;
 mod transitions;
