@@ -1,13 +1,18 @@
 //! Connecting to Redis: a deadpool pool of multiplexed connections with explicit timeouts,
 //! to one server (`redis://`) or to the primary that Redis Sentinel names
 //! (`redis+sentinel://`), which each new connection asks for again, so that a pool
-//! follows a failover.
+//! follows a failover, or to a Redis Cluster (`redis+cluster://`), each pooled
+//! connection then being a cluster connection (one socket per node, following MOVED and
+//! ASK).
 
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleResult};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{AsyncConnectionConfig, Cmd, RedisError, RedisFuture, Value};
 
 use crate::{Error, Result};
 
@@ -15,8 +20,9 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`, or
-    /// `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/db]`.
+    /// `redis://[user:password@]host:port[/db]`,
+    /// `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/db]`, or
+    /// `redis+cluster://[user:password@]host:port[,host:port...]` (seed nodes).
     pub url: String,
     /// Connections in the pool.
     pub pool_size: usize,
@@ -55,6 +61,16 @@ impl RedisConfig {
                 )
             });
         }
+        if let Some(rest) = self.url.strip_prefix("redis+cluster://") {
+            return cluster_client(rest, self)
+                .map(Target::Cluster)
+                .map_err(|why| {
+                    Error::config(
+                        "url",
+                        format!("invalid Cluster URL '{}': {why}", redact(&self.url)),
+                    )
+                });
+        }
         redis::Client::open(self.url.as_str())
             .map(Target::Server)
             .map_err(|e| {
@@ -76,7 +92,39 @@ impl RedisConfig {
         match self.target()? {
             Target::Server(c) => Ok(c),
             Target::Sentinel(s) => Ok(s.primary(self).await?.0),
+            // Plain pub/sub in a Cluster reaches every node's subscribers, whichever node
+            // published: any seed that answers will do.
+            Target::Cluster(_) => Ok(self.cluster_seed().await?),
         }
+    }
+
+    /// Whether the URL names a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.url.starts_with("redis+cluster://")
+    }
+
+    /// The first seed of a `redis+cluster://` URL that answers a PING, as a client.
+    async fn cluster_seed(&self) -> std::result::Result<redis::Client, RedisError> {
+        let rest = self.url.strip_prefix("redis+cluster://").unwrap_or("");
+        let (userinfo, hosts) = split_userinfo(rest);
+        let mut why = Vec::new();
+        for h in hosts.split(',').filter(|h| !h.is_empty()) {
+            let client = redis::Client::open(format!("redis://{userinfo}{h}"))?;
+            let pinged = async {
+                let mut con = client
+                    .get_multiplexed_async_connection_with_config(&self.connection_config())
+                    .await?;
+                redis::cmd("PING").query_async::<()>(&mut con).await
+            };
+            match pinged.await {
+                Ok(()) => return Ok(client),
+                Err(e) => why.push(format!("{h}: {e}")),
+            }
+        }
+        Err(unavailable(format!(
+            "no Cluster seed answers ({})",
+            why.join("; ")
+        )))
     }
 
     fn connection_config(&self) -> AsyncConnectionConfig {
@@ -93,6 +141,113 @@ enum Target {
     Server(redis::Client),
     /// The primary Sentinel names.
     Sentinel(Sentinel),
+    /// A Redis Cluster, from its seed nodes.
+    Cluster(ClusterClient),
+}
+
+/// `user:password@` (or "") and the rest of a URL after its scheme.
+fn split_userinfo(rest: &str) -> (String, &str) {
+    match rest.rfind('@') {
+        Some(at) => (format!("{}@", &rest[..at]), &rest[at + 1..]),
+        None => (String::new(), rest),
+    }
+}
+
+/// A cluster client for `user:password@h1:p1,h2:p2` (the part after `redis+cluster://`).
+fn cluster_client(rest: &str, cfg: &RedisConfig) -> std::result::Result<ClusterClient, String> {
+    let (userinfo, hosts) = split_userinfo(rest);
+    if hosts.contains('/') {
+        return Err("a Cluster has one database: no /db in the URL".into());
+    }
+    let seeds: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("redis://{userinfo}{h}"))
+        .collect();
+    if seeds.is_empty() {
+        return Err("no seed node (redis+cluster://host:port[,host:port...])".into());
+    }
+    ClusterClient::builder(seeds)
+        .connection_timeout(cfg.connect_timeout)
+        .response_timeout(cfg.response_timeout)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// A connection from the pool: to one server, or to a Cluster (which routes each
+/// command to the node of its key, and a pipeline to the node of its first key).
+#[derive(Clone)]
+pub enum Conn {
+    /// One server (or Sentinel's primary).
+    Single(MultiplexedConnection),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "Conn::Single",
+            Conn::Cluster(_) => "Conn::Cluster",
+        })
+    }
+}
+
+impl Conn {
+    /// Whether this is a Cluster connection (whose pipelines must stay in one slot).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    /// Sends `cmd`, which names no key, to the primary that owns `key` (on one server:
+    /// to it). `WAIT` and `INFO` about a queue go this way.
+    pub async fn query_at<T: redis::FromRedisValue>(
+        &mut self,
+        key: &str,
+        cmd: &Cmd,
+    ) -> std::result::Result<T, RedisError> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let route = Route::with_key(key, SlotAddr::Master);
+                let v = c
+                    .route_command(
+                        cmd.clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
+                    .await?;
+                Ok(redis::from_redis_value(v)?)
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// A `redis+sentinel://` URL, parsed.
@@ -204,16 +359,17 @@ pub struct Manager {
 }
 
 impl managed::Manager for Manager {
-    type Type = MultiplexedConnection;
+    type Type = Conn;
     type Error = RedisError;
 
-    async fn create(&self) -> std::result::Result<MultiplexedConnection, RedisError> {
+    async fn create(&self) -> std::result::Result<Conn, RedisError> {
         let conn_cfg = self.cfg.connection_config();
         match &self.target {
-            Target::Server(c) => {
-                c.get_multiplexed_async_connection_with_config(&conn_cfg)
-                    .await
-            }
+            Target::Server(c) => c
+                .get_multiplexed_async_connection_with_config(&conn_cfg)
+                .await
+                .map(Conn::Single),
+            Target::Cluster(c) => c.get_async_connection().await.map(Conn::Cluster),
             Target::Sentinel(s) => {
                 let (client, addr) = s.primary(&self.cfg).await?;
                 let mut con = client
@@ -226,18 +382,15 @@ impl managed::Manager for Manager {
                         s.master
                     )));
                 }
-                Ok(con)
+                Ok(Conn::Single(con))
             }
         }
     }
 
-    async fn recycle(
-        &self,
-        con: &mut MultiplexedConnection,
-        _: &Metrics,
-    ) -> RecycleResult<RedisError> {
+    async fn recycle(&self, con: &mut Conn, _: &Metrics) -> RecycleResult<RedisError> {
         match &self.target {
-            Target::Server(_) => {
+            // A cluster connection follows the topology by itself.
+            Target::Server(_) | Target::Cluster(_) => {
                 let _: () = redis::cmd("PING").query_async(con).await?;
                 Ok(())
             }
@@ -255,7 +408,7 @@ impl managed::Manager for Manager {
 }
 
 /// Whether the server at the end of `con` is a primary (`ROLE`).
-async fn is_primary(con: &mut MultiplexedConnection) -> std::result::Result<bool, RedisError> {
+async fn is_primary<C: ConnectionLike>(con: &mut C) -> std::result::Result<bool, RedisError> {
     let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(con).await?;
     Ok(matches!(role.first(), Some(redis::Value::BulkString(b)) if b.as_slice() == b"master"))
 }

@@ -15,8 +15,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::ConnectionLike;
-
+use crate::connect::Conn;
 use crate::{Error, Result};
 
 /// How many copies a write must reach before a call reports it done.
@@ -78,20 +77,19 @@ impl Durability {
         }
     }
 
-    /// Waits, on `con` (the connection that made the write: `WAIT` counts its writes),
-    /// until the write of `what` has the copies this setting asks for; an
-    /// [`Error::NotDurable`] when it did not within the timeout (the write stays applied
-    /// on the primary).
-    pub async fn confirm<C: ConnectionLike>(&self, con: &mut C, what: &'static str) -> Result<()> {
+    /// Waits, on `con` (the connection that made the write: `WAIT` counts its writes) and
+    /// on the node that owns `key` (the queue's prefix: in a Cluster, `WAIT` must go where
+    /// the write went), until the write of `what` has the copies this setting asks for;
+    /// an [`Error::NotDurable`] when it did not within the timeout (the write stays
+    /// applied on the primary).
+    pub async fn confirm(&self, con: &mut Conn, key: &str, what: &'static str) -> Result<()> {
         let ms = |t: Duration| crate::time::ms(t).max(1);
         match *self {
             Durability::Primary => Ok(()),
             Durability::Replicas { replicas, timeout } => {
-                let acked: u32 = redis::cmd("WAIT")
-                    .arg(replicas)
-                    .arg(ms(timeout))
-                    .query_async(con)
-                    .await?;
+                let mut cmd = redis::cmd("WAIT");
+                cmd.arg(replicas).arg(ms(timeout));
+                let acked: u32 = con.query_at(key, &cmd).await?;
                 if acked >= replicas {
                     return Ok(());
                 }
@@ -108,12 +106,9 @@ impl Durability {
                 replicas,
                 timeout,
             } => {
-                let reply: redis::RedisResult<(u32, u32)> = redis::cmd("WAITAOF")
-                    .arg(u8::from(local))
-                    .arg(replicas)
-                    .arg(ms(timeout))
-                    .query_async(con)
-                    .await;
+                let mut cmd = redis::cmd("WAITAOF");
+                cmd.arg(u8::from(local)).arg(replicas).arg(ms(timeout));
+                let reply: redis::RedisResult<(u32, u32)> = con.query_at(key, &cmd).await;
                 let (l, acked) = match reply {
                     Ok(r) => r,
                     Err(e) if e.detail().is_some_and(|d| d.contains("unknown command")) => {

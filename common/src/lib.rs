@@ -69,7 +69,7 @@ use keys::QueueKeys;
 /// compatibility promise): depend on the producer and worker crates instead.
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::connect::{connect, Pool, Pooled, RedisConfig};
+    pub use crate::connect::{connect, Conn, Pool, Pooled, RedisConfig};
     pub use crate::keys::QueueKeys;
 
     /// The connection pool (see [`crate::internal`]).

@@ -109,7 +109,7 @@ impl WorkManager {
                 let out = scripts()
                     .cancel(&mut con, q, keep_failed, reason, ids)
                     .await?;
-                durability.confirm(&mut con, "cancel").await?;
+                durability.confirm(&mut con, q.prefix(), "cancel").await?;
                 Ok(out)
             })
             .await

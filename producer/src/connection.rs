@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use redis::aio::MultiplexedConnection;
+use workq_common::internal::Conn;
 use workq_common::internal::Pool;
 use workq_common::internal::RedisConfig;
 use workq_common::Result;
@@ -65,7 +65,7 @@ impl Connection {
     /// (`Scripts::call`), on this same connection.
     pub(crate) async fn run<T, F, Fut>(&self, call: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let r = async {
@@ -79,7 +79,7 @@ impl Connection {
         r
     }
 
-    async fn shared_connection(&self) -> Result<MultiplexedConnection> {
+    async fn shared_connection(&self) -> Result<Conn> {
         let cached = self.lock().as_ref().map(|c| (**c).clone());
         if let Some(con) = cached {
             return Ok(con);
@@ -105,7 +105,7 @@ impl Connection {
 
     /// A connection taken out of the pool for good: the caller owns it, and it closes
     /// when dropped.
-    pub(crate) async fn detached(&self) -> Result<MultiplexedConnection> {
+    pub(crate) async fn detached(&self) -> Result<Conn> {
         Ok(Pooled::take(self.pool.get().await?))
     }
 }
@@ -122,7 +122,7 @@ impl Dedicated {
     /// Runs one call on this connection (`call` gets a clone of it, which nobody else has).
     pub(crate) async fn run<T, F, Fut>(&mut self, call: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let r = async {
@@ -150,7 +150,7 @@ fn failed_transiently<T>(r: &Result<T>) -> bool {
 /// stats keep answering (a job that changes state between two of its reads can then show
 /// the new state with the old due time, or the reverse).
 pub(crate) async fn read_together<T: redis::FromRedisValue>(
-    con: &mut MultiplexedConnection,
+    con: &mut Conn,
     build: impl Fn(&mut redis::Pipeline),
 ) -> Result<T> {
     let mut pipe = redis::pipe();

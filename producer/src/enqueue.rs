@@ -4,11 +4,11 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt};
-use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use workq_common::internal::keys::{QUEUES, WATCHING};
 use workq_common::internal::record;
 use workq_common::internal::scripts::{scripts, EnqueueStatus, NewJob};
+use workq_common::internal::Conn;
 use workq_common::internal::QueueKeys;
 use workq_common::{Error, Result, WorkId, WorkState};
 
@@ -79,9 +79,21 @@ impl WorkManager {
         self.redis()
             .run(|con| async move {
                 let mut wait_on = con.clone();
+                // One WAIT covers every batch on one server (they went on this connection);
+                // in a Cluster, one per queue, on the queue's node.
+                let mut prefixes: Vec<String> = batches
+                    .iter()
+                    .map(|(k, _, _)| k.prefix().to_owned())
+                    .collect();
+                prefixes.sort();
+                prefixes.dedup();
+                if !wait_on.is_cluster() {
+                    prefixes.truncate(1);
+                }
                 let out = store_batches(con, &reqs, batches).await?;
-                // One WAIT covers every batch: they went on this connection.
-                durability.confirm(&mut wait_on, "enqueue").await?;
+                for p in &prefixes {
+                    durability.confirm(&mut wait_on, p, "enqueue").await?;
+                }
                 Ok(out)
             })
             .await
@@ -96,11 +108,19 @@ impl WorkManager {
         }
         self.redis()
             .run(|mut con| async move {
-                let ((), watching): ((), bool) = redis::pipe()
-                    .sadd(QUEUES, keys.name())
-                    .exists(WATCHING)
-                    .query_async(&mut con)
-                    .await?;
+                // (In a Cluster the two keys live in different slots, so they go one after
+                // the other: the order, not the pipeline, is what the watch relies on.)
+                let watching: bool = if con.is_cluster() {
+                    let () = con.sadd(QUEUES, keys.name()).await?;
+                    con.exists(WATCHING).await?
+                } else {
+                    let ((), watching): ((), bool) = redis::pipe()
+                        .sadd(QUEUES, keys.name())
+                        .exists(WATCHING)
+                        .query_async(&mut con)
+                        .await?;
+                    watching
+                };
                 if watching {
                     let ttl = workq_common::time::ms(WATCH_TTL);
                     let _: () = con.pset_ex(keys.watch(), 1, ttl).await?;
@@ -149,7 +169,7 @@ fn batches(reqs: &[OneTimeWorkRequest]) -> Vec<Batch> {
 /// Sends the batches, a few at a time on the one connection, and gathers each request's
 /// status.
 async fn store_batches(
-    shared: MultiplexedConnection,
+    shared: Conn,
     reqs: &[OneTimeWorkRequest],
     batches: Vec<Batch>,
 ) -> Result<Vec<Enqueued>> {

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use workq_common::internal::scripts::Retention;
+use workq_common::internal::Conn;
 use workq_common::internal::RedisConfig;
 use workq_common::{Durability, Error, Result};
 
@@ -161,7 +161,7 @@ impl WorkManager {
     /// A Redis connection of its own, for tools and tests that need raw Redis access: it
     /// is not shared with this manager's calls (it leaves the pool, and closes when
     /// dropped), so blocking commands and `CONFIG` changes on it hold up nothing else.
-    pub async fn connection(&self) -> Result<MultiplexedConnection> {
+    pub async fn connection(&self) -> Result<Conn> {
         self.inner.redis.detached().await
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
+use workq_common::internal::Conn;
 use workq_common::internal::QueueKeys;
 use workq_common::Result;
 
@@ -63,7 +63,7 @@ impl WorkManager {
 
 /// Reads the queue's sizes, counters and workers, and works out which lanes no live worker
 /// serves.
-async fn read_stats(mut con: MultiplexedConnection, q: &QueueKeys) -> Result<QueueStats> {
+async fn read_stats(mut con: Conn, q: &QueueKeys) -> Result<QueueStats> {
     type Head = (
         u64,
         u64,

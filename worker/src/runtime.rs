@@ -289,13 +289,14 @@ impl WorkerRuntime {
 /// for. A shortfall is logged and counted, and the worker carries on (the write stands on
 /// the primary); so is a failure of the `WAIT` itself, which the next call's connection
 /// handling deals with.
-async fn confirm<C: redis::aio::ConnectionLike>(
+async fn confirm(
     shared: &Shared,
-    con: &mut C,
+    con: &mut workq_common::internal::Conn,
+    key: &str,
     what: &'static str,
     shortfalls: &prometheus::IntCounter,
 ) {
-    match shared.cfg.durability.confirm(con, what).await {
+    match shared.cfg.durability.confirm(con, key, what).await {
         Ok(()) => {}
         Err(Error::NotDurable(n)) => {
             shortfalls.inc();

@@ -223,6 +223,8 @@ mod tests {
         .cmd(&keys())
         .expect("encodable");
         let a = raw_args(&cmd);
+        // FCALL, function, 2, the two keys, then the arguments.
+        let a = &a[1..];
         assert_eq!(a.len(), 4 + 4 + 3 * 3);
         assert_eq!(a[4], b"w1");
         assert_eq!(a[5], b"3600000");

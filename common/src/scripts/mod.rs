@@ -130,12 +130,19 @@ script_list! {
 }
 
 impl Script {
-    /// `FCALL <function> 1 <queue prefix>`, to which a script's command builder adds its
-    /// arguments. Every script takes the one key `KEYS[1]`, the queue's prefix
+    /// `FCALL <function> 2 <queue prefix> <queue's jobs key>`, to which a script's command
+    /// builder adds its arguments. Every script takes `KEYS[1]`, the queue's prefix
     /// `workq:{<queue>}:`, from which begin() (call.lua) derives the queue's other keys.
+    /// `KEYS[2]`, the `jobs` hash, is there for Redis Cluster: the prefix names no key, so
+    /// while the queue's slot migrates, Redis would send a call that declares it alone to
+    /// the importing node (`ASK`) to run against the keys not moved yet; with a second
+    /// declared key the call gets `TRYAGAIN` until the slot has moved, and is re-sent.
     fn fcall(self, keys: &QueueKeys) -> Cmd {
         let mut cmd = redis::cmd("FCALL");
-        cmd.arg(scripts().function(self)).arg(1).arg(keys.prefix());
+        cmd.arg(scripts().function(self))
+            .arg(2)
+            .arg(keys.prefix())
+            .arg(keys.jobs());
         cmd
     }
 }

@@ -32,8 +32,9 @@ pub(super) fn head(script: crate::scripts::Script) -> Vec<String> {
     vec![
         "FCALL".to_owned(),
         crate::scripts::scripts().function(script).to_owned(),
-        "1".to_owned(),
+        "2".to_owned(),
         "workq:{q}:".to_owned(),
+        "workq:{q}:jobs".to_owned(),
     ]
 }
 

@@ -294,7 +294,9 @@ impl WorkContinuation {
                 let out = scripts()
                     .enqueue_graph(&mut con, &queue, unique, keep_failed, &jobs)
                     .await?;
-                durability.confirm(&mut con, "enqueue").await?;
+                durability
+                    .confirm(&mut con, queue.prefix(), "enqueue")
+                    .await?;
                 Ok(out)
             })
             .await?;

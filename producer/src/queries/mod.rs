@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use workq_common::internal::keys::QUEUES;
 use workq_common::internal::record::Record;
+use workq_common::internal::Conn;
 use workq_common::internal::QueueKeys;
 use workq_common::{Error, Result, WorkId, WorkInfo, WorkState};
 
@@ -99,22 +99,34 @@ impl WorkManager {
 
 /// Reads the jobs with these ids from every queue, `ID_CHUNK` ids per transaction.
 async fn read_infos(
-    mut con: MultiplexedConnection,
+    mut con: Conn,
     queues: &[QueueKeys],
     ids: &[WorkId],
 ) -> Result<Vec<Option<WorkInfo>>> {
     let mut out = vec![None; ids.len()];
     for (c, chunk) in ids.chunks(ID_CHUNK).enumerate() {
         let names: Vec<String> = chunk.iter().map(WorkId::to_string).collect();
-        let replies: Vec<redis::Value> = read_together(&mut con, |pipe| {
-            for q in queues {
-                pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
-                pipe.cmd("ZMSCORE").arg(q.due()).arg(&names);
-                pipe.cmd("HMGET").arg(q.cancel()).arg(&names);
-                pipe.cmd("HMGET").arg(q.progress()).arg(&names);
-            }
-        })
-        .await?;
+        // One transaction for every queue on one server; in a Cluster, where each queue
+        // is a slot of its own, one per queue.
+        let groups: Vec<&[QueueKeys]> = if con.is_cluster() {
+            queues.chunks(1).collect()
+        } else {
+            vec![queues]
+        };
+        let mut replies: Vec<redis::Value> = Vec::with_capacity(queues.len() * 4);
+        for group in groups {
+            replies.extend(
+                read_together::<Vec<redis::Value>>(&mut con, |pipe| {
+                    for q in group {
+                        pipe.cmd("HMGET").arg(q.jobs()).arg(&names);
+                        pipe.cmd("ZMSCORE").arg(q.due()).arg(&names);
+                        pipe.cmd("HMGET").arg(q.cancel()).arg(&names);
+                        pipe.cmd("HMGET").arg(q.progress()).arg(&names);
+                    }
+                })
+                .await?,
+            );
+        }
         let mut replies = replies.into_iter();
         // Jobs waiting in a lane other than the plain one: their due times come next.
         let mut other_lanes: Vec<(usize, QueueKeys, String)> = Vec::new();
@@ -163,11 +175,20 @@ async fn read_infos(
             }
         }
         if !other_lanes.is_empty() {
-            let mut pipe = redis::pipe();
-            for (i, q, lane) in &other_lanes {
-                pipe.zscore(q.due_in(lane), ids[*i].to_string());
-            }
-            let scores: Vec<Option<f64>> = pipe.query_async(&mut con).await?;
+            let scores: Vec<Option<f64>> = if con.is_cluster() {
+                // Each queue a slot: one command each (rare: jobs in other lanes).
+                let mut scores = Vec::with_capacity(other_lanes.len());
+                for (i, q, lane) in &other_lanes {
+                    scores.push(con.zscore(q.due_in(lane), ids[*i].to_string()).await?);
+                }
+                scores
+            } else {
+                let mut pipe = redis::pipe();
+                for (i, q, lane) in &other_lanes {
+                    pipe.zscore(q.due_in(lane), ids[*i].to_string());
+                }
+                pipe.query_async(&mut con).await?
+            };
             for ((i, ..), score) in other_lanes.iter().zip(scores) {
                 if let Some(info) = out[*i].as_mut() {
                     info.next_due_at = score.map(|s| workq_common::system_time(s as u64));

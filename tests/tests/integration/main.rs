@@ -10,6 +10,7 @@ mod cancel;
 mod chains;
 mod claim_checks;
 mod clock;
+mod cluster;
 mod config;
 mod core_edges;
 mod crash;

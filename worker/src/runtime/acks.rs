@@ -98,7 +98,15 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
                 return Err(e);
             }
         };
-        super::confirm(shared, &mut **con, "ack", &shared.metrics.not_durable.ack).await;
+        let key = queue.keys.prefix();
+        super::confirm(
+            shared,
+            &mut **con,
+            key,
+            "ack",
+            &shared.metrics.not_durable.ack,
+        )
+        .await;
         queue
             .held
             .settle(acks.iter().map(|ack| (&*ack.id, ack.token)));

@@ -11,13 +11,13 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use redis::aio::MultiplexedConnection;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use workq_common::internal::record::{self, Record};
 use workq_common::internal::scripts::{
     scripts, Ack, AckOutcome, ClaimArgs, ClaimReply, ClaimedJob,
 };
+use workq_common::internal::Conn;
 use workq_common::Millis;
 use workq_common::Result;
 
@@ -175,7 +175,7 @@ fn reserve(shared: &Arc<Shared>) -> Vec<OwnedSemaphorePermit> {
 async fn connection(
     shared: &Shared,
     conn: &mut Option<workq_common::internal::Pooled>,
-) -> Result<MultiplexedConnection> {
+) -> Result<Conn> {
     let c = match conn {
         Some(c) => c,
         None => conn.insert(shared.pool.get().await?),
@@ -186,7 +186,7 @@ async fn connection(
 fn claim(
     shared: Arc<Shared>,
     q: usize,
-    mut con: MultiplexedConnection,
+    mut con: Conn,
     permits: Vec<OwnedSemaphorePermit>,
     presence: bool,
 ) -> Claim {
@@ -217,6 +217,7 @@ fn claim(
             super::confirm(
                 &shared,
                 &mut con,
+                queue.keys.prefix(),
                 "claim",
                 &shared.metrics.not_durable.claim,
             )

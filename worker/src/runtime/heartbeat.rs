@@ -135,7 +135,10 @@ async fn explain_lost(shared: &Shared, con: &mut Connection, q: usize, lost: &[(
             None => known.clone(),
         }
     };
-    let restarted = matches!((&before, &run_id), (Some(b), Some(n)) if b != n);
+    // (In a Cluster each node has its own run_id, and queues live on different nodes: the
+    // comparison would mean nothing there.)
+    let restarted = !shared.cfg.redis.is_cluster()
+        && matches!((&before, &run_id), (Some(b), Some(n)) if b != n);
     if restarted && exists.iter().all(|e| !e) {
         tracing::error!(
             queue = shared.queues[q].keys.name(),
