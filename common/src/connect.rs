@@ -63,7 +63,7 @@ impl RedisConfig {
         }
         if let Some(rest) = self.url.strip_prefix("redis+cluster://") {
             return cluster_client(rest, self)
-                .map(Target::Cluster)
+                .map(|c| Target::Cluster(Box::new(c)))
                 .map_err(|why| {
                     Error::config(
                         "url",
@@ -142,7 +142,7 @@ enum Target {
     /// The primary Sentinel names.
     Sentinel(Sentinel),
     /// A Redis Cluster, from its seed nodes.
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// `user:password@` (or "") and the rest of a URL after its scheme.
