@@ -101,7 +101,7 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
         let key = queue.keys.prefix();
         super::confirm(
             shared,
-            &mut **con,
+            con,
             key,
             "ack",
             &shared.metrics.not_durable.ack,
