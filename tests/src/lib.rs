@@ -10,6 +10,7 @@ pub struct ReadmeExamples;
 
 pub mod cluster;
 pub mod jobs;
+pub mod netns;
 mod node;
 mod process;
 pub mod prom_server;
@@ -19,6 +20,7 @@ mod server;
 pub mod tls;
 
 pub use cluster::RedisCluster;
+pub use netns::{Host, Hosts};
 pub use process::{faketime_env, WorkerProcess};
 pub use sentinel::SentinelSetup;
 pub use server::{free_port, Persistence, RedisServer};

@@ -24,6 +24,7 @@ mod fixture;
 mod fixtures_ha;
 mod functions;
 mod handback;
+mod hosts;
 mod http_endpoint;
 mod k8s_manifests;
 mod lanes;
