@@ -3,8 +3,9 @@
 //! ScaledObject's structure here (no schema for it there), the autoscaling queries through
 //! `promtool`, and the places where two files must agree: the grace period and the
 //! worker's `--grace-ms`, the probes and its `--http` port, the autoscalers and the
-//! Deployment they scale. A manifest that Kubernetes would refuse, or that scales on the
-//! scheduled set, or that SIGKILLs workers in their grace period, fails here.
+//! Deployment they scale, the PodDisruptionBudget and the worker pods. A manifest that
+//! Kubernetes would refuse, or that scales on the scheduled set, or that SIGKILLs workers
+//! in their grace period or hand-back, fails here.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,10 @@ const EXPORTER_METRICS: &[&str] = &[
     "workq_queue_events_total",
     "workq_redis_up",
 ];
+
+/// After the grace period, how long a worker's hand-back and last acks may take
+/// (worker/src/runtime/shutdown.rs, `DRAIN`): the kubelet's SIGKILL must come after both.
+const HAND_BACK_MS: u64 = 5_000;
 
 /// Not a Kubernetes object: the prometheus-adapter's own configuration file.
 const ADAPTER_RULES: &str = "prometheus-adapter-rules.yaml";
@@ -315,7 +320,13 @@ fn standard_manifests_pass_kubernetes_validate_strict() {
             );
         }
     }
-    for kind in ["Deployment", "Service", "HorizontalPodAutoscaler", "Secret"] {
+    for kind in [
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "Secret",
+        "PodDisruptionBudget",
+    ] {
         assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
     }
     let out = Command::new(&tool)
@@ -454,8 +465,9 @@ fn worker_deployment_agrees_with_its_flags() {
         .as_u64()
         .expect("terminationGracePeriodSeconds");
     assert!(
-        termination_s * 1000 > grace_ms,
-        "terminationGracePeriodSeconds {termination_s} s must exceed --grace-ms {grace_ms}"
+        termination_s * 1000 > grace_ms + HAND_BACK_MS,
+        "terminationGracePeriodSeconds {termination_s} s must exceed --grace-ms {grace_ms} \
+         plus the hand-back ({HAND_BACK_MS} ms)"
     );
 
     let port = http_port(&args);
@@ -463,6 +475,25 @@ fn worker_deployment_agrees_with_its_flags() {
         let get = &container[probe]["httpGet"];
         assert_eq!(get["path"].as_str(), Some(path), "{probe}");
         assert_eq!(resolve_port(container, &get["port"]), port, "{probe} port");
+    }
+    // A probe that fails the worker (liveness) or takes it out (readiness) must not do so
+    // before the process could answer: the first check comes after its start, and
+    // liveness gives up later than readiness.
+    let give_up = |probe: &str| {
+        let p = &container[probe];
+        p["initialDelaySeconds"].as_u64().unwrap_or(0)
+            + p["periodSeconds"].as_u64().unwrap_or(10)
+                * p["failureThreshold"].as_u64().unwrap_or(3)
+    };
+    assert!(
+        give_up("livenessProbe") > give_up("readinessProbe"),
+        "liveness gives up before readiness"
+    );
+    for resource in ["cpu", "memory"] {
+        assert!(
+            container["resources"]["requests"].get(resource).is_some(),
+            "the worker requests {resource}"
+        );
     }
     let annotations = &pod["metadata"]["annotations"];
     assert_eq!(annotations["prometheus.io/scrape"].as_str(), Some("true"));
@@ -600,4 +631,34 @@ fn autoscalers_target_the_worker_deployment_with_the_same_thresholds() {
         .find(|(s, _)| s == "running")
         .map(|(_, t)| *t);
     assert_eq!(running, Some(concurrency), "the running jobs' threshold");
+}
+
+/// (d) The PodDisruptionBudget covers the worker pods (its selector matches their labels)
+/// and lets a drain evict one at a time, also at zero replicas (maxUnavailable: a
+/// minAvailable of 1 could not be met once KEDA scales to zero, and would block drains).
+#[test]
+fn pod_disruption_budget_covers_the_workers_and_never_blocks_a_drain() {
+    let pdb = object("pdb.yaml", "PodDisruptionBudget");
+    assert_eq!(pdb["apiVersion"].as_str(), Some("policy/v1"));
+    let labels = &workers()["spec"]["template"]["metadata"]["labels"];
+    let selector = pdb["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("selector.matchLabels");
+    assert!(!selector.is_empty(), "an empty selector selects every pod");
+    for (key, value) in selector {
+        assert_eq!(
+            labels.get(key.as_str().expect("label")),
+            Some(value),
+            "the worker pods lack the PDB's label {key:?}"
+        );
+    }
+    assert!(
+        pdb["spec"].get("minAvailable").is_none(),
+        "minAvailable blocks drains at zero replicas"
+    );
+    let max = &pdb["spec"]["maxUnavailable"];
+    assert!(
+        max.as_u64() >= Some(1) || max.as_str().is_some_and(|p| p.ends_with('%') && p != "0%"),
+        "maxUnavailable {max:?} lets no worker go"
+    );
 }

@@ -16,6 +16,7 @@ mod core_edges;
 mod crash;
 mod delays;
 mod deploy_assets;
+mod deploy_files;
 mod durability;
 mod enqueue;
 mod examples;
