@@ -12,6 +12,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null || need+=(faketime)
 # promtool ships in Debian's `prometheus` package, with the server itself.
 command -v promtool >/dev/null || need+=(prometheus)
+# `ip` (network namespaces for the separate-hosts test) and openssl (the TLS test's
+# certificates).
+command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)
 venv=target/venv
 # python3 -m venv needs ensurepip, which Debian ships apart (python3-venv).
 if [ ! -x "$venv/bin/kubernetes-validate" ]; then
