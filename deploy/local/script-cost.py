@@ -28,7 +28,7 @@ CLAIM = int(sys.argv[4]) if len(sys.argv) > 4 else 250
 r = redis.Redis(port=PORT)
 libs = {}
 for tag in TAGS:
-    src = open(f"/tmp/lib_{tag}.lua").read()
+    src = open(f"/tmp/lib_{tag.removesuffix('+jobs')}.lua").read()
     libs[tag] = src.split("\n", 1)[0].split("name=")[1]
     r.function_load(src, replace=True)
 CROCK = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -48,6 +48,10 @@ def ulid():
 # A record as the Rust producer writes it for kind "nop", input {i: 1}.
 REC = bytes([0x95, 1, 0, 0, 0xCF]) + b"\0" * 8 + b"\xa3nop" + b"\x81\xa1i\x01"
 KEYS = "workq:{default}:"
+# A tag ending in "+jobs" calls its library with the jobs key declared too (numkeys 2, as
+# workq's clients do since the Cluster work), e.g. new,new+jobs.
+def keys_of(tag):
+    return [2, KEYS, KEYS + "jobs"] if tag.endswith("+jobs") else [1, KEYS]
 
 
 def usec_per_job(calls):
@@ -64,19 +68,19 @@ def round_of(tag, calls=40, per=250):
         for _ in range(per):
             ids.append(ulid())
             args += [ids[-1], "0", REC]
-        r.fcall(f"{libs[tag]}_enqueue", 1, KEYS, *args)
+        r.fcall(f"{libs[tag]}_enqueue", *keys_of(tag), *args)
     enq = usec_per_job(calls * per)
     r.config_resetstat()
     for _ in range(calls * per // CLAIM):
         a = [CLAIM, 30000, "w1", 60000, 100, "", 1, "nop", 0]
-        r.fcall(f"{libs[tag]}_claim", 1, KEYS, *a)
+        r.fcall(f"{libs[tag]}_claim", *keys_of(tag), *a)
     claim = usec_per_job(calls * per)
     r.config_resetstat()
     for c in range(calls):
         a = ["w1", 3600000, 3600000, per]
         for id in ids[c * per:(c + 1) * per]:
             a += [id, 1, ""]
-        r.fcall(f"{libs[tag]}_ack", 1, KEYS, *a)
+        r.fcall(f"{libs[tag]}_ack", *keys_of(tag), *a)
     return enq, claim, usec_per_job(calls * per)
 
 
