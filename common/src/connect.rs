@@ -16,8 +16,13 @@ use crate::{Error, Result};
 #[non_exhaustive]
 pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]`, or
-    /// `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/db]`.
+    /// `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/db]`;
+    /// `rediss://` and `rediss+sentinel://` for TLS (to the primary; sentinels are asked
+    /// in plain TCP), with the cargo feature `tls`.
     pub url: String,
+    /// Certificates for a `rediss` URL (default: the system's roots, no client
+    /// certificate).
+    pub tls: Option<crate::TlsConfig>,
     /// Connections in the pool.
     pub pool_size: usize,
     /// How long to wait for a TCP connection.
@@ -32,6 +37,7 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            tls: None,
             pool_size: 8,
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
@@ -41,21 +47,19 @@ impl RedisConfig {
     /// Where the URL points; an `Error::Config` (setting `url`) for one that does not
     /// parse.
     fn target(&self) -> Result<Target> {
-        if self.url.starts_with("rediss://") || self.url.starts_with("rediss+") {
-            return Err(Error::config(
-                "url",
-                "rediss:// (TLS) is not supported yet; use redis://",
-            ));
-        }
-        if let Some(rest) = self.url.strip_prefix("redis+sentinel://") {
-            return Sentinel::parse(rest).map(Target::Sentinel).map_err(|why| {
+        let tls = crate::tls::load(&self.url, self.tls.as_ref())?;
+        if let Some(rest) = (self.url.strip_prefix("redis+sentinel://"))
+            .or_else(|| self.url.strip_prefix("rediss+sentinel://"))
+        {
+            let sentinel = Sentinel::parse(rest).map(|s| Sentinel { tls, ..s });
+            return sentinel.map(Target::Sentinel).map_err(|why| {
                 Error::config(
                     "url",
                     format!("invalid Sentinel URL '{}': {why}", redact(&self.url)),
                 )
             });
         }
-        redis::Client::open(self.url.as_str())
+        crate::tls::client(&self.url, tls.as_ref())
             .map(Target::Server)
             .map_err(|e| {
                 Error::config(
@@ -106,6 +110,8 @@ struct Sentinel {
     userinfo: String,
     /// The database index.
     db: u32,
+    /// TLS to the primary (`rediss+sentinel://`).
+    tls: Option<crate::tls::Tls>,
 }
 
 impl Sentinel {
@@ -150,6 +156,7 @@ impl Sentinel {
             master: master.to_owned(),
             userinfo,
             db,
+            tls: None,
         })
     }
 
@@ -176,8 +183,13 @@ impl Sentinel {
             match asked.await {
                 Ok(Some((host, port))) => {
                     let addr = format!("{host}:{port}");
-                    let url = format!("redis://{}{addr}/{}", self.userinfo, self.db);
-                    return Ok((redis::Client::open(url)?, addr));
+                    let scheme = if self.tls.is_some() {
+                        "rediss"
+                    } else {
+                        "redis"
+                    };
+                    let url = format!("{scheme}://{}{addr}/{}", self.userinfo, self.db);
+                    return Ok((crate::tls::client(&url, self.tls.as_ref())?, addr));
                 }
                 Ok(None) => why.push(format!("{s}: does not know '{}'", self.master)),
                 Err(e) => why.push(format!("{s}: {e}")),
@@ -300,10 +312,26 @@ mod tests {
         assert_eq!(redact("redis://h:1"), "redis://h:1");
     }
 
+    #[cfg(not(feature = "tls"))]
     #[test]
-    fn tls_urls_get_a_clear_error() {
-        let err = RedisConfig::new("rediss://h:1").check().unwrap_err();
-        assert!(err.to_string().contains("rediss://"), "{err}");
+    fn tls_urls_without_the_feature_get_a_clear_error() {
+        for url in ["rediss://h:1", "rediss+sentinel://h:1/m"] {
+            let err = RedisConfig::new(url).check().unwrap_err();
+            assert!(err.to_string().contains("`tls` cargo feature"), "{err}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_urls_parse() {
+        RedisConfig::new("rediss://h:1").check().unwrap();
+        match RedisConfig::new("rediss+sentinel://h:1/m")
+            .target()
+            .unwrap()
+        {
+            Target::Sentinel(s) => assert!(s.tls.is_some()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -316,6 +344,7 @@ mod tests {
                 master: "mymaster".into(),
                 userinfo: "u:p@".into(),
                 db: 3,
+                tls: None,
             }
         );
         assert_eq!(Sentinel::parse("h:1/m").unwrap().db, 0);

@@ -173,6 +173,9 @@ fn config_problem(e: &redis::RedisError) -> Option<&'static str> {
     if e.kind() == ErrorKind::InvalidClientConfig {
         return Some("check the Redis URL");
     }
+    if let Some(fix) = crate::tls::problem(&e.to_string()) {
+        return Some(fix);
+    }
     if e.to_string().contains("refused to switch database") {
         return Some("the database index in the Redis URL is out of range (see the server's `databases` setting)");
     }

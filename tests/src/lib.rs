@@ -22,7 +22,7 @@ pub use cluster::RedisCluster;
 pub use process::{faketime_env, WorkerProcess};
 pub use sentinel::SentinelSetup;
 pub use server::{free_port, Persistence, RedisServer};
-pub use tls::{ClientAuth, TlsServer};
+pub use tls::{ClientAuth, OtherCa, TlsSentinel, TlsServer};
 
 use std::time::Duration;
 

@@ -299,6 +299,90 @@ impl TlsServer {
     }
 }
 
+impl TlsServer {
+    /// Starts a plain-TCP sentinel that monitors this server as `master` (quorum 1, no
+    /// replicas: it never fails over), reaching it over TLS (`tls-replication`) with the
+    /// client certificate, and waits until it answers PING.
+    pub fn start_sentinel(&self, master: &str) -> TlsSentinel {
+        let dir = TempDir::new("tls-sentinel");
+        for _ in 0..5 {
+            let port = crate::free_port();
+            let d = dir.sub(&format!("sentinel-{port}"));
+            let conf = d.join("sentinel.conf");
+            let c = &self.certs;
+            let text = format!(
+                "port {port}\n\
+                 bind 127.0.0.1\n\
+                 daemonize no\n\
+                 logfile \"\"\n\
+                 dir \"{dir}\"\n\
+                 tls-replication yes\n\
+                 tls-cert-file \"{cert}\"\n\
+                 tls-key-file \"{key}\"\n\
+                 tls-ca-cert-file \"{ca}\"\n\
+                 sentinel monitor {master} 127.0.0.1 {primary} 1\n",
+                dir = d.display(),
+                cert = c.client_cert().display(),
+                key = c.client_key().display(),
+                ca = c.ca_cert().display(),
+                primary = self.proc.port,
+            );
+            std::fs::write(&conf, text).expect("sentinel.conf");
+            let mut proc = Proc::spawn(
+                port,
+                &d,
+                &args([conf.display().to_string(), "--sentinel".to_owned()]),
+            );
+            if proc.wait_ready() {
+                return TlsSentinel { proc, _dir: dir };
+            }
+        }
+        panic!("redis-server --sentinel did not start");
+    }
+}
+
+/// A plain-TCP sentinel monitoring a [`TlsServer`]; killed on drop.
+#[derive(Debug)]
+pub struct TlsSentinel {
+    proc: Proc,
+    /// Last, so that the process is gone before its directory is.
+    _dir: TempDir,
+}
+
+impl TlsSentinel {
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.proc.port
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.proc.log()
+    }
+}
+
+/// Another CA and certificates it signed (see [`TlsCerts::generate`]), in a temp dir
+/// removed on drop: a CA that did not sign a [`TlsServer`]'s certificate.
+#[derive(Debug)]
+pub struct OtherCa {
+    certs: TlsCerts,
+    _dir: TempDir,
+}
+
+impl OtherCa {
+    /// Makes the CA and its certificates.
+    pub fn generate() -> Self {
+        let dir = TempDir::new("other-ca");
+        let certs = TlsCerts::generate(&dir.sub("certs"));
+        OtherCa { certs, _dir: dir }
+    }
+
+    /// The certificates.
+    pub fn certs(&self) -> &TlsCerts {
+        &self.certs
+    }
+}
+
 /// `redis-cli --tls` with the CA and the client certificate, against `port`.
 fn cli(port: u16, certs: &TlsCerts, command: &[&str]) -> Result<String, String> {
     let out = Command::new("redis-cli")

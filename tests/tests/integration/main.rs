@@ -38,6 +38,7 @@ mod queue_gauges;
 mod restart;
 mod shutdown;
 mod support;
+mod tls;
 mod transitions;
 mod unique;
 mod wire_checks;
