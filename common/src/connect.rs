@@ -45,12 +45,11 @@ impl RedisConfig {
     }
 
     /// Where the URL points; an `Error::Config` (setting `url`) for one that does not
-    /// parse.
+    /// parse, (setting `tls`) for TLS settings or certificates that cannot be used.
     fn target(&self) -> Result<Target> {
         let tls = crate::tls::load(&self.url, self.tls.as_ref())?;
-        if let Some(rest) = (self.url.strip_prefix("redis+sentinel://"))
-            .or_else(|| self.url.strip_prefix("rediss+sentinel://"))
-        {
+        let sentinel = ["redis+sentinel://", "rediss+sentinel://"];
+        if let Some(rest) = sentinel.iter().find_map(|p| self.url.strip_prefix(p)) {
             let sentinel = Sentinel::parse(rest).map(|s| Sentinel { tls, ..s });
             return sentinel.map(Target::Sentinel).map_err(|why| {
                 Error::config(

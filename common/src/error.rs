@@ -104,7 +104,8 @@ impl Error {
     /// True when waiting cannot help: Redis refused workq's credentials (`NOAUTH`,
     /// `WRONGPASS`, a failed `AUTH`), its ACL user lacks a permission (`NOPERM`), the
     /// URL's database index is out of range, Redis does not know a command workq needs,
-    /// or a setting is unusable ([`Error::Config`]). Fix the configuration.
+    /// the TLS handshake failed on a certificate (or the port does not speak TLS), or a
+    /// setting is unusable ([`Error::Config`]). Fix the configuration.
     pub fn is_config(&self) -> bool {
         matches!(self, Error::Config(_)) || self.config_hint().is_some()
     }
