@@ -22,8 +22,13 @@ use crate::{Error, Result};
 pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]`,
     /// `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/db]`, or
-    /// `redis+cluster://[user:password@]host:port[,host:port...]` (seed nodes).
+    /// `redis+cluster://[user:password@]host:port[,host:port...]` (seed nodes);
+    /// `rediss://`, `rediss+sentinel://` (TLS to the primary; sentinels are asked in
+    /// plain TCP) and `rediss+cluster://` (TLS to every node) with the cargo feature `tls`.
     pub url: String,
+    /// Certificates for a `rediss` URL (default: the system's roots, no client
+    /// certificate).
+    pub tls: Option<crate::TlsConfig>,
     /// Connections in the pool.
     pub pool_size: usize,
     /// How long to wait for a TCP connection.
@@ -38,6 +43,7 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            tls: None,
             pool_size: 8,
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
@@ -45,24 +51,21 @@ impl RedisConfig {
     }
 
     /// Where the URL points; an `Error::Config` (setting `url`) for one that does not
-    /// parse.
+    /// parse, (setting `tls`) for TLS settings or certificates that cannot be used.
     fn target(&self) -> Result<Target> {
-        if self.url.starts_with("rediss://") || self.url.starts_with("rediss+") {
-            return Err(Error::config(
-                "url",
-                "rediss:// (TLS) is not supported yet; use redis://",
-            ));
-        }
-        if let Some(rest) = self.url.strip_prefix("redis+sentinel://") {
-            return Sentinel::parse(rest).map(Target::Sentinel).map_err(|why| {
+        let tls = crate::tls::load(&self.url, self.tls.as_ref())?;
+        let sentinel = ["redis+sentinel://", "rediss+sentinel://"];
+        if let Some(rest) = sentinel.iter().find_map(|p| self.url.strip_prefix(p)) {
+            let sentinel = Sentinel::parse(rest).map(|s| Sentinel { tls, ..s });
+            return sentinel.map(Target::Sentinel).map_err(|why| {
                 Error::config(
                     "url",
                     format!("invalid Sentinel URL '{}': {why}", redact(&self.url)),
                 )
             });
         }
-        if let Some(rest) = self.url.strip_prefix("redis+cluster://") {
-            return cluster_client(rest, self)
+        if let Some(rest) = cluster_rest(&self.url) {
+            return cluster_client(rest, self, tls.as_ref())
                 .map(|c| Target::Cluster(Box::new(c)))
                 .map_err(|why| {
                     Error::config(
@@ -71,7 +74,7 @@ impl RedisConfig {
                     )
                 });
         }
-        redis::Client::open(self.url.as_str())
+        crate::tls::client(&self.url, tls.as_ref())
             .map(Target::Server)
             .map_err(|e| {
                 Error::config(
@@ -94,22 +97,24 @@ impl RedisConfig {
             Target::Sentinel(s) => Ok(s.primary(self).await?.0),
             // Plain pub/sub in a Cluster reaches every node's subscribers, whichever node
             // published: any seed that answers will do.
-            Target::Cluster(_) => Ok(self.cluster_seed().await?),
+            Target::Cluster(_) => self.cluster_seed().await,
         }
     }
 
     /// Whether the URL names a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        self.url.starts_with("redis+cluster://")
+        cluster_rest(&self.url).is_some()
     }
 
     /// The first seed of a `redis+cluster://` URL that answers a PING, as a client.
-    async fn cluster_seed(&self) -> std::result::Result<redis::Client, RedisError> {
-        let rest = self.url.strip_prefix("redis+cluster://").unwrap_or("");
+    async fn cluster_seed(&self) -> Result<redis::Client> {
+        let tls = crate::tls::load(&self.url, self.tls.as_ref())?;
+        let scheme = if tls.is_some() { "rediss" } else { "redis" };
+        let rest = cluster_rest(&self.url).unwrap_or("");
         let (userinfo, hosts) = split_userinfo(rest);
         let mut why = Vec::new();
         for h in hosts.split(',').filter(|h| !h.is_empty()) {
-            let client = redis::Client::open(format!("redis://{userinfo}{h}"))?;
+            let client = crate::tls::client(&format!("{scheme}://{userinfo}{h}"), tls.as_ref())?;
             let pinged = async {
                 let mut con = client
                     .get_multiplexed_async_connection_with_config(&self.connection_config())
@@ -121,10 +126,7 @@ impl RedisConfig {
                 Err(e) => why.push(format!("{h}: {e}")),
             }
         }
-        Err(unavailable(format!(
-            "no Cluster seed answers ({})",
-            why.join("; ")
-        )))
+        Err(unavailable(format!("no Cluster seed answers ({})", why.join("; "))).into())
     }
 
     fn connection_config(&self) -> AsyncConnectionConfig {
@@ -153,8 +155,20 @@ fn split_userinfo(rest: &str) -> (String, &str) {
     }
 }
 
-/// A cluster client for `user:password@h1:p1,h2:p2` (the part after `redis+cluster://`).
-fn cluster_client(rest: &str, cfg: &RedisConfig) -> std::result::Result<ClusterClient, String> {
+/// The part of a `redis+cluster://` or `rediss+cluster://` URL after its scheme.
+fn cluster_rest(url: &str) -> Option<&str> {
+    ["redis+cluster://", "rediss+cluster://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
+}
+
+/// A cluster client for `user:password@h1:p1,h2:p2` (the part after `redis+cluster://`),
+/// over TLS to every node when `tls` is given.
+fn cluster_client(
+    rest: &str,
+    cfg: &RedisConfig,
+    tls: Option<&crate::tls::Tls>,
+) -> std::result::Result<ClusterClient, String> {
     let (userinfo, hosts) = split_userinfo(rest);
     if hosts.contains('/') {
         return Err("a Cluster has one database: no /db in the URL".into());
@@ -162,14 +176,18 @@ fn cluster_client(rest: &str, cfg: &RedisConfig) -> std::result::Result<ClusterC
     let seeds: Vec<String> = hosts
         .split(',')
         .filter(|h| !h.is_empty())
-        .map(|h| format!("redis://{userinfo}{h}"))
+        .map(|h| {
+            let scheme = if tls.is_some() { "rediss" } else { "redis" };
+            format!("{scheme}://{userinfo}{h}")
+        })
         .collect();
     if seeds.is_empty() {
         return Err("no seed node (redis+cluster://host:port[,host:port...])".into());
     }
-    ClusterClient::builder(seeds)
+    let builder = ClusterClient::builder(seeds)
         .connection_timeout(cfg.connect_timeout)
-        .response_timeout(cfg.response_timeout)
+        .response_timeout(cfg.response_timeout);
+    crate::tls::cluster(builder, tls)
         .build()
         .map_err(|e| e.to_string())
 }
@@ -261,6 +279,8 @@ struct Sentinel {
     userinfo: String,
     /// The database index.
     db: u32,
+    /// TLS to the primary (`rediss+sentinel://`).
+    tls: Option<crate::tls::Tls>,
 }
 
 impl Sentinel {
@@ -305,6 +325,7 @@ impl Sentinel {
             master: master.to_owned(),
             userinfo,
             db,
+            tls: None,
         })
     }
 
@@ -331,8 +352,13 @@ impl Sentinel {
             match asked.await {
                 Ok(Some((host, port))) => {
                     let addr = format!("{host}:{port}");
-                    let url = format!("redis://{}{addr}/{}", self.userinfo, self.db);
-                    return Ok((redis::Client::open(url)?, addr));
+                    let scheme = if self.tls.is_some() {
+                        "rediss"
+                    } else {
+                        "redis"
+                    };
+                    let url = format!("{scheme}://{}{addr}/{}", self.userinfo, self.db);
+                    return Ok((crate::tls::client(&url, self.tls.as_ref())?, addr));
                 }
                 Ok(None) => why.push(format!("{s}: does not know '{}'", self.master)),
                 Err(e) => why.push(format!("{s}: {e}")),
@@ -453,10 +479,30 @@ mod tests {
         assert_eq!(redact("redis://h:1"), "redis://h:1");
     }
 
+    #[cfg(not(feature = "tls"))]
     #[test]
-    fn tls_urls_get_a_clear_error() {
-        let err = RedisConfig::new("rediss://h:1").check().unwrap_err();
-        assert!(err.to_string().contains("rediss://"), "{err}");
+    fn tls_urls_without_the_feature_get_a_clear_error() {
+        for url in [
+            "rediss://h:1",
+            "rediss+sentinel://h:1/m",
+            "rediss+cluster://h:1,h:2",
+        ] {
+            let err = RedisConfig::new(url).check().unwrap_err();
+            assert!(err.to_string().contains("`tls` cargo feature"), "{err}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_urls_parse() {
+        RedisConfig::new("rediss://h:1").check().unwrap();
+        match RedisConfig::new("rediss+sentinel://h:1/m")
+            .target()
+            .unwrap()
+        {
+            Target::Sentinel(s) => assert!(s.tls.is_some()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -469,6 +515,7 @@ mod tests {
                 master: "mymaster".into(),
                 userinfo: "u:p@".into(),
                 db: 3,
+                tls: None,
             }
         );
         assert_eq!(Sentinel::parse("h:1/m").unwrap().db, 0);

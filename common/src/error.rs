@@ -104,7 +104,8 @@ impl Error {
     /// True when waiting cannot help: Redis refused workq's credentials (`NOAUTH`,
     /// `WRONGPASS`, a failed `AUTH`), its ACL user lacks a permission (`NOPERM`), the
     /// URL's database index is out of range, Redis does not know a command workq needs,
-    /// or a setting is unusable ([`Error::Config`]). Fix the configuration.
+    /// the TLS handshake failed on a certificate (or the port does not speak TLS), or a
+    /// setting is unusable ([`Error::Config`]). Fix the configuration.
     pub fn is_config(&self) -> bool {
         matches!(self, Error::Config(_)) || self.config_hint().is_some()
     }
@@ -172,6 +173,9 @@ fn config_problem(e: &redis::RedisError) -> Option<&'static str> {
     }
     if e.kind() == ErrorKind::InvalidClientConfig {
         return Some("check the Redis URL");
+    }
+    if let Some(fix) = crate::tls::problem(&e.to_string()) {
+        return Some(fix);
     }
     if e.to_string().contains("refused to switch database") {
         return Some("the database index in the Redis URL is out of range (see the server's `databases` setting)");

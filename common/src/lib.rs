@@ -47,6 +47,7 @@ mod retry;
 mod scripts;
 mod server;
 pub mod time;
+mod tls;
 
 pub use data::Data;
 pub use durability::{Durability, NotDurable};
@@ -58,6 +59,7 @@ pub use model::{
     Backoff, BackoffPolicy, CancelStatus, EnqueueStatus, GraphStatus, Job, Retention, WorkState,
     DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE, MAX_ATTEMPTS_LIMIT,
 };
+pub use tls::TlsConfig;
 
 pub use time::{system_time, Millis};
 

@@ -60,4 +60,4 @@ pub use workq_common::{
     DEFAULT_QUEUE,
 };
 pub use workq_common::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
-pub use workq_common::{Durability, NotDurable};
+pub use workq_common::{Durability, NotDurable, TlsConfig};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use workq_common::internal::scripts::Retention;
 use workq_common::internal::Conn;
 use workq_common::internal::RedisConfig;
-use workq_common::{Durability, Error, Result};
+use workq_common::{Durability, Error, Result, TlsConfig};
 
 use crate::connection::Connection;
 
@@ -36,6 +36,15 @@ impl WorkManagerBuilder {
     /// How long to wait for any Redis reply (default 5 s).
     pub fn response_timeout(mut self, t: Duration) -> Self {
         self.redis.response_timeout = t;
+        self
+    }
+
+    /// Certificates for a `rediss://` (or `rediss+sentinel://`) URL: a CA file instead of
+    /// the system's roots, and a client certificate (default: neither). Needs the cargo
+    /// feature `tls`; `connect` returns `Error::Config` (setting `tls`) for a file it
+    /// cannot use, or for these settings with a `redis://` URL.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.redis.tls = Some(tls);
         self
     }
 

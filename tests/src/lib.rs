@@ -24,7 +24,7 @@ pub use netns::{Host, Hosts};
 pub use process::{faketime_env, WorkerProcess};
 pub use sentinel::SentinelSetup;
 pub use server::{free_port, Persistence, RedisServer};
-pub use tls::{ClientAuth, TlsServer};
+pub use tls::{ClientAuth, OtherCa, TlsCluster, TlsSentinel, TlsServer};
 
 use std::time::Duration;
 

@@ -299,6 +299,90 @@ impl TlsServer {
     }
 }
 
+impl TlsServer {
+    /// Starts a plain-TCP sentinel that monitors this server as `master` (quorum 1, no
+    /// replicas: it never fails over), reaching it over TLS (`tls-replication`) with the
+    /// client certificate, and waits until it answers PING.
+    pub fn start_sentinel(&self, master: &str) -> TlsSentinel {
+        let dir = TempDir::new("tls-sentinel");
+        for _ in 0..5 {
+            let port = crate::free_port();
+            let d = dir.sub(&format!("sentinel-{port}"));
+            let conf = d.join("sentinel.conf");
+            let c = &self.certs;
+            let text = format!(
+                "port {port}\n\
+                 bind 127.0.0.1\n\
+                 daemonize no\n\
+                 logfile \"\"\n\
+                 dir \"{dir}\"\n\
+                 tls-replication yes\n\
+                 tls-cert-file \"{cert}\"\n\
+                 tls-key-file \"{key}\"\n\
+                 tls-ca-cert-file \"{ca}\"\n\
+                 sentinel monitor {master} 127.0.0.1 {primary} 1\n",
+                dir = d.display(),
+                cert = c.client_cert().display(),
+                key = c.client_key().display(),
+                ca = c.ca_cert().display(),
+                primary = self.proc.port,
+            );
+            std::fs::write(&conf, text).expect("sentinel.conf");
+            let mut proc = Proc::spawn(
+                port,
+                &d,
+                &args([conf.display().to_string(), "--sentinel".to_owned()]),
+            );
+            if proc.wait_ready() {
+                return TlsSentinel { proc, _dir: dir };
+            }
+        }
+        panic!("redis-server --sentinel did not start");
+    }
+}
+
+/// A plain-TCP sentinel monitoring a [`TlsServer`]; killed on drop.
+#[derive(Debug)]
+pub struct TlsSentinel {
+    proc: Proc,
+    /// Last, so that the process is gone before its directory is.
+    _dir: TempDir,
+}
+
+impl TlsSentinel {
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.proc.port
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.proc.log()
+    }
+}
+
+/// Another CA and certificates it signed (see [`TlsCerts::generate`]), in a temp dir
+/// removed on drop: a CA that did not sign a [`TlsServer`]'s certificate.
+#[derive(Debug)]
+pub struct OtherCa {
+    certs: TlsCerts,
+    _dir: TempDir,
+}
+
+impl OtherCa {
+    /// Makes the CA and its certificates.
+    pub fn generate() -> Self {
+        let dir = TempDir::new("other-ca");
+        let certs = TlsCerts::generate(&dir.sub("certs"));
+        OtherCa { certs, _dir: dir }
+    }
+
+    /// The certificates.
+    pub fn certs(&self) -> &TlsCerts {
+        &self.certs
+    }
+}
+
 /// `redis-cli --tls` with the CA and the client certificate, against `port`.
 fn cli(port: u16, certs: &TlsCerts, command: &[&str]) -> Result<String, String> {
     let out = Command::new("redis-cli")
@@ -329,4 +413,171 @@ fn wait_ready(proc: &mut Proc, certs: &TlsCerts) -> bool {
         std::thread::sleep(Duration::from_millis(25));
     }
     false
+}
+
+/// A private Redis Cluster of three primaries (no replicas) that speaks only TLS, on the
+/// client port and on the cluster bus (`tls-cluster yes`), every node requiring a client
+/// certificate signed by the fixture's CA (`tls-auth-clients yes`; a node presents the
+/// client certificate on its bus links); killed on drop.
+#[derive(Debug)]
+pub struct TlsCluster {
+    nodes: Vec<Proc>,
+    certs: TlsCerts,
+    /// Last, so that the processes are gone before their directory is.
+    _dir: TempDir,
+}
+
+impl TlsCluster {
+    /// Makes the certificates, starts the three nodes, creates the cluster with
+    /// `redis-cli --tls --cluster create` and waits until every node says
+    /// `cluster_state:ok`.
+    pub fn start() -> Self {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(c) => return c,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the TLS Redis Cluster did not start: {last}");
+    }
+
+    fn try_start() -> Result<Self, String> {
+        let dir = TempDir::new("tls-cluster");
+        let certs = TlsCerts::generate(&dir.sub("certs"));
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..3 {
+            let (p, ls) = node::free_port_pair(10000);
+            ports.push(p);
+            held.extend(ls);
+        }
+        drop(held);
+        let mut nodes = Vec::new();
+        for &port in &ports {
+            let d = dir.sub(&port.to_string());
+            let mut a = certs.server_args(port, ClientAuth::Required);
+            a.extend([
+                "--tls-client-cert-file".to_owned(),
+                certs.client_cert().display().to_string(),
+                "--tls-client-key-file".to_owned(),
+                certs.client_key().display().to_string(),
+                "--tls-cluster".to_owned(),
+                "yes".to_owned(),
+                "--tls-replication".to_owned(),
+                "yes".to_owned(),
+                "--cluster-enabled".to_owned(),
+                "yes".to_owned(),
+                "--cluster-config-file".to_owned(),
+                d.join("nodes.conf").display().to_string(),
+                "--cluster-node-timeout".to_owned(),
+                "1000".to_owned(),
+            ]);
+            a.extend(
+                [
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    &d.display().to_string(),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    "",
+                ]
+                .map(str::to_owned),
+            );
+            nodes.push(Proc::spawn(port, &d, &args(a)));
+        }
+        for n in &mut nodes {
+            if !wait_ready(n, &certs) {
+                return Err(format!("node {} did not come up: {:?}", n.port, n.log()));
+            }
+        }
+        let out = Command::new("redis-cli")
+            .args(certs.cli_args())
+            .args(["--cluster", "create"])
+            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let c = TlsCluster {
+            nodes,
+            certs,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        loop {
+            let ok = c.nodes.iter().all(|n| {
+                cli(n.port, &c.certs, &["CLUSTER", "INFO"])
+                    .is_ok_and(|o| o.contains("cluster_state:ok"))
+            });
+            if ok {
+                return Ok(c);
+            }
+            if started.elapsed() > crate::HANG {
+                return Err("the nodes never all said cluster_state:ok".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The nodes' TLS ports, each a primary.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// `rediss+cluster://127.0.0.1:<p>,...` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .ports()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("rediss+cluster://{}", seeds.join(","))
+    }
+
+    /// The certificates (CA, server, client).
+    pub fn certs(&self) -> &TlsCerts {
+        &self.certs
+    }
+
+    /// Runs `redis-cli --tls ... <command>` against the node on `port` (without `-c`: a
+    /// key another node owns gets MOVED).
+    pub fn cli(&self, port: u16, command: &[&str]) -> Result<String, String> {
+        cli(port, &self.certs, command)
+    }
+
+    /// The port of the node that owns `slot`, from the first node's `CLUSTER SLOTS` (which
+    /// redis-cli prints flat, one value a line: start, end, the primary's host, port, id).
+    pub fn owner_of_slot(&self, slot: u16) -> u16 {
+        let out = self
+            .cli(self.nodes[0].port, &["CLUSTER", "SLOTS"])
+            .expect("CLUSTER SLOTS");
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        // Each range: start, end, host, port, id (redis-cli prints nested arrays flat).
+        for w in lines.windows(4) {
+            let (Ok(start), Ok(end), Ok(port)) = (
+                w[0].parse::<u16>(),
+                w[1].parse::<u16>(),
+                w[3].parse::<u16>(),
+            ) else {
+                continue;
+            };
+            if w[2] == "127.0.0.1" && start <= slot && slot <= end {
+                return port;
+            }
+        }
+        panic!("no owner of slot {slot} in {out:?}");
+    }
 }

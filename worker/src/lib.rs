@@ -62,7 +62,7 @@ pub use metrics::Metrics;
 pub use runtime::{WorkerRuntime, WorkerRuntimeBuilder};
 pub use worker::{WorkError, WorkResult, Worker};
 pub use workq_common::{Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState};
-pub use workq_common::{Durability, NotDurable, Retention};
+pub use workq_common::{Durability, NotDurable, Retention, TlsConfig};
 
 /// The `prometheus` crate, at the version whose [`Registry`](prometheus::Registry)
 /// [`Metrics::registry`] returns: encode it with `prometheus::TextEncoder` without

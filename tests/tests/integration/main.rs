@@ -42,6 +42,7 @@ mod restart;
 mod sentinel;
 mod shutdown;
 mod support;
+mod tls;
 mod transitions;
 mod unique;
 mod wire_checks;

@@ -5,7 +5,11 @@
 //! ```text
 //! workq-worker [--redis URL] [--queue NAME]... [--concurrency 64] [--lease-ms 30000]
 //!              [--grace-ms 25000] [--id NAME] [--http ADDR]
+//!              [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
 //! ```
+//! For a `rediss://` URL, `--tls-ca` (`$WORKQ_TLS_CA`) is the CA file to trust instead of
+//! the system's roots, and `--tls-cert`/`--tls-key` (`$WORKQ_TLS_CERT`, `$WORKQ_TLS_KEY`) a
+//! client certificate and its key, all PEM.
 //! `--http 0.0.0.0:9464` serves `/metrics`, `/healthz` and `/readyz` there (9464 is the
 //! port this project documents for it; off unless given).
 //! `--redis` defaults to `$REDIS_URL`, then `redis://127.0.0.1:6379`. Logs go to stdout;
@@ -20,7 +24,7 @@ use std::time::Duration;
 use clap::Parser;
 use workq_common::demo::{Count, Noop};
 use workq_common::logs::{init_from_env, Output};
-use workq_worker::{WorkContext, WorkError, WorkResult, Worker, WorkerRuntime};
+use workq_worker::{TlsConfig, WorkContext, WorkError, WorkResult, Worker, WorkerRuntime};
 
 /// Counts from 1 to `to`, one step every `step_ms`, logging each step.
 struct CountWorker;
@@ -82,6 +86,42 @@ struct Args {
     /// Serve /metrics, /healthz and /readyz at this address (e.g. 0.0.0.0:9464).
     #[arg(long, value_name = "ADDR")]
     http: Option<std::net::SocketAddr>,
+    /// For rediss://: trust this CA file (PEM) instead of the system's roots.
+    #[arg(long, env = "WORKQ_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// For rediss://: present this client certificate (PEM); needs --tls-key.
+    #[arg(
+        long,
+        env = "WORKQ_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM); needs --tls-cert.
+    #[arg(
+        long,
+        env = "WORKQ_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    /// The TLS settings, if any was given.
+    fn tls(&self) -> Option<TlsConfig> {
+        if self.tls_ca.is_none() && self.tls_cert.is_none() {
+            return None;
+        }
+        let mut tls = TlsConfig::new();
+        if let Some(ca) = &self.tls_ca {
+            tls = tls.ca_file(ca);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            tls = tls.client_cert(cert, key);
+        }
+        Some(tls)
+    }
 }
 
 #[tokio::main]
@@ -107,6 +147,9 @@ async fn main() -> ExitCode {
     }
     if let Some(addr) = args.http {
         b = b.http(addr);
+    }
+    if let Some(tls) = args.tls() {
+        b = b.tls(tls);
     }
     if let Some(id) = &args.id {
         b = b.worker_id(id.as_str());

@@ -99,14 +99,7 @@ async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pendi
             }
         };
         let key = queue.keys.prefix();
-        super::confirm(
-            shared,
-            con,
-            key,
-            "ack",
-            &shared.metrics.not_durable.ack,
-        )
-        .await;
+        super::confirm(shared, con, key, "ack", &shared.metrics.not_durable.ack).await;
         queue
             .held
             .settle(acks.iter().map(|ack| (&*ack.id, ack.token)));

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use workq_common::internal::scripts::{Retention, MAX_CLAIM};
 use workq_common::internal::{QueueKeys, RedisConfig};
-use workq_common::{Durability, Error, Result, DEFAULT_QUEUE};
+use workq_common::{Durability, Error, Result, TlsConfig, DEFAULT_QUEUE};
 
 use super::WorkerRuntime;
 use crate::registry::Registry;
@@ -178,6 +178,16 @@ impl WorkerRuntimeBuilder {
     /// Connections to Redis (default: queues + 4).
     pub fn pool_size(mut self, n: usize) -> Self {
         self.cfg.redis.pool_size = n;
+        self
+    }
+
+    /// Certificates for a `rediss://` (or `rediss+sentinel://`) URL: a CA file instead of
+    /// the system's roots, and a client certificate (default: neither); the pool and the
+    /// wake-up subscription use them. Needs the cargo feature `tls`; `run` returns
+    /// `Error::Config` (setting `tls`) for a file it cannot use, or for these settings
+    /// with a `redis://` URL.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.cfg.redis.tls = Some(tls);
         self
     }
 

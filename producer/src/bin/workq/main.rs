@@ -14,7 +14,9 @@
 //! workq functions
 //! ```
 //! `--redis URL` is accepted before or after the command and defaults to `$REDIS_URL`,
-//! then `redis://127.0.0.1:6379`. `--help` (also after a command) prints the usage and
+//! then `redis://127.0.0.1:6379`. For a `rediss://` URL, `--tls-ca FILE` (`$WORKQ_TLS_CA`)
+//! is the CA to trust instead of the system's roots, and `--tls-cert FILE --tls-key FILE`
+//! (`$WORKQ_TLS_CERT`, `$WORKQ_TLS_KEY`) a client certificate, all PEM. `--help` (also after a command) prints the usage and
 //! exits 0. Exit codes: 0 done; 1 `info` or `cancel` of an id that does not exist, or
 //! `verify` found a job that did not succeed; 2 a usage error (unknown command, flag or
 //! extra argument: refused before Redis is reached) or an error from Redis. Built with the
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use workq_common::logs::Output;
 use workq_common::time::{epoch_ms, now_ms};
-use workq_producer::{CancelStatus, WorkId, WorkInfo, WorkManager, WorkState};
+use workq_producer::{CancelStatus, TlsConfig, WorkId, WorkInfo, WorkManager, WorkState};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -46,6 +48,27 @@ struct Cli {
         default_value = "redis://127.0.0.1:6379"
     )]
     redis: String,
+    /// For rediss://: trust this CA file (PEM) instead of the system's roots.
+    #[arg(long, global = true, env = "WORKQ_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// For rediss://: present this client certificate (PEM); needs --tls-key.
+    #[arg(
+        long,
+        global = true,
+        env = "WORKQ_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); needs --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "WORKQ_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -268,7 +291,20 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Functions => return Ok(functions()),
-        _ => WorkManager::connect(&cli.redis).await?,
+        _ => {
+            let mut b = WorkManager::builder(&cli.redis);
+            if cli.tls_ca.is_some() || cli.tls_cert.is_some() {
+                let mut tls = TlsConfig::new();
+                if let Some(ca) = &cli.tls_ca {
+                    tls = tls.ca_file(ca);
+                }
+                if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+                    tls = tls.client_cert(cert, key);
+                }
+                b = b.tls(tls);
+            }
+            b.connect().await?
+        }
     };
     match cli.command {
         Command::Info { id } => info(&wm, id).await,
