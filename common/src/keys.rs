@@ -53,6 +53,11 @@ pub mod suffix {
     ];
 }
 
+/// A member of a queue's `lanes` set that is no lane (lanes are empty or start with `x`,
+/// `@` or `#`): present while the queue is paused (`admin.lua`), so that a claim, which
+/// reads `lanes` anyway, learns it without another command.
+pub const PAUSE_MARKER: &str = "!";
+
 /// The set of known queue names.
 pub const QUEUES: &str = "workq:queues";
 

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod admin;
 mod cancel;
 mod chains;
 mod connection;
@@ -43,6 +44,7 @@ mod request;
 mod stats;
 mod watch;
 
+pub use admin::{AdminStatus, BulkCursor, JobFilter, JobListing, JobPage, DEFAULT_PAGE, MAX_PAGE};
 pub use cancel::CancelSummary;
 pub use chains::{ExistingWorkPolicy, WorkContinuation, WorkOutcome, MAX_CHAIN};
 pub use enqueue::Enqueued;

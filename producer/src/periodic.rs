@@ -81,7 +81,7 @@ impl WorkManager {
     }
 
     /// Redis' present time.
-    async fn redis_now(&self) -> Result<Millis> {
+    pub(crate) async fn redis_now(&self) -> Result<Millis> {
         self.redis()
             .run(|mut con| async move {
                 let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut con).await?;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use workq_common::internal::keys::PAUSE_MARKER;
 use workq_common::internal::Conn;
 use workq_common::internal::QueueKeys;
 use workq_common::Result;
@@ -45,9 +46,13 @@ pub struct QueueStats {
     /// ENQUEUED jobs that need labels no worker seen in the last minute has, or whose
     /// kind none of them runs: they wait until such a worker comes.
     pub unsatisfiable: u64,
+    /// Whether the queue is paused ([`WorkManager::pause_queue`]): workers claim nothing
+    /// from it until it is resumed; enqueueing goes on.
+    pub paused: bool,
     /// Cumulative counters: enqueued, claimed, succeeded, failed, cancelled, retried,
     /// lease_expired, released, pruned, pruned_early (ahead of retention, under memory
-    /// pressure), kind_parked (passed on to a kind lane), periodic_runs. (The stats hash
+    /// pressure), kind_parked (passed on to a kind lane), periodic_runs, and the operator's
+    /// operator_retried, deleted and purged. (The stats hash
     /// also holds the retained counts by state, which are not cumulative: they are the
     /// `retained_*` fields above.)
     pub counters: HashMap<String, u64>,
@@ -85,6 +90,8 @@ async fn read_stats(mut con: Conn, q: &QueueKeys) -> Result<QueueStats> {
         })
         .await?;
     let now_ms = time.0 * 1000 + time.1 / 1000;
+    let paused = lanes.iter().any(|l| l == PAUSE_MARKER);
+    let lanes: Vec<String> = lanes.into_iter().filter(|l| l != PAUSE_MARKER).collect();
     // The retained counts go up as jobs finish and down as they are pruned; one that
     // reads below zero (jobs finished before these counts were kept, then pruned) is 0.
     let mut counters: HashMap<String, u64> = counters
@@ -206,6 +213,7 @@ async fn read_stats(mut con: Conn, q: &QueueKeys) -> Result<QueueStats> {
         lanes: per_lane,
         workers,
         unsatisfiable,
+        paused,
         counters,
     })
 }

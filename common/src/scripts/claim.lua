@@ -40,8 +40,11 @@ local function serves(lane)
   return true
 end
 local expedited, normal = {}, { '' }
+local paused = false
 for _, lane in ipairs(redis.call('SMEMBERS', K_LANES)) do
-  if serves(lane) then
+  if lane == '!' then -- keys::PAUSE_MARKER
+    paused = true -- admin.lua's pause: no claims, maintenance goes on
+  elseif serves(lane) then
     if string.sub(lane, 1, 1) == 'x' then
       expedited[#expedited + 1] = lane
     else
@@ -128,8 +131,10 @@ local function take(group)
   end
   for li, t in pairs(taken) do each_chunk('ZREM', k_due(group[li]), t, 1) end
 end
-take(expedited)
-take(normal)
+if not paused then
+  take(expedited)
+  take(normal)
+end
 -- The jobs due at `oldest` and at `newest` go first and last.
 local function swap(a, b) ids[a], ids[b] = ids[b], ids[a] end
 if at_oldest and at_oldest ~= 1 then

@@ -25,6 +25,7 @@ use redis::{Cmd, Value};
 use crate::{Error, QueueKeys, Result};
 
 mod ack;
+mod admin;
 mod cancel;
 mod claim;
 mod enqueue;
@@ -42,6 +43,7 @@ mod values;
 
 pub use crate::model::{CancelStatus, EnqueueStatus, GraphStatus, Retention};
 pub use ack::{Ack, AckArgs, AckOutcome, AckReply};
+pub use admin::{AdminOp, AdminStatus, PurgeStep};
 pub use cancel::{CancelArgs, CancelReply};
 pub use claim::{ClaimArgs, ClaimReply, ClaimedJob};
 pub use enqueue::{EnqueueArgs, EnqueueReply, NewJob};
@@ -127,6 +129,10 @@ script_list! {
     Release = "release", allow_oom: true, clock: true;
     /// [`cancel`](Scripts::cancel): jobs by id.
     Cancel = "cancel", allow_oom: true, clock: true;
+    /// [`admin`](Scripts::admin): an operator's retry, run now, delete, purge, pause and
+    /// resume. `allow-oom`: deleting and purging are how an operator makes room in a full
+    /// Redis, and a retry rewrites a record that exists.
+    Admin = "admin", allow_oom: true, clock: true;
 }
 
 impl Script {

@@ -98,7 +98,7 @@ impl WorkManager {
 }
 
 /// Reads the jobs with these ids from every queue, `ID_CHUNK` ids per transaction.
-async fn read_infos(
+pub(crate) async fn read_infos(
     mut con: Conn,
     queues: &[QueueKeys],
     ids: &[WorkId],

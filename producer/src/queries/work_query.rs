@@ -201,6 +201,7 @@ impl WorkManager {
                     match s {
                         WorkState::Enqueued => {
                             let mut lanes: Vec<String> = con.smembers(q.lanes()).await?;
+                            lanes.retain(|l| l != workq_common::internal::keys::PAUSE_MARKER);
                             lanes.push(String::new());
                             for lane in lanes {
                                 let part: Vec<String> = con.zrange(q.due_in(&lane), 0, end).await?;

@@ -22,6 +22,7 @@ const EXPORTER_METRICS: &[&str] = &[
     "workq_queue_jobs",
     "workq_queue_oldest_ready_age_seconds",
     "workq_queue_unsatisfiable_jobs",
+    "workq_queue_paused",
     "workq_queue_workers",
     "workq_queue_events_total",
     "workq_redis_up",

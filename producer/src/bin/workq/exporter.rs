@@ -12,7 +12,7 @@ use workq_producer::{QueueStats, WorkManager};
 
 /// The events the scripts count per queue (the `stats` hash), exported as
 /// `workq_queue_events_total{event}`, each present at zero.
-pub(crate) const EVENTS: [&str; 9] = [
+pub(crate) const EVENTS: [&str; 12] = [
     "enqueued",
     "claimed",
     "succeeded",
@@ -22,6 +22,9 @@ pub(crate) const EVENTS: [&str; 9] = [
     "lease_expired",
     "released",
     "pruned",
+    "operator_retried",
+    "deleted",
+    "purged",
 ];
 
 /// Reads every queue and renders the exposition. A Redis that does not answer gives
@@ -95,6 +98,12 @@ fn queue_metrics(r: &Registry, stats: &[(String, QueueStats)]) -> prometheus::Re
         "Enqueued jobs that no live worker can run (labels or kind)",
         &["queue"],
     )?;
+    let paused = gauge_vec(
+        r,
+        "workq_queue_paused",
+        "1 while the queue is paused: workers claim nothing from it",
+        &["queue"],
+    )?;
     let workers = gauge_vec(
         r,
         "workq_queue_workers",
@@ -131,6 +140,9 @@ fn queue_metrics(r: &Registry, stats: &[(String, QueueStats)]) -> prometheus::Re
         workers
             .with_label_values(&[q.as_str()])
             .set(int(s.workers.len() as u64));
+        paused
+            .with_label_values(&[q.as_str()])
+            .set(i64::from(s.paused));
         for e in EVENTS {
             let n = s.counters.get(e).copied().unwrap_or(0);
             events.with_label_values(&[q.as_str(), e]).inc_by(n);
