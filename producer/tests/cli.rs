@@ -236,3 +236,67 @@ async fn metrics_prints_the_queues_by_state_and_costs_the_same_commands_however_
         "commands per scrape grew with the number of jobs"
     );
 }
+
+#[tokio::test]
+async fn the_admin_commands_list_pause_run_now_delete_and_purge_with_json_and_exit_codes() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let wm = WorkManager::connect(&url).await.unwrap();
+    let later = OneTimeWorkRequest::builder(Nop { i: 1 })
+        .initial_delay(std::time::Duration::from_secs(3600))
+        .tag("cli")
+        .build()
+        .unwrap();
+    let id = later.id().to_string();
+    wm.enqueue(later).await.unwrap();
+
+    // jobs --json: one document with the page and no cursor.
+    let out = workq(&["--redis", &url, "jobs", "--state", "scheduled", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["jobs"][0]["id"], id.as_str(), "{doc}");
+    assert_eq!(doc["jobs"][0]["state"], "ENQUEUED", "{doc}");
+    assert_eq!(doc["jobs"][0]["tags"][0], "cli", "{doc}");
+    assert!(doc["next"].is_null());
+    // A table line per job by default.
+    let out = workq(&["--redis", &url, "jobs", "--state", "scheduled"]);
+    assert!(text(&out.stdout).starts_with(&id), "{}", text(&out.stdout));
+    // A state that does not exist is an error naming the choices.
+    let out = workq(&["--redis", &url, "jobs", "--state", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("use ready, scheduled"), "{}", text(&out.stderr));
+
+    // pause / resume.
+    let out = workq(&["--redis", &url, "pause", "default"]);
+    assert_eq!(text(&out.stdout).trim(), "default: paused");
+    assert!(wm.queue_stats("default").await.unwrap().paused);
+    let out = workq(&["--redis", &url, "resume", "default"]);
+    assert_eq!(text(&out.stdout).trim(), "default: running");
+    assert!(!wm.queue_stats("default").await.unwrap().paused);
+
+    // run-now: done for the delayed job, exit 1 for an unknown id among them.
+    let unknown = WorkId::new().to_string();
+    let out = workq(&["--redis", &url, "run-now", &id, &unknown, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc[&id], "done");
+    assert_eq!(doc[&unknown], "not_found");
+    assert_eq!(wm.queue_stats("default").await.unwrap().ready, 1);
+
+    // delete and purge refuse without --yes when stdin is not a terminal.
+    let out = workq(&["--redis", &url, "delete", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    assert!(wm.get_work_info(later_id(&id)).await.unwrap().is_some());
+    let out = workq(&["--redis", &url, "delete", &id, "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(wm.get_work_info(later_id(&id)).await.unwrap().is_none());
+    let out = workq(&["--redis", &url, "purge", "default", "--yes", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["purged"], 0);
+}
+
+fn later_id(s: &str) -> WorkId {
+    s.parse().unwrap()
+}

@@ -10,6 +10,13 @@
 //! workq verify --ids-file F [--attempts-of-first N] [--wait-secs S]
 //! workq metrics
 //! workq serve [--http ADDR]
+//! workq jobs [--queue Q] [--state S] [--kind K] [--tag T] [--newest] [--limit N]
+//!            [--after CURSOR] [--json]
+//! workq pause QUEUE | resume QUEUE
+//! workq retry ID.. [--json] | retry-failed QUEUE [--json]
+//! workq run-now ID.. [--json]
+//! workq delete ID.. [--force] [--yes] [--json]
+//! workq purge QUEUE [--state succeeded|failed|cancelled|finished] [--yes] [--json]
 //! workq new-id
 //! workq functions
 //! ```
@@ -17,8 +24,10 @@
 //! then `redis://127.0.0.1:6379`. For a `rediss://` URL, `--tls-ca FILE` (`$WORKQ_TLS_CA`)
 //! is the CA to trust instead of the system's roots, and `--tls-cert FILE --tls-key FILE`
 //! (`$WORKQ_TLS_CERT`, `$WORKQ_TLS_KEY`) a client certificate, all PEM. `--help` (also after a command) prints the usage and
-//! exits 0. Exit codes: 0 done; 1 `info` or `cancel` of an id that does not exist, or
-//! `verify` found a job that did not succeed; 2 a usage error (unknown command, flag or
+//! exits 0. Exit codes: 0 done; 1 `info` or `cancel` of an id that does not exist,
+//! `retry`, `run-now` or `delete` of one that does not or is in a state the command does
+//! not apply to, a destructive command not confirmed, or `verify` found a job that did
+//! not succeed; 2 a usage error (unknown command, flag or
 //! extra argument: refused before Redis is reached) or an error from Redis. Built with the
 //! `cli` feature (`cargo build -p workq-producer --features cli`).
 
@@ -129,6 +138,62 @@ enum Command {
         /// prints it).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
         http: String,
+    },
+    /// List a queue's jobs by state, a page at a time.
+    Jobs(admin::JobsArgs),
+    /// Pause a queue: workers claim nothing from it until `resume`; enqueueing goes on.
+    Pause {
+        /// The queue.
+        queue: String,
+    },
+    /// Resume a paused queue.
+    Resume {
+        /// The queue.
+        queue: String,
+    },
+    /// Retry FAILED or CANCELLED jobs (due now, attempts counted afresh).
+    Retry {
+        #[command(flatten)]
+        ids: admin::IdsArgs,
+    },
+    /// Retry every FAILED job of a queue, in bounded steps.
+    RetryFailed {
+        /// The queue.
+        queue: String,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make delayed or backing-off jobs due now.
+    RunNow {
+        #[command(flatten)]
+        ids: admin::IdsArgs,
+    },
+    /// Delete jobs (asks on a terminal; --yes elsewhere).
+    Delete {
+        #[command(flatten)]
+        ids: admin::IdsArgs,
+        /// Delete RUNNING jobs too (their workers' results are then refused).
+        #[arg(long)]
+        force: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete a queue's finished jobs now, whatever their retention (asks on a terminal;
+    /// --yes elsewhere).
+    Purge {
+        /// The queue.
+        queue: String,
+        /// succeeded, failed, cancelled, or finished (all three).
+        #[arg(long, default_value = "finished")]
+        state: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a new job id.
     NewId,
@@ -278,6 +343,7 @@ fn usage_error(e: &clap::Error) -> String {
     out.join("\n")
 }
 
+mod admin;
 mod demo;
 mod exporter;
 mod serve;
@@ -322,6 +388,19 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             attempts_of_first,
             wait_secs,
         } => demo::verify(&wm, &ids_file, attempts_of_first, wait_secs).await,
+        Command::Jobs(a) => admin::jobs(&wm, a).await,
+        Command::Pause { queue } => admin::pause(&wm, &queue, true).await,
+        Command::Resume { queue } => admin::pause(&wm, &queue, false).await,
+        Command::Retry { ids } => admin::retry(&wm, ids).await,
+        Command::RetryFailed { queue, json } => admin::retry_failed(&wm, &queue, json).await,
+        Command::RunNow { ids } => admin::run_now(&wm, ids).await,
+        Command::Delete { ids, force, yes } => admin::delete(&wm, ids, force, yes).await,
+        Command::Purge {
+            queue,
+            state,
+            yes,
+            json,
+        } => admin::purge(&wm, &queue, &state, yes, json).await,
         Command::NewId | Command::Functions => Ok(ExitCode::SUCCESS),
     }
 }
