@@ -264,7 +264,11 @@ async fn the_admin_commands_list_pause_run_now_delete_and_purge_with_json_and_ex
     // A state that does not exist is an error naming the choices.
     let out = workq(&["--redis", &url, "jobs", "--state", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("use ready, scheduled"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("use ready, scheduled"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // pause / resume.
     let out = workq(&["--redis", &url, "pause", "default"]);

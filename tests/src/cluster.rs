@@ -8,10 +8,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use crate::node::{self, args, free_port_pair, query, Proc, TempDir};
+use crate::server::Persistence;
 
 /// The number of hash slots of a Redis Cluster.
 pub const SLOTS: u16 = 16384;
@@ -50,6 +52,9 @@ struct Killed {
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<Proc>,
+    /// Each node's directory and `redis-server` arguments, in start order, for
+    /// [`RedisCluster::restart_all`].
+    specs: Vec<(PathBuf, Vec<OsString>)>,
     /// Ports of the nodes [`RedisCluster::kill_primary`] killed.
     killed: HashSet<u16>,
     /// What [`RedisCluster::kill_primary`] saw of each port it killed, just before.
@@ -168,9 +173,16 @@ impl RedisCluster {
     /// every node says cluster_state:ok, sees the same 3 primaries covering all 16384
     /// slots with a replica each, and every replica's link to its primary is up.
     pub fn start() -> Self {
+        Self::start_with(Persistence::None)
+    }
+
+    /// Like [`RedisCluster::start`], each node persisting as `persistence` says
+    /// ([`Persistence::AofAlways`]: an append-only file fsynced on every write, which
+    /// [`RedisCluster::restart_all`] reloads).
+    pub fn start_with(persistence: Persistence) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(persistence) {
                 Ok(c) => return c,
                 Err(e) => last = e,
             }
@@ -178,7 +190,7 @@ impl RedisCluster {
         panic!("the Redis Cluster did not start: {last}");
     }
 
-    fn try_start() -> Result<Self, String> {
+    fn try_start(persistence: Persistence) -> Result<Self, String> {
         let dir = TempDir::new("cluster");
         // Keep every listener until all 6 pairs are picked, so that no port comes twice.
         let mut held = Vec::new();
@@ -189,11 +201,15 @@ impl RedisCluster {
             held.extend(ls);
         }
         drop(held);
-        let mut nodes: Vec<Proc> = ports
+        let aof: &[&str] = match persistence {
+            Persistence::None => &["--appendonly", "no"],
+            Persistence::AofAlways => &["--appendonly", "yes", "--appendfsync", "always"],
+        };
+        let specs: Vec<(PathBuf, Vec<OsString>)> = ports
             .iter()
             .map(|&p| {
                 let d = dir.sub(&p.to_string());
-                let a: Vec<OsString> = args([
+                let mut a: Vec<OsString> = args([
                     "--port".to_owned(),
                     p.to_string(),
                     "--bind".to_owned(),
@@ -202,8 +218,6 @@ impl RedisCluster {
                     d.display().to_string(),
                     "--save".to_owned(),
                     String::new(),
-                    "--appendonly".to_owned(),
-                    "no".to_owned(),
                     "--daemonize".to_owned(),
                     "no".to_owned(),
                     "--logfile".to_owned(),
@@ -221,8 +235,14 @@ impl RedisCluster {
                     "--repl-diskless-sync-delay".to_owned(),
                     "0".to_owned(),
                 ]);
-                Proc::spawn(p, &d, &a)
+                a.extend(args(aof.iter().copied()));
+                (d, a)
             })
+            .collect();
+        let mut nodes: Vec<Proc> = ports
+            .iter()
+            .zip(&specs)
+            .map(|(&p, (d, a))| Proc::spawn(p, d, a))
             .collect();
         for n in &mut nodes {
             if !n.wait_ready() {
@@ -248,12 +268,53 @@ impl RedisCluster {
         }
         let c = RedisCluster {
             nodes,
+            specs,
             killed: HashSet::new(),
             before_kill: HashMap::new(),
             dir,
         };
         c.wait_healthy();
         Ok(c)
+    }
+
+    /// SIGKILLs every node (none shuts down cleanly: no save), then starts each again on
+    /// its port with the same arguments, so with its nodes.conf and, when started
+    /// [with](RedisCluster::start_with) an append-only file, its data; returns once the
+    /// cluster is healthy as after [`RedisCluster::start`] (every node cluster_state:ok,
+    /// 3 primaries covering all slots, each with a replica whose link is up). Nodes
+    /// killed earlier with [`RedisCluster::kill_primary`] come back too.
+    pub fn restart_all(&mut self) {
+        self.kill_all();
+        self.start_all();
+    }
+
+    /// SIGKILLs every node (the first half of [`RedisCluster::restart_all`]).
+    pub fn kill_all(&mut self) {
+        for n in &mut self.nodes {
+            n.kill();
+        }
+        self.killed.extend(self.nodes.iter().map(|n| n.port));
+    }
+
+    /// Starts every node again on its port with its arguments after
+    /// [`RedisCluster::kill_all`] (the second half of [`RedisCluster::restart_all`]), and
+    /// waits until the cluster is healthy.
+    pub fn start_all(&mut self) {
+        self.killed.clear();
+        self.before_kill.clear();
+        for (n, (d, a)) in self.nodes.iter_mut().zip(&self.specs) {
+            n.kill();
+            *n = Proc::spawn(n.port, d, a);
+        }
+        for n in &mut self.nodes {
+            assert!(
+                n.wait_ready(),
+                "node on port {} did not come back: {:?}",
+                n.port,
+                n.log()
+            );
+        }
+        self.wait_healthy();
     }
 
     /// Ports of the nodes not killed.

@@ -12,6 +12,7 @@ mod chains;
 mod claim_checks;
 mod clock;
 mod cluster;
+mod cluster_core;
 mod config;
 mod core_edges;
 mod crash;

@@ -13,7 +13,7 @@ const BATCH: usize = 100;
 /// Enqueues `reqs` batch by batch; a batch that fails is sent again with the same ids
 /// (enqueue is idempotent) until Redis acknowledges it. Sends the number acknowledged so
 /// far after each batch.
-async fn enqueue_through_outages(
+pub(crate) async fn enqueue_through_outages(
     wm: WorkManager,
     reqs: Vec<OneTimeWorkRequest>,
     progress: tokio::sync::watch::Sender<usize>,

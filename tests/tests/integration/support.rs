@@ -229,11 +229,22 @@ pub(crate) async fn claim_by_hand(
     labels: &str,
     lease: std::time::Duration,
 ) -> workq_common::internal::scripts::ClaimReply {
+    claim_by_hand_in(wm, "default", worker, labels, lease).await
+}
+
+/// Like [`claim_by_hand`], in `queue`.
+pub(crate) async fn claim_by_hand_in(
+    wm: &WorkManager,
+    queue: &str,
+    worker: &str,
+    labels: &str,
+    lease: std::time::Duration,
+) -> workq_common::internal::scripts::ClaimReply {
     let mut con = wm.connection().await.unwrap();
     workq_common::internal::scripts::scripts()
         .claim(
             &mut con,
-            &workq_common::internal::QueueKeys::new("default").unwrap(),
+            &workq_common::internal::QueueKeys::new(queue).unwrap(),
             &workq_common::internal::scripts::ClaimArgs {
                 limit: 1,
                 lease,
