@@ -4,8 +4,15 @@
 # finishes the job after the lease. Exits non-zero if any job was lost.
 #
 #   deploy/local/demo.sh              # starts its own redis-server on a free port
+#   deploy/local/demo.sh --cluster    # the same on a six-node local Redis Cluster
 #   REDIS_URL=redis://host:port deploy/local/demo.sh
 set -euo pipefail
+CLUSTER=0
+case "${1:-}" in
+  --cluster) CLUSTER=1 ;;
+  "") ;;
+  *) echo "usage: deploy/local/demo.sh [--cluster]" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "$0")/../.."
 . deploy/local/lib.sh
@@ -26,7 +33,13 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. Redis
-if [ -z "${REDIS_URL:-}" ]; then
+if [ "$CLUSTER" = 1 ]; then
+  command -v redis-server >/dev/null || say "installing redis-server"
+  need_redis_server
+  start_local_cluster "$WORK"
+  REDIS_URL=$CLUSTER_URL
+  say "private Redis Cluster at $REDIS_URL (3 primaries, 3 replicas; AOF everysec, noeviction)"
+elif [ -z "${REDIS_URL:-}" ]; then
   command -v redis-server >/dev/null || say "installing redis-server"
   need_redis_server
   port=$(free_port)

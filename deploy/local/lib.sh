@@ -28,3 +28,54 @@ wait_for_redis() {
   echo "redis-server did not start; its log: $1" >&2
   return 1
 }
+
+# Prints a loopback port that is free together with its cluster bus port (port + 10000).
+free_cluster_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(free_port) || return 1
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  echo "no free port pair found" >&2
+  return 1
+}
+
+# Starts a six-node Redis Cluster (three primaries, three replicas; AOF everysec,
+# noeviction) in directory $1, appending each node's pid to the PIDS array; sets
+# CLUSTER_URL (redis+cluster:// with every node as a seed) once every node says
+# cluster_state:ok.
+start_local_cluster() {
+  local dir=$1 ports=() p seeds=()
+  while [ ${#ports[@]} -lt 6 ]; do
+    p=$(free_cluster_port) || return 1
+    case " ${ports[*]} " in *" $p "*) continue ;; esac
+    ports+=("$p")
+  done
+  for p in "${ports[@]}"; do
+    mkdir -p "$dir/node-$p"
+    redis-server --port "$p" --bind 127.0.0.1 --dir "$dir/node-$p" --save "" \
+      --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+      --cluster-enabled yes --cluster-config-file "$dir/node-$p/nodes.conf" \
+      --cluster-node-timeout 2000 --logfile "$dir/node-$p/redis.log" &
+    PIDS+=($!)
+  done
+  for p in "${ports[@]}"; do
+    wait_for_redis "$dir/node-$p/redis.log" || return 1
+    seeds+=("127.0.0.1:$p")
+  done
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 || {
+    echo "redis-cli --cluster create failed; its output: $dir/create.log" >&2
+    return 1
+  }
+  local ok
+  for _ in $(seq 200); do
+    ok=0
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" cluster info 2>/dev/null | grep -q "cluster_state:ok" && ok=$((ok + 1))
+    done
+    [ "$ok" -eq 6 ] && break
+    sleep 0.1
+  done
+  [ "$ok" -eq 6 ] || { echo "the cluster did not reach cluster_state:ok" >&2; return 1; }
+  CLUSTER_URL="redis+cluster://$(IFS=,; echo "${seeds[*]}")"
+}
