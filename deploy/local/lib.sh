@@ -40,13 +40,15 @@ free_cluster_port() {
   return 1
 }
 
-# Starts a six-node Redis Cluster (three primaries, three replicas; AOF everysec,
-# noeviction) in directory $1, appending each node's pid to the PIDS array; sets
+# Starts a Redis Cluster in directory $1 of $2 primaries (default 3) with $3 replicas each
+# (default 1; AOF everysec, noeviction), appending each node's pid to the PIDS array; sets
 # CLUSTER_URL (redis+cluster:// with every node as a seed) once every node says
-# cluster_state:ok.
+# cluster_state:ok. The slots are split evenly and assigned by hand (CLUSTER ADDSLOTSRANGE,
+# MEET, REPLICATE), as `redis-cli --cluster create` needs three primaries.
 start_local_cluster() {
-  local dir=$1 ports=() p seeds=()
-  while [ ${#ports[@]} -lt 6 ]; do
+  local dir=$1 primaries=${2:-3} replicas=${3:-1} ports=() p seeds=() total
+  total=$((primaries * (1 + replicas)))
+  while [ ${#ports[@]} -lt "$total" ]; do
     p=$(free_cluster_port) || return 1
     case " ${ports[*]} " in *" $p "*) continue ;; esac
     ports+=("$p")
@@ -63,19 +65,37 @@ start_local_cluster() {
     wait_for_redis "$dir/node-$p/redis.log" || return 1
     seeds+=("127.0.0.1:$p")
   done
-  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 || {
-    echo "redis-cli --cluster create failed; its output: $dir/create.log" >&2
-    return 1
-  }
-  local ok
+  local i lo hi
+  for ((i = 0; i < primaries; i++)); do
+    lo=$((16384 * i / primaries)); hi=$((16384 * (i + 1) / primaries - 1))
+    redis-cli -p "${ports[$i]}" cluster addslotsrange "$lo" "$hi" >/dev/null
+  done
+  for p in "${ports[@]:1}"; do redis-cli -p "$p" cluster meet 127.0.0.1 "${ports[0]}" >/dev/null; done
+  local ok=0 want=$total
   for _ in $(seq 200); do
+    ok=0
+    for p in "${ports[@]}"; do
+      [ "$(redis-cli -p "$p" cluster nodes 2>/dev/null | wc -l)" -eq "$total" ] && ok=$((ok + 1))
+    done
+    [ "$ok" -eq "$want" ] && break
+    sleep 0.1
+  done
+  # Replica r of primary i is node primaries + i * replicas + r.
+  local id r
+  for ((i = 0; i < primaries; i++)); do
+    id=$(redis-cli -p "${ports[$i]}" cluster myid)
+    for ((r = 0; r < replicas; r++)); do
+      redis-cli -p "${ports[$((primaries + i * replicas + r))]}" cluster replicate "$id" >/dev/null
+    done
+  done
+  for _ in $(seq 300); do
     ok=0
     for p in "${ports[@]}"; do
       redis-cli -p "$p" cluster info 2>/dev/null | grep -q "cluster_state:ok" && ok=$((ok + 1))
     done
-    [ "$ok" -eq 6 ] && break
+    [ "$ok" -eq "$total" ] && break
     sleep 0.1
   done
-  [ "$ok" -eq 6 ] || { echo "the cluster did not reach cluster_state:ok" >&2; return 1; }
-  CLUSTER_URL="redis+cluster://$(IFS=,; echo "${seeds[*]}")"
+  [ "$ok" -eq "$total" ] || { echo "the cluster did not reach cluster_state:ok" >&2; return 1; }
+  CLUSTER_URL="redis+cluster://$(IFS=,; echo "${seeds[*]:0:$primaries}")"
 }

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 mod chain;
+mod cluster_scale;
 mod common;
 mod idle;
 mod latency;
@@ -24,6 +25,7 @@ mod retention;
 mod throughput;
 
 use chain::chain;
+use cluster_scale::cluster_scale;
 use idle::idle;
 use latency::latency;
 use memory::memory;
@@ -50,6 +52,8 @@ struct Args {
     rounds: usize,
     /// Throughput drains with the worker's HTTP endpoint on, scraped once a second.
     http: bool,
+    /// Queues of the cluster-scale scenario.
+    queues: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         bullmq: None,
         rounds: 1,
         http: false,
+        queues: 12,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,13 +93,16 @@ fn parse_args() -> Result<Args, String> {
             "--bullmq" => a.bullmq = Some(val()?),
             "--rounds" => a.rounds = num(val()?)?.max(1),
             "--http" => a.http = true,
+            "--queues" => a.queues = num(val()?)?.max(1),
             "--help" | "-h" => {
                 return Err(
                     "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
                     [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
                     [--progress-updates N] [--retention-jobs N] \
                     [--only throughput,latency,memory,idle,chain,progress,retention] \
-                    [--bullmq DIR] [--rounds N] [--http]"
+                    [--bullmq DIR] [--rounds N] [--http] [--queues N]\n\
+                    (--only cluster-scale, with a redis+cluster:// URL naming every primary, \
+                    runs only when asked for)"
                         .into(),
                 )
             }
@@ -123,6 +131,17 @@ async fn run(a: &Args) -> Result<(), BoxError> {
         .as_ref()
         .map(|_| redis_port(&a.redis))
         .transpose()?;
+    // Cluster scaling runs only when asked for by name.
+    if a.only
+        .as_deref()
+        .is_some_and(|o| o.split(',').any(|x| x == "cluster-scale"))
+    {
+        for round in 1..=a.rounds {
+            let mut v = cluster_scale(a).await?;
+            v["round"] = json!(round);
+            emit(&v);
+        }
+    }
     // Throughput rounds, each workq run next to BullMQ's (when it runs).
     let mut pairs: Vec<(Value, Value)> = Vec::new();
     for name in [
