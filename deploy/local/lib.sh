@@ -85,17 +85,24 @@ start_local_cluster() {
   for ((i = 0; i < primaries; i++)); do
     id=$(redis-cli -p "${ports[$i]}" cluster myid)
     for ((r = 0; r < replicas; r++)); do
-      redis-cli -p "${ports[$((primaries + i * replicas + r))]}" cluster replicate "$id" >/dev/null
+      # Refused ("Unknown node") until the replica has heard of the primary: try again.
+      for _ in $(seq 100); do
+        [ "$(redis-cli -p "${ports[$((primaries + i * replicas + r))]}" cluster replicate "$id")" = OK ] && break
+        sleep 0.1
+      done
     done
   done
+  # Every node cluster_state:ok, and every node sees every replica.
   for _ in $(seq 300); do
     ok=0
     for p in "${ports[@]}"; do
-      redis-cli -p "$p" cluster info 2>/dev/null | grep -q "cluster_state:ok" && ok=$((ok + 1))
+      redis-cli -p "$p" cluster info 2>/dev/null | grep -q "cluster_state:ok" &&
+        [ "$(redis-cli -p "$p" cluster nodes 2>/dev/null | grep -c slave)" -eq $((primaries * replicas)) ] &&
+        ok=$((ok + 1))
     done
     [ "$ok" -eq "$total" ] && break
     sleep 0.1
   done
-  [ "$ok" -eq "$total" ] || { echo "the cluster did not reach cluster_state:ok" >&2; return 1; }
+  [ "$ok" -eq "$total" ] || { echo "the cluster did not settle (cluster_state:ok, $((primaries * replicas)) replicas)" >&2; return 1; }
   CLUSTER_URL="redis+cluster://$(IFS=,; echo "${seeds[*]:0:$primaries}")"
 }
