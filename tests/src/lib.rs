@@ -58,6 +58,13 @@ pub fn readme_acl_rules() -> Vec<Vec<String>> {
 /// Every wait in the tests is for an event; this only turns a hang into a failure.
 pub const HANG: Duration = Duration::from_secs(120);
 
+/// The `redis-server` the fixtures start: `$WORKQ_TEST_REDIS_SERVER` when set (another
+/// build or version, e.g. the Redis 7.4 of `tests/compat.sh`), else `redis-server` from
+/// `PATH`.
+pub fn redis_server_bin() -> std::ffi::OsString {
+    std::env::var_os("WORKQ_TEST_REDIS_SERVER").unwrap_or_else(|| "redis-server".into())
+}
+
 /// Installs a log subscriber once (RUST_LOG-style filter from `WORKQ_TEST_LOG`).
 pub fn init_logs() {
     use std::sync::Once;

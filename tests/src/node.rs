@@ -128,7 +128,7 @@ pub(crate) struct Proc {
 impl Proc {
     /// Runs `redis-server` with `args` in `dir` (its working directory); does not wait.
     pub(crate) fn spawn(port: u16, dir: &Path, args: &[OsString]) -> Self {
-        let mut child = match Command::new("redis-server")
+        let mut child = match Command::new(crate::redis_server_bin())
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::null())

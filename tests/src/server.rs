@@ -77,7 +77,7 @@ impl RedisServer {
 
     /// Starts redis-server and waits for "Ready to accept connections" on its log.
     fn spawn(&mut self) -> bool {
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(crate::redis_server_bin());
         cmd.arg("--port")
             .arg(self.port.to_string())
             .arg("--bind")
