@@ -39,4 +39,4 @@ if [ ${#filters[@]} -eq 0 ]; then
     lanes:: least_privilege:: observe:: periodic:: progress:: queue_gauges:: restart::
     shutdown:: transitions:: unique:: wire_checks::)
 fi
-exec cargo test -p workq-tests --test integration -- "${filters[@]}"
+exec cargo test -p workq-tests --locked --test integration -- "${filters[@]}"

