@@ -214,25 +214,20 @@ impl WorkManager {
     /// running finish, producers keep enqueueing, and maintenance (expired leases,
     /// pruning) goes on. Whether it was running before.
     pub async fn pause_queue(&self, queue: &str) -> Result<bool> {
-        let keys = QueueKeys::new(queue)?;
-        self.redis()
-            .run(|mut con| async move {
-                scripts()
-                    .admin_flag(&mut con, &keys, &AdminOp::Pause)
-                    .await
-            })
-            .await
+        self.pause_flag(queue, AdminOp::Pause).await
     }
 
     /// Resumes a paused queue, waking its workers. Whether it was paused.
     pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        self.pause_flag(queue, AdminOp::Resume).await
+    }
+
+    /// Pause or resume: whether it changed anything.
+    async fn pause_flag(&self, queue: &str, op: AdminOp<'static>) -> Result<bool> {
         let keys = QueueKeys::new(queue)?;
+        let (keys, op) = (&keys, &op);
         self.redis()
-            .run(|mut con| async move {
-                scripts()
-                    .admin_flag(&mut con, &keys, &AdminOp::Resume)
-                    .await
-            })
+            .run(|mut con| async move { scripts().admin_flag(&mut con, keys, op).await })
             .await
     }
 
@@ -320,14 +315,7 @@ impl WorkManager {
                 })
                 .await?
         };
-        let parsed: Vec<WorkId> = ids.iter().filter_map(|i| i.parse().ok()).collect();
-        let infos = {
-            let keys = std::slice::from_ref(&keys);
-            let parsed = &parsed;
-            self.redis()
-                .run(|con| async move { read_infos(con, keys, parsed).await })
-                .await?
-        };
+        let infos = self.infos_in(&keys, &ids).await?;
         let failed: Vec<String> = infos
             .iter()
             .flatten()
@@ -417,23 +405,21 @@ impl WorkManager {
         let keys = QueueKeys::new(&listing.queue)?;
         let (index, pos) = parse_cursor(listing.cursor.as_deref())?;
         let limit = listing.limit;
+        // Redis' clock, for the filters that split ENQUEUED jobs by due time.
+        let now_ms = match listing.filter {
+            JobFilter::Ready | JobFilter::Scheduled => Some(self.redis_now().await?),
+            _ => None,
+        };
         let (ids, next) = {
             let keys = &keys;
             self.redis()
                 .run(|mut con| async move {
-                    page_ids(&mut con, keys, listing, index, pos, limit).await
+                    page_ids(&mut con, keys, listing, index, pos, limit, now_ms).await
                 })
                 .await?
         };
-        let parsed: Vec<WorkId> = ids.iter().filter_map(|i| i.parse().ok()).collect();
-        let infos = {
-            let keys = std::slice::from_ref(&keys);
-            let parsed = &parsed;
-            self.redis()
-                .run(|con| async move { read_infos(con, keys, parsed).await })
-                .await?
-        };
-        let now = workq_common::system_time(self.redis_now().await?);
+        let infos = self.infos_in(&keys, &ids).await?;
+        let now = workq_common::system_time(now_ms.unwrap_or(0));
         let jobs = infos
             .into_iter()
             .flatten()
@@ -441,6 +427,15 @@ impl WorkManager {
             .take(limit)
             .collect();
         Ok(JobPage { jobs, next })
+    }
+
+    /// The jobs of one queue with these ids (None for an id not there or not a job id).
+    async fn infos_in(&self, keys: &QueueKeys, ids: &[String]) -> Result<Vec<Option<WorkInfo>>> {
+        let parsed: Vec<WorkId> = ids.iter().filter_map(|i| i.parse().ok()).collect();
+        let (keys, parsed) = (std::slice::from_ref(keys), &parsed);
+        self.redis()
+            .run(|con| async move { read_infos(con, keys, parsed).await })
+            .await
     }
 
     /// How many jobs of a queue `filter` selects, from the indexes' sizes (the finished
@@ -471,6 +466,7 @@ async fn page_ids(
     index: usize,
     pos: u64,
     limit: usize,
+    now_ms: Option<u64>,
 ) -> Result<(Vec<String>, Option<String>)> {
     // A set, walked with SSCAN: pos is its cursor.
     async fn scan(
@@ -521,8 +517,7 @@ async fn page_ids(
             let Some(lane) = lanes.get(index) else {
                 return Ok((Vec::new(), None));
             };
-            let (s, us): (u64, u64) = redis::cmd("TIME").query_async(con).await?;
-            let now = s * 1000 + us / 1000;
+            let now = now_ms.unwrap_or(0);
             let (lo, hi) = if l.filter == JobFilter::Ready {
                 ("-inf".to_owned(), now.to_string())
             } else {
