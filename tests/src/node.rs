@@ -167,20 +167,31 @@ impl Proc {
         }
     }
 
-    /// Waits until the process answers PING on its port (for plain-TCP ones). False if
-    /// it exited first (e.g. its port was taken meanwhile).
+    /// Waits until this process answers on its port (for plain-TCP ones): `INFO server`
+    /// must give its own `process_id`, not just any PONG, as another test's server may
+    /// hold the port this one was given and failed to bind (seen: a Sentinel setup whose
+    /// "replica" was someone else's server). False if it exited first.
     pub(crate) fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + HANG;
         while Instant::now() < deadline {
             if !self.running() {
                 return false;
             }
-            if query::<String>(self.port, &redis::cmd("PING")).is_ok_and(|p| p == "PONG") {
+            if self.answers_as_itself(info(self.port, "server").ok().as_deref()) {
                 return true;
             }
             std::thread::sleep(POLL);
         }
         false
+    }
+
+    /// Whether `info` (an `INFO server` reply) comes from this process.
+    pub(crate) fn answers_as_itself(&self, info: Option<&str>) -> bool {
+        let pid = self.child.as_ref().map(|c| c.id().to_string());
+        info.and_then(|i| info_field(i, "process_id"))
+            .map(str::to_owned)
+            == pid
+            && pid.is_some()
     }
 
     /// Whether the process still runs.

@@ -276,6 +276,11 @@ impl SentinelSetup {
     pub fn failover(&mut self) -> u16 {
         let old = self.primary();
         let started = Instant::now();
+        // SENTINEL FAILOVER promotes a replica without waiting for it to catch up (it is
+        // not the FAILOVER command): wait until every replica has what the primary had
+        // acknowledged when this was called, so that the test's "nothing acknowledged is
+        // lost" is about workq and not about the replication lag.
+        self.wait_replicas_caught_up(old);
         let first = self.sentinel_ports()[0];
         let reply: String = node::wait_until("SENTINEL FAILOVER to be accepted", || {
             query(
@@ -291,6 +296,37 @@ impl SentinelSetup {
             started.elapsed()
         );
         new
+    }
+
+    /// Waits until every other running server, a replica of `primary` with its link up,
+    /// has replicated at least the primary's `master_repl_offset` as it is now.
+    fn wait_replicas_caught_up(&mut self, primary: u16) {
+        let offset = |info: &str, field: &str| -> Result<u64, String> {
+            node::info_field(info, field)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no {field} in {info}"))
+        };
+        let target = node::wait_until("the primary's replication offset", || {
+            offset(&node::info(primary, "replication")?, "master_repl_offset")
+        });
+        let replicas: Vec<u16> = self
+            .servers
+            .iter_mut()
+            .filter(|s| s.port != primary)
+            .filter_map(|s| s.running().then_some(s.port))
+            .collect();
+        for r in replicas {
+            node::wait_until("a replica to catch up before the failover", || {
+                let info = node::info(r, "replication")?;
+                let link = node::info_field(&info, "master_link_status");
+                let have = offset(&info, "slave_repl_offset")?;
+                if link == Some("up") && have >= target {
+                    Ok(())
+                } else {
+                    Err(format!("{r}: link {link:?}, offset {have} of {target}"))
+                }
+            });
+        }
     }
 
     /// SIGKILLs the current primary; returns its port.

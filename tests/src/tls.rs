@@ -400,14 +400,15 @@ fn cli(port: u16, certs: &TlsCerts, command: &[&str]) -> Result<String, String> 
     }
 }
 
-/// Waits until `redis-cli --tls` gets PONG; false if the server exited first.
+/// Waits until `redis-cli --tls` gets this process's own `INFO server` (not another
+/// server that holds the port); false if the server exited first.
 fn wait_ready(proc: &mut Proc, certs: &TlsCerts) -> bool {
     let started = Instant::now();
     while started.elapsed() < crate::HANG {
         if !proc.running() {
             return false;
         }
-        if cli(proc.port, certs, &["PING"]).is_ok_and(|o| o.trim() == "PONG") {
+        if proc.answers_as_itself(cli(proc.port, certs, &["INFO", "server"]).ok().as_deref()) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(25));

@@ -6,10 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
-use workq_common::time::epoch_ms;
-use workq_producer::{
-    AdminStatus, JobFilter, JobListing, WorkId, WorkInfo, WorkManager, WorkState,
-};
+use workq_producer::{AdminStatus, JobFilter, JobListing, WorkId, WorkManager, WorkState};
 
 use crate::BoxError;
 
@@ -53,25 +50,6 @@ pub(crate) struct IdsArgs {
     json: bool,
 }
 
-pub(crate) fn info_json(i: &WorkInfo) -> serde_json::Value {
-    let t = |t: Option<std::time::SystemTime>| t.map(epoch_ms);
-    json!({
-        "id": i.id.to_string(),
-        "queue": i.queue,
-        "kind": i.kind,
-        "state": i.state.to_string(),
-        "attempts": i.run_attempt_count,
-        "max_attempts": i.max_attempts,
-        "tags": i.tags,
-        "last_error": i.last_error,
-        "worker": i.worker,
-        "enqueued_at_ms": epoch_ms(i.enqueued_at),
-        "started_at_ms": t(i.started_at),
-        "finished_at_ms": t(i.finished_at),
-        "due_at_ms": t(i.next_due_at),
-    })
-}
-
 pub(crate) async fn jobs(wm: &WorkManager, a: JobsArgs) -> Result<ExitCode, BoxError> {
     let mut l = JobListing::new(&a.queue, JobFilter::parse(&a.state)?).limit(a.limit);
     if a.newest {
@@ -88,7 +66,7 @@ pub(crate) async fn jobs(wm: &WorkManager, a: JobsArgs) -> Result<ExitCode, BoxE
     }
     let page = wm.list_jobs(&l).await?;
     if a.json {
-        let jobs: Vec<_> = page.jobs.iter().map(info_json).collect();
+        let jobs: Vec<_> = page.jobs.iter().map(crate::json::info_json).collect();
         println!("{}", json!({ "jobs": jobs, "next": page.next }));
     } else {
         for i in &page.jobs {

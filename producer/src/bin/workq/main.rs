@@ -133,12 +133,7 @@ enum Command {
     Metrics,
     /// Serve the queues' metrics over HTTP (`/metrics`, `/healthz`) until SIGTERM: one
     /// exporter per deployment.
-    Serve {
-        /// The address to listen on (port 9464 is this project's; port 0 picks one and
-        /// prints it).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
-        http: String,
-    },
+    Serve(serve::ServeArgs),
     /// List a queue's jobs by state, a page at a time.
     Jobs(admin::JobsArgs),
     /// Pause a queue: workers claim nothing from it until `resume`; enqueueing goes on.
@@ -346,6 +341,7 @@ fn usage_error(e: &clap::Error) -> String {
 mod admin;
 mod demo;
 mod exporter;
+mod json;
 mod serve;
 
 use demo::DemoArgs;
@@ -374,7 +370,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     };
     match cli.command {
         Command::Info { id } => info(&wm, id).await,
-        Command::Serve { http } => serve::run(wm, &http).await,
+        Command::Serve(args) => serve::run(wm, args).await,
         Command::Metrics => {
             print!("{}", exporter::render(&wm).await?);
             Ok(ExitCode::SUCCESS)

@@ -13,9 +13,19 @@ use workq_producer::WorkManager;
 
 use crate::{exporter, BoxError};
 
+/// `workq serve`'s flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on (port 9464 is this project's; port 0 picks one and
+    /// prints it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    http: String,
+}
+
 /// Serves until SIGTERM or SIGINT. Each scrape of `/metrics` reads Redis then (a bounded
 /// number of commands per queue); a Redis that does not answer gives `workq_redis_up 0`.
-pub(crate) async fn run(wm: WorkManager, addr: &str) -> Result<ExitCode, BoxError> {
+pub(crate) async fn run(wm: WorkManager, args: ServeArgs) -> Result<ExitCode, BoxError> {
+    let addr = args.http.as_str();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot serve HTTP on {addr}: {e}"))?;
