@@ -67,6 +67,8 @@ impl Auth {
 pub(crate) struct App {
     pub(crate) wm: WorkManager,
     auth: Auth,
+    /// False with `--no-dashboard`: only /metrics and /healthz are served.
+    dashboard: bool,
     csrf: String,
     sessions: Mutex<VecDeque<String>>,
     pub(crate) history: Mutex<history::History>,
@@ -85,11 +87,13 @@ impl App {
     pub(crate) fn new(
         wm: WorkManager,
         auth: Auth,
+        dashboard: bool,
         stop: CancellationToken,
     ) -> std::io::Result<Self> {
         Ok(App {
             wm,
             auth,
+            dashboard,
             csrf: util::random_hex(32)?,
             sessions: Mutex::new(VecDeque::new()),
             history: Mutex::new(history::History::default()),
@@ -304,6 +308,12 @@ async fn respond(app: &App, req: Request<Incoming>) -> Resp {
             }
         }
         "/healthz" => return full(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        _ if !app.dashboard => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no such route: {path} (the dashboard is off: --no-dashboard)"),
+            )
+        }
         "/login" => return login(app, req.headers(), &query),
         _ => {}
     }
