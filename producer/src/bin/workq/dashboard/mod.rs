@@ -40,8 +40,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const MAX_BODY: usize = 16 * 1024;
 /// Sessions kept (one per `/login`); past this the oldest is forgotten.
 const MAX_SESSIONS: usize = 1000;
-/// Event streams open at once (each holds a Redis connection per queue it follows).
-pub(crate) const MAX_STREAMS: usize = 32;
+/// Queue watches the open event streams may hold at once, over all of them (each holds
+/// a Redis connection of its own).
+pub(crate) const MAX_WATCHES: usize = 64;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -99,7 +100,7 @@ impl App {
             history: Mutex::new(history::History::default()),
             rates: Mutex::new(history::Rates::default()),
             stop,
-            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            streams: Arc::new(Semaphore::new(MAX_WATCHES)),
         })
     }
 }
