@@ -339,6 +339,7 @@ fn usage_error(e: &clap::Error) -> String {
 }
 
 mod admin;
+mod dashboard;
 mod demo;
 mod exporter;
 mod json;

@@ -1,56 +1,80 @@
 //! `workq serve --http ADDR`: one exporter for the queues (what `workq metrics` prints, at
-//! `/metrics`), and `/healthz`. Queue state belongs to Redis, not to a worker, so it is
-//! exported here once per deployment (several exporters may run for availability; the
-//! alert rules take `max` over them), and it stays visible with no worker running.
+//! `/metrics`), `/healthz`, and the dashboard (pages at `/`, the JSON API under `/api`;
+//! see `dashboard/`). Queue state belongs to Redis, not to a worker, so it is exported
+//! here once per deployment (several exporters may run for availability; the alert rules
+//! take `max` over them), and it stays visible with no worker running.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use workq_common::http::{serve as serve_http, Handler, Response};
 use workq_producer::WorkManager;
 
-use crate::{exporter, BoxError};
+use crate::dashboard::{self, Auth};
+use crate::BoxError;
 
 /// `workq serve`'s flags.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// The address to listen on (port 9464 is this project's; port 0 picks one and
-    /// prints it).
+    /// prints it). An address other than loopback needs --token or --basic-auth.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     http: String,
+    /// Require this token for the dashboard (`Authorization: Bearer TOKEN`, or
+    /// `/login?token=TOKEN` for a session cookie); /metrics and /healthz stay open.
+    #[arg(
+        long,
+        env = "WORKQ_DASHBOARD_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+    /// Require these HTTP Basic credentials for the dashboard; /metrics and /healthz
+    /// stay open.
+    #[arg(
+        long,
+        env = "WORKQ_DASHBOARD_BASIC_AUTH",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD"
+    )]
+    basic_auth: Option<String>,
 }
 
 /// Serves until SIGTERM or SIGINT. Each scrape of `/metrics` reads Redis then (a bounded
 /// number of commands per queue); a Redis that does not answer gives `workq_redis_up 0`.
 pub(crate) async fn run(wm: WorkManager, args: ServeArgs) -> Result<ExitCode, BoxError> {
+    let auth = Auth {
+        token: args.token.filter(|t| !t.is_empty()),
+        basic: args.basic_auth.filter(|b| !b.is_empty()),
+    };
+    if auth.basic.as_ref().is_some_and(|b| !b.contains(':')) {
+        eprintln!("workq serve: --basic-auth (WORKQ_DASHBOARD_BASIC_AUTH) must be USER:PASSWORD");
+        return Ok(ExitCode::from(2));
+    }
     let addr = args.http.as_str();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot serve HTTP on {addr}: {e}"))?;
     let local = listener.local_addr()?;
+    if !local.ip().is_loopback() && auth.token.is_none() && auth.basic.is_none() {
+        eprintln!(
+            "workq serve: refusing to serve the dashboard on {local}, which is not a loopback \
+             address, without authentication: give --token TOKEN (or WORKQ_DASHBOARD_TOKEN) or \
+             --basic-auth USER:PASSWORD (or WORKQ_DASHBOARD_BASIC_AUTH), or listen on 127.0.0.1"
+        );
+        return Ok(ExitCode::from(2));
+    }
     // Tests (and operators who asked for port 0) read the address from this line.
-    eprintln!("workq serve: listening on http://{local} (/metrics, /healthz)");
-    let handler: Handler = Arc::new(move |path: &str| {
-        let wm = wm.clone();
-        let path = path.to_owned();
-        Box::pin(async move {
-            match path.as_str() {
-                "/metrics" => match exporter::render(&wm).await {
-                    Ok(page) => Response::new(200, prometheus::TEXT_FORMAT, page),
-                    Err(e) => Response::text(500, format!("cannot encode the metrics: {e}\n")),
-                },
-                "/healthz" => Response::text(200, "ok\n"),
-                _ => Response::not_found(&path),
-            }
-        })
-    });
+    eprintln!("workq serve: listening on http://{local} (/metrics, /healthz, dashboard at /)");
     let stop = CancellationToken::new();
-    let server = tokio::spawn(serve_http(listener, handler, stop.clone()));
+    let app = Arc::new(dashboard::App::new(wm, auth, stop.clone())?);
+    let sampler = tokio::spawn(dashboard::history::sample(Arc::clone(&app)));
+    let server = tokio::spawn(dashboard::serve(listener, app));
     wait_for_a_signal().await?;
     stop.cancel();
     server.await?;
+    sampler.await?;
     Ok(ExitCode::SUCCESS)
 }
 
