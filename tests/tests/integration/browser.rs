@@ -22,6 +22,8 @@ use workq_tests::{RedisServer, WorkerProcess, HANG};
 use crate::support::{self, spawn_worker, workspace_bin};
 
 const QUEUE: &str = "default";
+/// A queue no worker serves.
+const IDLE_QUEUE: &str = "reports";
 /// The input of the job whose page must show it as text (scenario 4).
 const HTML: &str = "<img src=x onerror=\"window.__xss=1\"><b>bold</b>";
 /// The scenarios the script runs, in order; each must print `ok: true`.
@@ -156,7 +158,7 @@ async fn the_dashboard_in_a_real_browser() {
     let (_worker, worker_id, _) = spawn_worker(&url, QUEUE, 2, 2_000, 500, &[]);
 
     // A job that FAILED (its first run fails for good; a retry succeeds), a job whose
-    // input holds HTML, and periodic work for the periodic page.
+    // input holds HTML, periodic work for the periodic page.
     let failed = OneTimeWorkRequest::builder(FailOnce {
         note: "retried".into(),
     })
@@ -171,10 +173,21 @@ async fn the_dashboard_in_a_real_browser() {
     .unwrap();
     let (failed_id, html_id) = (failed.id(), html.id());
     wm.enqueue_many(vec![failed, html]).await.unwrap();
-    let periodic = PeriodicWorkRequest::builder(Nop { i: 7 }, Duration::from_secs(3600))
+    // Once a year (at New Year, UTC): it waits as a scheduled job all along the test.
+    let periodic = PeriodicWorkRequest::cron(Nop { i: 7 }, "0 0 1 1 *")
         .build()
         .unwrap();
     wm.enqueue_periodic(periodic).await.unwrap();
+    // A second queue, served by no worker, so that the overview has more than one row.
+    let idle: Vec<OneTimeWorkRequest> = (0..3)
+        .map(|i| {
+            OneTimeWorkRequest::builder(Nop { i })
+                .queue(IDLE_QUEUE)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    wm.enqueue_many(idle).await.unwrap();
     assert_eq!(
         support::finished(&wm, &mut watch, failed_id).await.state,
         WorkState::Failed
