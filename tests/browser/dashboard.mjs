@@ -305,7 +305,7 @@ async function actionsNeedToken({ browser, page, context }) {
   // nothing changes).
   const ok = await post(page, `/api/queues/${encodeURIComponent(QUEUE)}/resume`, { 'X-Workq-Csrf': token });
   check(ok >= 200 && ok < 300, `a session with the CSRF header: ${ok}`);
-  await page.reload({ timeout: WAIT });
+  await page.goto(BASE + '/', { timeout: WAIT });
   await waitText(page, cell(QUEUE, 'paused'), 'active');
   return { no_session: 401, no_csrf: noCsrf, with_both: ok };
 }
