@@ -17,6 +17,7 @@ mod cluster_core;
 mod config;
 mod core_edges;
 mod crash;
+mod dashboard;
 mod delays;
 mod deploy_assets;
 mod deploy_files;

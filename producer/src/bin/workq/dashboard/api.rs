@@ -331,7 +331,8 @@ async fn events(app: &App, q: &[(String, String)]) -> ApiResult {
         let stop = app.stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut tick = tokio::time::interval(KEEPALIVE);
+            let start = tokio::time::Instant::now() + KEEPALIVE;
+            let mut tick = tokio::time::interval_at(start, KEEPALIVE);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
