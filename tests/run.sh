@@ -67,6 +67,12 @@ fi
 # playwright-core, at the version tests/browser/package-lock.json pins (it downloads no
 # browser: the test launches /usr/bin/chromium).
 browser=tests/browser
+for tool in node npm; do
+  command -v "$tool" >/dev/null || {
+    echo "tests/run.sh: $tool is missing (Node 20 and npm run the dashboard's browser test)" >&2
+    exit 1
+  }
+done
 want=$(node -p "require('./$browser/package-lock.json').packages['node_modules/playwright-core'].version")
 have=$(node -p "try { require('./$browser/node_modules/playwright-core/package.json').version } catch { '' }")
 if [ "$want" != "$have" ]; then
