@@ -326,12 +326,14 @@ async function pages({ page }) {
   await page.locator(tid('nav-overview')).click({ timeout: WAIT });
   await page.locator(row(QUEUE)).waitFor({ timeout: WAIT });
   await page.locator(`${row(QUEUE)} ${tid('queue-link')}`).click({ timeout: WAIT });
-  const jobRow = page.locator(`tr${tid('job-row')}[data-id]`);
-  await jobRow.first().waitFor({ timeout: WAIT });
   check(
     decodeURIComponent(new URL(page.url()).pathname) === `/queues/${QUEUE}`,
     `queue-link went to ${page.url()}`,
   );
+  // The queue page opens on its ready jobs (none now): the succeeded tab has them all.
+  await page.locator(tid('state-succeeded')).click({ timeout: WAIT });
+  const jobRow = page.locator(`tr${tid('job-row')}[data-id]`);
+  await jobRow.first().waitFor({ timeout: WAIT });
   const rows = await jobRow.count();
   await page.screenshot({ path: join(SHOTS, 'queue.png'), fullPage: true });
   const id = await jobRow.first().getAttribute('data-id');
