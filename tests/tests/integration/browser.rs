@@ -50,8 +50,8 @@ fn check_tools() {
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.as_ref().is_ok_and(|o| o.status.success()),
-        "node is missing ({node:?}); tests/run.sh installs it (Node 20) and the browser tests' \
-         npm packages"
+        "node is missing ({node:?}): the browser test needs Node 20 and npm (CI has them), \
+         and tests/run.sh installs the rest (chromium, and playwright-core with npm ci)"
     );
     assert!(
         browser_dir()
