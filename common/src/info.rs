@@ -57,9 +57,38 @@ pub struct WorkInfo {
     pub expedited: bool,
     /// The schedule of periodic work.
     pub schedule: Option<Schedule>,
+    /// The errors of its latest failed attempts, oldest first (at most
+    /// [`limits::ERROR_HISTORY`](crate::limits::ERROR_HISTORY); `last_error` is the latest
+    /// error or stop reason).
+    pub errors: Vec<AttemptError>,
+    /// Periodic work: how its latest period's run ended.
+    pub last_run: Option<LastRun>,
     /// The request's metadata (with the producer's `otel` feature, the trace context it
     /// was enqueued in: `traceparent`, `tracestate`).
     pub metadata: BTreeMap<String, String>,
+}
+
+/// One failed attempt in a job's error history ([`WorkInfo::errors`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptError {
+    /// The attempt's number, 1 for the job's first (periodic work counts on over its
+    /// periods).
+    pub attempt: u32,
+    /// When it ended (Redis time).
+    pub at: SystemTime,
+    /// The error.
+    pub message: String,
+}
+
+/// How a periodic job's latest period ended ([`WorkInfo::last_run`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastRun {
+    /// [`WorkState::Succeeded`] or [`WorkState::Failed`] (out of attempts).
+    pub outcome: WorkState,
+    /// When it ended (Redis time).
+    pub at: SystemTime,
 }
 
 /// When periodic work runs.
@@ -141,6 +170,22 @@ impl WorkInfo {
                 }),
                 (None, None) => None,
             },
+            errors: h
+                .ext
+                .errors
+                .iter()
+                .map(|(attempt, at, message)| AttemptError {
+                    attempt: *attempt,
+                    at: system_time(*at),
+                    message: message.clone(),
+                })
+                .collect(),
+            last_run: h.ext.last_run.and_then(|(code, at)| {
+                Some(LastRun {
+                    outcome: WorkState::from_code(code)?,
+                    at: system_time(at),
+                })
+            }),
             metadata: h.ext.metadata.clone(),
         }
     }

@@ -129,7 +129,7 @@ impl QueueKeys {
     pub fn blocked(&self) -> String {
         self.key(suffix::BLOCKED)
     }
-    /// Worker id → presence, `<last seen ms>|<labels>|<kinds>`.
+    /// Worker id → presence, `<last seen ms>|<labels>|<kinds>|<host>|<slots>`.
     pub fn workers(&self) -> String {
         self.key(suffix::WORKERS)
     }

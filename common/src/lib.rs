@@ -53,7 +53,7 @@ pub use data::Data;
 pub use durability::{Durability, NotDurable};
 pub use error::{Error, Result};
 pub use id::WorkId;
-pub use info::{Schedule, WorkInfo};
+pub use info::{AttemptError, LastRun, Schedule, WorkInfo};
 pub use invalid::{ConfigError, InvalidRequest};
 pub use model::{
     Backoff, BackoffPolicy, CancelStatus, EnqueueStatus, GraphStatus, Job, Retention, WorkState,

@@ -92,6 +92,10 @@ pub fn kind_problem(kind: &str) -> Option<String> {
     None
 }
 
+/// Most failed attempts whose errors a job keeps (ext `E`, oldest dropped first), so a job
+/// that fails often stays small.
+pub const ERROR_HISTORY: usize = 5;
+
 #[cfg(test)]
 mod tests {
     use super::*;

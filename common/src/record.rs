@@ -123,6 +123,15 @@ pub struct Ext {
     /// `enqueue_graph`.
     #[serde(rename = "D", default, skip_serializing_if = "Option::is_none")]
     pub release_due: Option<i64>,
+    /// The errors of its latest failed attempts, oldest first, at most
+    /// [`crate::limits::ERROR_HISTORY`]: `[attempt, at (Redis ms), message]`. Set by the
+    /// scripts as an attempt fails.
+    #[serde(rename = "E", default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<(u32, Millis, String)>,
+    /// Periodic work: how its latest period's run ended, `[state code (SUCCEEDED or
+    /// FAILED), at (Redis ms)]`. Set by the scripts.
+    #[serde(rename = "L", default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<(u8, Millis)>,
     /// The request's metadata: a small map of strings (bounds in [`crate::limits`]), for
     /// the worker (`WorkContext::metadata`) and `WorkInfo`; trace context travels in it.
     #[serde(

@@ -35,6 +35,7 @@ mod cancel;
 mod chains;
 mod connection;
 mod enqueue;
+mod listing;
 mod manager;
 #[cfg(feature = "otel")]
 mod otel;
@@ -43,11 +44,13 @@ mod queries;
 mod request;
 mod stats;
 mod watch;
+mod workers;
 
-pub use admin::{AdminStatus, BulkCursor, JobFilter, JobListing, JobPage, DEFAULT_PAGE, MAX_PAGE};
+pub use admin::{AdminStatus, BulkCursor};
 pub use cancel::CancelSummary;
 pub use chains::{ExistingWorkPolicy, WorkContinuation, WorkOutcome, MAX_CHAIN};
 pub use enqueue::Enqueued;
+pub use listing::{JobFilter, JobListing, JobPage, DEFAULT_PAGE, MAX_PAGE};
 pub use manager::{WorkManager, WorkManagerBuilder, DEFAULT_MAX_PAYLOAD};
 pub use periodic::ExistingPeriodicWorkPolicy;
 pub use queries::WorkQuery;
@@ -57,6 +60,8 @@ pub use request::{
 };
 pub use stats::QueueStats;
 pub use watch::{QueueWatch, WatchTarget, WorkEvent, WorkInfoStream};
+pub use workers::WorkerInfo;
+pub use workq_common::{AttemptError, LastRun};
 pub use workq_common::{
     Backoff, BackoffPolicy, Data, Error, Job, Result, Schedule, WorkId, WorkInfo, WorkState,
     DEFAULT_QUEUE,

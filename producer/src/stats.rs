@@ -9,6 +9,7 @@ use workq_common::internal::QueueKeys;
 use workq_common::Result;
 
 use crate::connection::read_together;
+use crate::workers::{Presence, LIVE_MS};
 use crate::WorkManager;
 
 /// A queue's size and counters, for dashboards and the demo's summary.
@@ -151,29 +152,19 @@ async fn read_stats(mut con: Conn, q: &QueueKeys) -> Result<QueueStats> {
             .cloned()
             .zip(counts.iter().skip(1 + holders.len()).copied()),
     );
-    // Presence is "<last seen ms>|<labels>|<kinds>" (workers before kind lanes wrote
-    // no kinds: they claim any kind).
     let mut workers: Vec<(String, Vec<String>)> = Vec::new();
     let mut runs: Vec<Option<Vec<String>>> = Vec::new();
     let mut seen: Vec<(String, String)> = seen.into_iter().collect();
     seen.sort();
     for (w, v) in seen {
-        let mut parts = v.splitn(3, '|');
-        let (Some(t), Some(labels)) = (parts.next(), parts.next()) else {
+        let Some(p) = Presence::parse(&v) else {
             continue;
         };
-        let Ok(t) = t.parse::<u64>() else { continue };
-        if t + 60_000 < now_ms {
+        if p.seen_ms + LIVE_MS < now_ms {
             continue;
         }
-        let list = |s: &str| -> Vec<String> {
-            s.split(',')
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        workers.push((w, list(labels)));
-        runs.push(parts.next().map(list).filter(|k| !k.is_empty()));
+        workers.push((w, p.labels));
+        runs.push(p.kinds);
     }
     // A lane is "[x][@labels][#kind]": it is served by a live worker with all its
     // labels that runs its kind.

@@ -304,3 +304,174 @@ async fn the_admin_commands_list_pause_run_now_delete_and_purge_with_json_and_ex
 fn later_id(s: &str) -> WorkId {
     s.parse().unwrap()
 }
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", text(&out.stdout)))
+}
+
+#[tokio::test]
+async fn enqueue_info_queues_workers_periodic_and_prune_print_tables_json_and_exit_codes() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let wm = WorkManager::connect(&url).await.unwrap();
+
+    // enqueue: the JSON input is stored as MessagePack; the id is printed.
+    let input = r#"{"to":"a@example.com","html":"<b>hi</b>","n":[1,2]}"#;
+    let doc = json_of(&workq(&[
+        "--redis", &url, "enqueue", "emails", "--input", input, "--delay", "1h", "--tag", "t1",
+        "--json",
+    ]));
+    assert_eq!(doc["status"], "enqueued", "{doc}");
+    let id: WorkId = doc["ids"][0].as_str().unwrap().parse().unwrap();
+    let info = wm.get_work_info(id).await.unwrap().unwrap();
+    assert_eq!(
+        (info.kind.as_str(), info.tags.as_slice()),
+        ("emails", &["t1".to_owned()][..])
+    );
+    let stored: serde_json::Value = info.input.decode().unwrap();
+    assert_eq!(
+        stored,
+        serde_json::from_str::<serde_json::Value>(input).unwrap()
+    );
+    assert!(info.next_due_at.is_some());
+    // Bad input is refused, naming what is wrong, and stores nothing.
+    for (args, says) in [
+        (
+            vec!["enqueue", "emails", "--input", "{not json"],
+            "--input is not JSON",
+        ),
+        (
+            vec!["enqueue", "emails", "--delay", "5weeks"],
+            "unknown unit",
+        ),
+        (vec!["enqueue", "emails", "--at", "tomorrow"], "not a time"),
+        (vec!["enqueue", "bad,kind"], "kind"),
+    ] {
+        let mut all = vec!["--redis", url.as_str()];
+        all.extend(args);
+        let out = workq(&all);
+        assert_eq!(out.status.code(), Some(2), "{all:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{all:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // Unique work: the second enqueue keeps the first.
+    let first = json_of(&workq(&[
+        "--redis", &url, "enqueue", "report", "--unique", "nightly", "--json",
+    ]));
+    let again = json_of(&workq(&[
+        "--redis", &url, "enqueue", "report", "--unique", "nightly", "--json",
+    ]));
+    assert_eq!(again["status"], "kept");
+    assert_eq!(again["ids"], first["ids"]);
+    assert_eq!(
+        wm.queue_stats("default").await.unwrap().enqueued,
+        2,
+        "nothing else stored"
+    );
+
+    // info: input as JSON, in text and in --json.
+    let doc = json_of(&workq(&[
+        "--redis",
+        &url,
+        "info",
+        &id.to_string(),
+        "--json",
+    ]));
+    assert_eq!(doc["input"]["html"], "<b>hi</b>");
+    assert_eq!(doc["state"], "ENQUEUED");
+    assert!(doc["due_at_ms"].is_u64() && doc["errors"].as_array().unwrap().is_empty());
+    let out = workq(&["--redis", &url, "info", &id.to_string()]);
+    assert!(
+        text(&out.stdout).contains(r#"input: {"html":"<b>hi</b>","n":[1,2],"to":"a@example.com"}"#),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // queues: a table, and the same counts in --json.
+    let out = workq(&["--redis", &url, "queues"]);
+    let t = text(&out.stdout);
+    let mut lines = t.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("QUEUE    STATE   READY  SCHEDULED"),
+        "{t}"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[..4], ["default", "active", "1", "1"], "{t}");
+    let doc = json_of(&workq(&["--redis", &url, "queues", "--json"]));
+    assert_eq!(
+        (
+            doc["queues"][0]["ready"].as_u64(),
+            doc["queues"][0]["scheduled"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // workers: a running worker with its slots.
+    let rt = workq_worker::WorkerRuntime::builder(&url)
+        .worker_id("cli-worker")
+        .concurrency(2)
+        .register(workq_tests::jobs::NopWorker)
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(rt.run_until(async {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while wm.list_workers("default").await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never showed up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let doc = json_of(&workq(&["--redis", &url, "workers", "--json"]));
+    assert_eq!(doc["workers"][0]["id"], "cli-worker", "{doc}");
+    assert_eq!(doc["workers"][0]["slots"], 2, "{doc}");
+    assert_eq!(doc["workers"][0]["live"], true, "{doc}");
+    let t = text(&workq(&["--redis", &url, "workers"]).stdout);
+    assert!(t.starts_with("QUEUE    WORKER      HOST"), "{t}");
+    assert!(t.lines().nth(1).unwrap().contains("cli-worker"), "{t}");
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+
+    // periodic: the schedule, in both forms.
+    let p = workq_producer::PeriodicWorkRequest::builder(
+        Nop { i: 9 },
+        std::time::Duration::from_secs(3600),
+    )
+    .build()
+    .unwrap();
+    let pid = p.id().to_string();
+    wm.enqueue_periodic(p).await.unwrap();
+    let doc = json_of(&workq(&["--redis", &url, "periodic", "--json"]));
+    assert_eq!(doc["jobs"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["jobs"][0]["id"], pid.as_str());
+    assert_eq!(doc["jobs"][0]["schedule"]["interval_ms"], 3_600_000);
+    let t = text(&workq(&["--redis", &url, "periodic"]).stdout);
+    assert!(t.lines().nth(1).unwrap().contains("every 3600s"), "{t}");
+
+    // prune: the finished jobs (the worker ran the ready one) go.
+    let doc = json_of(&workq(&[
+        "--redis", &url, "prune", "--queue", "default", "--json",
+    ]));
+    assert!(doc["pruned"].is_u64(), "{doc}");
+    assert_eq!(wm.queue_stats("default").await.unwrap().finished, 0);
+
+    // completions: a script for the shell, no Redis needed.
+    let out = workq(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("_workq"),
+        "a bash completion function"
+    );
+    assert_eq!(workq(&["completions", "tcsh"]).status.code(), Some(2));
+}

@@ -18,9 +18,13 @@ wake_for(auto_prune(maint, ARGV[9] == '1'))
 -- 2. Workers whose lease ran out lose their jobs' attempts (reaper.lua).
 wake_for(reap(worker, maint))
 
--- 3. Presence (for stats): when this worker last looked for work, its labels and its
---    kinds. The worker asks for it every few seconds, not on every call.
-if ARGV[7] == '1' then redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6] .. '|' .. (ARGV[8] or '')) end
+-- 3. Presence (for stats): when this worker last looked for work, its labels, its kinds,
+--    host and slots. The worker asks for it every few seconds, not on every call.
+if ARGV[7] == '1' then
+  local tail = ARGV[10]
+  tail = (tail and tail ~= '') and ('|' .. tail) or ''
+  redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[6] .. '|' .. (ARGV[8] or '') .. tail)
+end
 
 -- 4. The lanes this worker serves.
 local mine = {}

@@ -12,7 +12,8 @@
 //!   keep_failed_ms, maintenance_limit, labels (sorted, comma-separated, `''` for none),
 //!   presence (1 to record it, 0 not to), kinds the worker runs (sorted, comma-separated;
 //!   `''` for any), memory pressure (1 when Redis is near `maxmemory`: prune the oldest
-//!   finished jobs ahead of their retention).
+//!   finished jobs ahead of their retention), and the rest of the presence,
+//!   `<host>|<slots>` (`''` or absent for none: workers before it sent nine arguments).
 //! - Reply: `[now_ms, next_wake_ms | -1, oldest_due_ms | -1, newest_due_ms | -1, id1,
 //!   record1, id2, record2, ...]`: next_wake is the earliest due time in a lane it serves,
 //!   prune time, or lease end of another worker; oldest_due and newest_due are the
@@ -53,6 +54,8 @@ pub struct ClaimArgs<'a> {
     /// Redis is near its `maxmemory`: prune the oldest finished jobs ahead of their
     /// retention.
     pub memory_pressure: bool,
+    /// What the presence carries after the kinds, `<host>|<slots>` ("" for nothing).
+    pub presence_tail: &'a str,
 }
 
 impl ClaimArgs<'_> {
@@ -67,7 +70,8 @@ impl ClaimArgs<'_> {
             .arg(self.labels)
             .arg(u8::from(self.presence))
             .arg(self.kinds)
-            .arg(u8::from(self.memory_pressure));
+            .arg(u8::from(self.memory_pressure))
+            .arg(self.presence_tail);
         cmd
     }
 }
@@ -175,6 +179,7 @@ mod tests {
             presence: true,
             kinds: "email,render",
             memory_pressure: false,
+            presence_tail: "box|8",
         }
     }
 
@@ -194,7 +199,8 @@ mod tests {
                     "eu,gpu",
                     "1",
                     "email,render",
-                    "0"
+                    "0",
+                    "box|8"
                 ]
             )
         );
@@ -205,6 +211,7 @@ mod tests {
             memory_pressure: true,
             labels: "",
             kinds: "",
+            presence_tail: "",
             ..claim_args()
         }
         .cmd(&keys());
@@ -212,7 +219,7 @@ mod tests {
             args(&cmd),
             expected(
                 Script::Claim,
-                &["0", "30000", "w1", "60000", "100", "", "0", "", "1"]
+                &["0", "30000", "w1", "60000", "100", "", "0", "", "1", ""]
             )
         );
     }

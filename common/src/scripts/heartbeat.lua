@@ -3,8 +3,8 @@
 local worker = ARGV[1]
 local known_until = tonumber(ARGV[3])
 keep_failed = tonumber(ARGV[4])
--- Presence (for stats), as claims record it (`<labels>|<kinds>` after the time): a busy
--- worker may not claim for a while.
+-- Presence (for stats), as claims record it (`<labels>|<kinds>|<host>|<slots>` after the
+-- time): a busy worker may not claim for a while.
 redis.call('HSET', K_WORKERS, worker, now .. '|' .. ARGV[5])
 local ids, tokens = {}, {}
 local listed = {}

@@ -6,9 +6,9 @@
 //!
 //! - `KEYS[1]`: the queue prefix `workq:{<queue>}:`.
 //! - `ARGV`: worker, lease_ms (at least 1), known_until_ms, keep_failed_ms, labels (its
-//!   presence, `<labels>|<kinds>`); then per job: id, token (every job the worker holds
-//!   in the queue, in one call: a job left out would look like one whose claim reply was
-//!   lost).
+//!   presence, `<labels>|<kinds>|<host>|<slots>`); then per job: id, token (every job
+//!   the worker holds in the queue, in one call: a job left out would look like one whose
+//!   claim reply was lost).
 //! - Reply: per job, 1 held, 2 held and cancellation requested, 0 lost (taken over after
 //!   the lease ran out, or gone): [`HeartbeatReply`].
 
@@ -33,8 +33,8 @@ pub struct HeartbeatArgs<'a> {
     pub known_until: Millis,
     /// Retention for jobs that end FAILED on the way.
     pub keep_failed: Duration,
-    /// The worker's presence as claims record it, `<labels>|<kinds>` (both sorted,
-    /// comma-separated), for stats.
+    /// The worker's presence as claims record it, `<labels>|<kinds>|<host>|<slots>`
+    /// (labels and kinds sorted, comma-separated), for stats.
     pub labels: &'a str,
     /// The (id, token) pairs it holds.
     pub held: &'a [(String, u32)],

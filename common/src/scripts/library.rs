@@ -44,7 +44,8 @@ pub(super) fn constants() -> String {
         "local DEFAULT_MAX_ATTEMPTS = {}\nlocal DEFAULT_BACKOFF = {{{}, {}, {}}}\nlocal EVENTS_MAXLEN = {}\n\
          local MAX_ATTEMPTS_LIMIT = {}\nlocal MAX_RECORD_BYTES = {}\nlocal MAX_TAG_BYTES = {}\n\
          local MAX_KIND_BYTES = {}\nlocal MAX_AHEAD_MS = {}\nlocal MAX_BATCH = {}\n\
-         local MAX_METADATA = {{ entries = {}, key = {}, value = {}, bytes = {} }}\n",
+         local MAX_METADATA = {{ entries = {}, key = {}, value = {}, bytes = {} }}\n\
+         local ERROR_HISTORY = {}\n",
         DEFAULT_MAX_ATTEMPTS,
         match b.policy {
             crate::BackoffPolicy::Linear => 0,
@@ -63,6 +64,7 @@ pub(super) fn constants() -> String {
         MAX_METADATA_KEY_BYTES,
         MAX_METADATA_VALUE_BYTES,
         MAX_METADATA_BYTES,
+        ERROR_HISTORY,
     );
     // One statement, as the hand-written line had it, so that the library's local count is the same.
     let names: Vec<&str> = WorkState::ALL.iter().map(|s| s.as_str()).collect();

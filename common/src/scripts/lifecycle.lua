@@ -190,12 +190,23 @@ local function next_period(id, h, rest, next_due, following)
   requeue(id, h, rest, due, 'periodic_runs')
 end
 
+-- Appends a failed attempt's error to the job's history (ext.E, the latest last, each
+-- `{attempt, at, message}`), which keeps the last ERROR_HISTORY.
+local function remember_error(x, attempt, msg)
+  local list = x.E
+  if type(list) ~= 'table' then list = {} end
+  list[#list + 1] = { attempt, now, msg }
+  while #list > ERROR_HISTORY do table.remove(list, 1) end
+  x.E = list
+end
+
 -- After a failed attempt: back on the timeline (after the backoff, or at once for a lost
 -- worker, which is not the job's fault), or finished: FAILED past max attempts, or, for
 -- periodic work, on to the next period.
 local function retry_or_fail(id, h, rest, immediate, next_due, following)
   if run_attempts(h) >= max_attempts(h) then
     if is_periodic(h) then
+      ext(h).L = { FAILED, now }
       next_period(id, h, rest, next_due, following)
     else
       finish(id, h, rest, FAILED)
@@ -243,10 +254,14 @@ local function end_attempt(id, rec, cancel, code, msg, output, immediate, next_d
     finish(id, h, rest, CANCELLED)
     return
   end
-  if msg ~= '' then x.e = msg end
+  if msg ~= '' then
+    x.e = msg
+    if code ~= 'S' then remember_error(x, h[3], msg) end
+  end
   if code == 'R' then
     retry_or_fail(id, h, rest, immediate, next_due, following)
   elseif is_periodic(h) then
+    x.L = { code == 'S' and SUCCEEDED or FAILED, now }
     next_period(id, h, rest, next_due, following)
   else
     if #output > 0 then

@@ -41,7 +41,7 @@ local function auto_prune(budget, pressure)
       old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now, 'LIMIT', 0, budget * 10)
     end
     if #old > 0 then prune_jobs(old) end
-    -- Presence is `<last seen ms>|<labels>|<kinds>` (docs/wire-format.md, "Keys").
+    -- Presence is `<last seen ms>|<labels>|<kinds>|<host>|<slots>` (docs/wire-format.md, "Keys").
     local seen = redis.call('HGETALL', K_WORKERS)
     for k = 1, #seen, 2 do
       local t = tonumber(string.match(seen[k + 1], '^(%d+)'))

@@ -230,6 +230,8 @@ fn ext_fields() -> BTreeSet<String> {
         has_progress: Some(true),
         kind_lane: Some(true),
         release_due: Some(-1),
+        errors: vec![(1, 1, "e".into())],
+        last_run: Some((3, 1)),
         metadata: [("k".to_owned(), "v".to_owned())].into(),
     };
     let bytes = rmp_serde::to_vec_named(&full).expect("an Ext encodes");

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use serde_json::Value;
-use workq_producer::{OneTimeWorkRequest, WorkId, WorkState};
+use workq_producer::{OneTimeWorkRequest, PeriodicWorkRequest, WorkId, WorkState};
 use workq_tests::jobs::{Fail, FailWorker};
 use workq_tests::{WorkerProcess, HANG};
 use workq_worker::WorkerRuntime;
@@ -267,8 +267,27 @@ async fn every_route_answers_and_a_get_of_an_action_is_405() {
     let history = serve.get("/api/history?queue=default").json();
     assert_eq!(history["queue"], "default");
     assert!(history["minutes"].is_array());
-    assert!(serve.get("/api/workers").json()["workers"].is_array());
-    assert!(serve.get("/api/periodic").json()["jobs"].is_array());
+    assert_eq!(
+        serve.get("/api/workers").json()["workers"],
+        serde_json::json!([])
+    );
+    // Periodic work, with its schedule.
+    let periodic = PeriodicWorkRequest::cron(
+        Fail {
+            mode: "failure".into(),
+        },
+        "@daily",
+    )
+    .build()
+    .unwrap();
+    let pid = periodic.id().to_string();
+    ctx.wm.enqueue_periodic(periodic).await.unwrap();
+    let listed = serve.get("/api/periodic").json();
+    let jobs = listed["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "{listed}");
+    assert_eq!(jobs[0]["id"], pid.as_str());
+    assert_eq!(jobs[0]["schedule"]["cron"], "@daily", "{listed}");
+    assert!(jobs[0]["due_at_ms"].is_u64(), "the next run: {listed}");
     let nowhere = serve.get("/no/such/page");
     assert_eq!(nowhere.status, 404);
     assert!(nowhere.json()["error"].is_string());
@@ -541,6 +560,18 @@ async fn actions_through_the_api_change_what_the_library_reports() {
         assert_eq!(ctx.finished(*id).await.state, WorkState::Failed);
     }
     w.stop().await;
+    // The worker that ran them is listed, with the jobs' error history.
+    let workers = serve.get("/api/workers").json();
+    let ws = workers["workers"].as_array().expect("workers");
+    assert_eq!(ws.len(), 1, "{workers}");
+    assert_eq!(ws[0]["queue"], "default");
+    assert!(
+        ws[0]["id"].is_string() && ws[0]["last_seen_ms"].is_u64(),
+        "{workers}"
+    );
+    let job = serve.get(&format!("/api/jobs/{}", ids[0])).json();
+    assert_eq!(job["state"], "FAILED");
+    assert_eq!(job["errors"][0]["message"], "gave up at attempt 1", "{job}");
     let failed = serve.get("/api/queues/default/jobs?state=failed").json();
     assert_eq!(failed["jobs"].as_array().map(Vec::len), Some(3), "{failed}");
     let r = serve

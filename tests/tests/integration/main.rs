@@ -31,6 +31,7 @@ mod functions;
 mod handback;
 mod hosts;
 mod http_endpoint;
+mod inspect;
 mod k8s_manifests;
 mod lanes;
 mod least_privilege;

@@ -255,6 +255,7 @@ pub(crate) async fn claim_by_hand_in(
                 presence: true,
                 kinds: "",
                 memory_pressure: false,
+                presence_tail: "",
             },
         )
         .await

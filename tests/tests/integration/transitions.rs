@@ -233,6 +233,7 @@ async fn claim(
         presence: false,
         kinds: "",
         memory_pressure: false,
+        presence_tail: "",
     };
     let reply = scripts().claim(con, keys, &args).await.unwrap();
     reply.jobs.into_iter().map(|j| j.id).collect()

@@ -28,8 +28,11 @@ pub(crate) struct Config {
     pub(crate) labels: String,
     /// Kinds this worker runs, sorted, comma-separated (set by build()).
     pub(crate) kinds: String,
-    /// What claims and heartbeats record as this worker's presence: `<labels>|<kinds>`.
+    /// What claims and heartbeats record as this worker's presence:
+    /// `<labels>|<kinds>|<host>|<slots>`.
     pub(crate) presence: String,
+    /// The presence after the kinds, `<host>|<slots>`, which claims send apart.
+    pub(crate) presence_tail: String,
     /// How many copies claims and acks must reach.
     pub(crate) durability: Durability,
     /// Where to serve `/metrics`, `/healthz` and `/readyz` (None: nowhere).
@@ -77,6 +80,7 @@ impl WorkerRuntimeBuilder {
                 labels: String::new(),
                 kinds: String::new(),
                 presence: String::new(),
+                presence_tail: String::new(),
                 durability: Durability::Primary,
                 #[cfg(feature = "http")]
                 http: None,
@@ -288,7 +292,11 @@ impl WorkerRuntimeBuilder {
         }
         self.cfg.claim_batch = self.cfg.concurrency.min(MAX_CLAIM);
         self.cfg.kinds = self.registry.kinds().join(",");
-        self.cfg.presence = format!("{}|{}", self.cfg.labels, self.cfg.kinds);
+        self.cfg.presence_tail = format!("{}|{}", hostname(), self.cfg.concurrency);
+        self.cfg.presence = format!(
+            "{}|{}|{}",
+            self.cfg.labels, self.cfg.kinds, self.cfg.presence_tail
+        );
         let metrics = Metrics::new(
             self.cfg.concurrency,
             &queues.iter().map(QueueKeys::name).collect::<Vec<_>>(),
@@ -303,13 +311,19 @@ impl WorkerRuntimeBuilder {
     }
 }
 
-fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// This machine's host name (`|` and `,` replaced, as presence separates fields with them).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "host".to_owned());
+        .unwrap_or_else(|| "host".to_owned())
+        .replace(['|', ','], "_")
+}
+
+fn default_worker_id() -> String {
+    let host = hostname();
     let nonce = workq_common::WorkId::new().to_string();
     format!(
         "{host}:{}:{}",

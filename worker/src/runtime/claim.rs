@@ -209,6 +209,7 @@ fn claim(
                     memory_pressure: shared
                         .memory_pressure
                         .load(std::sync::atomic::Ordering::Relaxed),
+                    presence_tail: &shared.cfg.presence_tail,
                 },
             )
             .await;

@@ -5,8 +5,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use workq_producer::{AdminStatus, JobFilter, JobListing, WorkId, WorkManager, WorkState};
+use workq_producer::{
+    AdminStatus, BulkCursor, JobFilter, JobListing, WorkId, WorkManager, WorkState,
+};
 
 use crate::BoxError;
 
@@ -16,7 +19,8 @@ pub(crate) struct JobsArgs {
     /// The queue.
     #[arg(long, default_value = workq_producer::DEFAULT_QUEUE)]
     queue: String,
-    /// ready, scheduled, running, blocked, succeeded, failed, cancelled or finished.
+    /// ready, scheduled, running, blocked, succeeded, failed, cancelled, finished or
+    /// periodic.
     #[arg(long, default_value = "ready")]
     state: String,
     /// Only jobs of this kind.
@@ -70,7 +74,7 @@ pub(crate) async fn jobs(wm: &WorkManager, a: JobsArgs) -> Result<ExitCode, BoxE
         println!("{}", json!({ "jobs": jobs, "next": page.next }));
     } else {
         for i in &page.jobs {
-            println!("{}", crate::describe(i));
+            println!("{}", crate::inspect::describe(i));
         }
         if let Some(c) = page.next {
             println!("(more: --after {c})");
@@ -147,13 +151,77 @@ pub(crate) async fn retry_failed(
     queue: &str,
     json: bool,
 ) -> Result<ExitCode, BoxError> {
-    let n = wm.retry_all_failed(queue).await?;
+    let total = wm.count_jobs(queue, JobFilter::Failed).await?;
+    let bar = progress(total, "retrying");
+    let (n, stopped) = in_steps(wm, queue, Bulk::RetryFailed, &bar).await?;
+    bar.finish_and_clear();
     if json {
-        println!("{}", json!({ "queue": queue, "retried": n }));
+        println!(
+            "{}",
+            json!({ "queue": queue, "retried": n, "interrupted": stopped })
+        );
     } else {
-        println!("{queue}: retried {n} failed jobs");
+        println!(
+            "{queue}: retried {n} failed jobs{}",
+            if stopped { " (interrupted)" } else { "" }
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if stopped {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A progress bar on stderr for a bulk operation over about `total` jobs, with its rate
+/// and ETA; hidden when stderr is not a terminal.
+fn progress(total: u64, what: &'static str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{msg} {wide_bar} {pos}/{len} jobs, {per_sec}, ETA {eta} (Ctrl-C stops between steps)",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
+}
+
+/// A whole-queue operation done in steps.
+#[derive(Clone, Copy, Debug)]
+enum Bulk {
+    RetryFailed,
+    Purge(Option<WorkState>),
+}
+
+/// Runs the operation's steps until it has gone through the queue or Ctrl-C (SIGINT)
+/// arrives; each step is one atomic script call, so stopping between two leaves nothing
+/// half done. Returns how many jobs it changed and whether it was interrupted.
+async fn in_steps(
+    wm: &WorkManager,
+    queue: &str,
+    op: Bulk,
+    bar: &ProgressBar,
+) -> Result<(u64, bool), BoxError> {
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut cursor = BulkCursor::new();
+    while !cursor.finished() {
+        let step = async {
+            match op {
+                Bulk::RetryFailed => wm.retry_failed_step(queue, &mut cursor).await,
+                Bulk::Purge(state) => wm.purge_step(queue, state, &mut cursor).await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = &mut interrupt => return Ok((cursor.changed, true)),
+            r = step => { r?; }
+        }
+        bar.set_position(cursor.changed);
+    }
+    Ok((cursor.changed, false))
 }
 
 pub(crate) async fn run_now(wm: &WorkManager, a: IdsArgs) -> Result<ExitCode, BoxError> {
@@ -197,13 +265,31 @@ pub(crate) async fn purge(
     if !confirm(&format!("purge every {what} job of queue {queue}"), yes)? {
         return Ok(ExitCode::from(1));
     }
-    let n = wm.purge(queue, state).await?;
+    let total = match state {
+        None => wm.count_jobs(queue, JobFilter::Finished).await?,
+        Some(WorkState::Succeeded) => wm.count_jobs(queue, JobFilter::Succeeded).await?,
+        Some(WorkState::Failed) => wm.count_jobs(queue, JobFilter::Failed).await?,
+        Some(_) => wm.count_jobs(queue, JobFilter::Cancelled).await?,
+    };
+    let bar = progress(total, "purging");
+    let (n, stopped) = in_steps(wm, queue, Bulk::Purge(state), &bar).await?;
+    bar.finish_and_clear();
     if json {
-        println!("{}", json!({ "queue": queue, "purged": n }));
+        println!(
+            "{}",
+            json!({ "queue": queue, "purged": n, "interrupted": stopped })
+        );
     } else {
-        println!("{queue}: purged {n} jobs");
+        println!(
+            "{queue}: purged {n} jobs{}",
+            if stopped { " (interrupted)" } else { "" }
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if stopped {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub(crate) async fn pause(wm: &WorkManager, queue: &str, on: bool) -> Result<ExitCode, BoxError> {

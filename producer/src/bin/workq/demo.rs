@@ -10,7 +10,8 @@ use clap::Args;
 use workq_common::demo::{Count, Noop};
 use workq_producer::{BackoffPolicy, OneTimeWorkRequest, WorkId, WorkManager};
 
-use crate::{describe, BoxError};
+use crate::inspect::describe;
+use crate::BoxError;
 
 /// `demo-enqueue`'s flags.
 #[derive(Debug, Args)]

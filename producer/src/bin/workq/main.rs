@@ -1,24 +1,22 @@
 //! `workq`: enqueue, watch, inspect and cancel work from the command line.
 //!
 //! ```text
-//! workq info ID
-//! workq stats [QUEUE]
-//! workq cancel ID | --tag TAG
-//! workq watch [--queue Q] [--follow ID]
-//! workq demo-enqueue --ids-file F [--count-id ID] [--count-to N] [--step-ms MS]
-//!                    [--delay-ms MS] [--small N]
-//! workq verify --ids-file F [--attempts-of-first N] [--wait-secs S]
-//! workq metrics
-//! workq serve [--http ADDR]
+//! workq queues [--json]                       workq stats [QUEUE] [--json]
 //! workq jobs [--queue Q] [--state S] [--kind K] [--tag T] [--newest] [--limit N]
 //!            [--after CURSOR] [--json]
-//! workq pause QUEUE | resume QUEUE
-//! workq retry ID.. [--json] | retry-failed QUEUE [--json]
-//! workq run-now ID.. [--json]
+//! workq info ID [--json]                      workq workers [QUEUE] [--json]
+//! workq periodic [QUEUE] [--json]             workq watch [--queue Q] [--follow ID] [--json]
+//! workq enqueue KIND [--input JSON] [--queue Q] [--delay D | --at T] [--tag T].. [--max-attempts N]
+//!               [--unique NAME [--policy keep|replace|append|append-or-replace]] [--json]
+//! workq retry ID.. [--json]                   workq retry-failed QUEUE [--json]
+//! workq run-now ID.. [--json]                 workq cancel ID | --tag TAG [--json]
 //! workq delete ID.. [--force] [--yes] [--json]
 //! workq purge QUEUE [--state succeeded|failed|cancelled|finished] [--yes] [--json]
-//! workq new-id
-//! workq functions
+//! workq prune [--queue Q] [--json]            workq pause QUEUE | resume QUEUE
+//! workq metrics                               workq serve [--http ADDR] ...
+//! workq functions                             workq new-id
+//! workq completions bash|zsh|fish|elvish|powershell
+//! workq demo-enqueue ... | verify ...         (the demo's scenario)
 //! ```
 //! `--redis URL` is accepted before or after the command and defaults to `$REDIS_URL`,
 //! then `redis://127.0.0.1:6379`. For a `rediss://` URL, `--tls-ca FILE` (`$WORKQ_TLS_CA`)
@@ -27,19 +25,17 @@
 //! exits 0. Exit codes: 0 done; 1 `info` or `cancel` of an id that does not exist,
 //! `retry`, `run-now` or `delete` of one that does not or is in a state the command does
 //! not apply to, a destructive command not confirmed, or `verify` found a job that did
-//! not succeed; 2 a usage error (unknown command, flag or
+//! not succeed; 130 `retry-failed` or `purge` stopped by Ctrl-C (between two atomic
+//! steps: what was done stays done); 2 a usage error (unknown command, flag or
 //! extra argument: refused before Redis is reached) or an error from Redis. Built with the
 //! `cli` feature (`cargo build -p workq-producer --features cli`).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use workq_common::logs::Output;
-use workq_common::time::{epoch_ms, now_ms};
-use workq_producer::{CancelStatus, TlsConfig, WorkId, WorkInfo, WorkManager, WorkState};
+use workq_producer::{TlsConfig, WorkId, WorkManager};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -84,16 +80,48 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show one job: state, kind, queue, attempts, tags, worker, due time, last error.
+    /// Show one job in full: state, attempts, input and output as JSON, progress, errors,
+    /// chain, schedule.
     Info {
         /// The job's id.
         id: WorkId,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Counts of every queue, or of one.
     Stats {
         /// Only this queue.
         queue: Option<String>,
+        /// One JSON document: {"queues": [...]}.
+        #[arg(long)]
+        json: bool,
     },
+    /// A table of the queues: sizes by state, paused or not, workers.
+    Queues {
+        /// One JSON document: {"queues": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The workers seen in the last hour (every queue, or one): host, busy and total
+    /// slots, kinds, labels, last seen.
+    Workers {
+        /// Only this queue.
+        queue: Option<String>,
+        /// One JSON document: {"workers": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Periodic work (every queue, or one): schedule, next run, last outcome.
+    Periodic {
+        /// Only this queue.
+        queue: Option<String>,
+        /// One JSON document: {"jobs": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enqueue one job, its input given as JSON; prints its id.
+    Enqueue(enqueue::EnqueueArgs),
     /// Cancel a job, or every job with a tag.
     Cancel {
         /// The job's id.
@@ -102,6 +130,19 @@ enum Command {
         /// Cancel every job with this tag instead.
         #[arg(long)]
         tag: Option<String>,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the finished jobs of a queue (or of every queue) now, whatever their
+    /// retention.
+    Prune {
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the state changes of a queue (or of one job), and once a second how many
     /// jobs entered each state.
@@ -112,6 +153,9 @@ enum Command {
         /// Print only this job's state changes.
         #[arg(long, value_name = "ID")]
         follow: Option<WorkId>,
+        /// One JSON line per state change.
+        #[arg(long)]
+        json: bool,
     },
     /// The demo's scenario: a counting job (tag worker_test) and small jobs; writes their
     /// ids to a file, the counting job first.
@@ -192,131 +236,14 @@ enum Command {
     },
     /// Print a new job id.
     NewId,
+    /// Print a shell completion script: `workq completions bash > /etc/bash_completion.d/workq`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Print the Lua function library, for `redis-cli -x FUNCTION LOAD` (producers in
     /// other languages; see docs/wire-format.md).
     Functions,
-}
-
-pub(crate) fn describe(i: &WorkInfo) -> String {
-    let mut s = format!(
-        "{} {} kind={} queue={} attempts={}/{}",
-        i.id, i.state, i.kind, i.queue, i.run_attempt_count, i.max_attempts
-    );
-    if !i.tags.is_empty() {
-        s += &format!(" tags={}", i.tags.join(","));
-    }
-    if let Some(w) = &i.worker {
-        s += &format!(" worker={w}");
-    }
-    if let Some(t) = i.next_due_at {
-        s += &format!(
-            " due_in_ms={}",
-            i128::from(epoch_ms(t)) - i128::from(now_ms())
-        );
-    }
-    if let Some(e) = &i.last_error {
-        s += &format!(" last_error={e:?}");
-    }
-    s
-}
-
-async fn info(wm: &WorkManager, id: WorkId) -> Result<ExitCode, BoxError> {
-    match wm.get_work_info(id).await? {
-        Some(i) => {
-            println!("{}", describe(&i));
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            println!("{id} not found (never enqueued, or pruned after retention)");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-async fn stats(wm: &WorkManager, queue: Option<String>) -> Result<ExitCode, BoxError> {
-    let queues = match queue {
-        Some(q) => vec![q],
-        None => wm.queues().await?,
-    };
-    for q in queues {
-        let s = wm.queue_stats(&q).await?;
-        let mut counters: Vec<_> = s.counters.into_iter().collect();
-        counters.sort();
-        let counters: Vec<String> = counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!(
-            "{q}: enqueued={} (ready={} scheduled={} oldest_ready_age_ms={}) running={} \
-             finished_retained={} (succeeded={} failed={} cancelled={}) | {}",
-            s.enqueued,
-            s.ready,
-            s.scheduled,
-            s.oldest_ready_age_ms
-                .map_or("-".to_owned(), |a| a.to_string()),
-            s.running,
-            s.finished,
-            s.retained_succeeded,
-            s.retained_failed,
-            s.retained_cancelled,
-            counters.join(" ")
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn cancel(
-    wm: &WorkManager,
-    id: Option<WorkId>,
-    tag: Option<String>,
-) -> Result<ExitCode, BoxError> {
-    if let Some(tag) = tag {
-        let s = wm.cancel_all_work_by_tag(&tag).await?;
-        println!(
-            "cancelled {} waiting, asked {} running to stop, {} already finished",
-            s.cancelled, s.requested, s.already_finished
-        );
-    } else {
-        let id = id.ok_or("cancel needs an id or --tag")?;
-        match wm.cancel_work_by_id(id).await? {
-            CancelStatus::NotFound => {
-                println!("{id} not found (never enqueued, or pruned after retention)");
-                return Ok(ExitCode::from(1));
-            }
-            st => println!("{id}: {st:?}"),
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Prints every state change of the followed job, and once a second how many jobs
-/// entered each state.
-async fn watch(
-    wm: &WorkManager,
-    queue: &str,
-    follow: Option<WorkId>,
-) -> Result<ExitCode, BoxError> {
-    let mut w = wm.watch_queue(queue).await?;
-    println!("watching queue {queue}");
-    let mut totals: HashMap<WorkState, u64> = HashMap::new();
-    let mut printed = totals.clone();
-    let mut last = Instant::now();
-    loop {
-        let ev = tokio::time::timeout(Duration::from_secs(1), w.next()).await;
-        if let Ok(ev) = ev {
-            let ev = ev?;
-            *totals.entry(ev.state).or_default() += 1;
-            if follow.is_none_or(|id| id == ev.id) {
-                println!("[watch] {} -> {} (attempt {})", ev.id, ev.state, ev.attempt);
-            }
-        }
-        if last.elapsed() >= Duration::from_secs(1) && totals != printed {
-            let line: Vec<String> = WorkState::ALL
-                .iter()
-                .filter_map(|s| totals.get(s).map(|n| format!("{s}={n}")))
-                .collect();
-            println!("[watch] transitions so far: {}", line.join(" "));
-            printed = totals.clone();
-            last = Instant::now();
-        }
-    }
 }
 
 /// Turns clap's rendering of a usage error into workq's: `workq: <what>` and the usage
@@ -341,9 +268,12 @@ fn usage_error(e: &clap::Error) -> String {
 mod admin;
 mod dashboard;
 mod demo;
+mod enqueue;
 mod exporter;
+mod inspect;
 mod json;
 mod serve;
+mod table;
 
 use demo::DemoArgs;
 
@@ -354,6 +284,11 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Functions => return Ok(functions()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "workq", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {
             let mut b = WorkManager::builder(&cli.redis);
             if cli.tls_ca.is_some() || cli.tls_cert.is_some() {
@@ -370,15 +305,24 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         }
     };
     match cli.command {
-        Command::Info { id } => info(&wm, id).await,
+        Command::Info { id, json } => inspect::info(&wm, id, json).await,
+        Command::Queues { json } => inspect::queues(&wm, json).await,
+        Command::Workers { queue, json } => inspect::workers(&wm, queue, json).await,
+        Command::Periodic { queue, json } => inspect::periodic(&wm, queue, json).await,
+        Command::Enqueue(a) => enqueue::enqueue(&wm, a).await,
+        Command::Prune { queue, json } => enqueue::prune(&wm, queue, json).await,
         Command::Serve(args) => serve::run(wm, args).await,
         Command::Metrics => {
             print!("{}", exporter::render(&wm).await?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Stats { queue } => stats(&wm, queue).await,
-        Command::Cancel { id, tag } => cancel(&wm, id, tag).await,
-        Command::Watch { queue, follow } => watch(&wm, &queue, follow).await,
+        Command::Stats { queue, json } => inspect::stats(&wm, queue, json).await,
+        Command::Cancel { id, tag, json } => inspect::cancel(&wm, id, tag, json).await,
+        Command::Watch {
+            queue,
+            follow,
+            json,
+        } => inspect::watch(&wm, &queue, follow, json).await,
         Command::DemoEnqueue(args) => demo::enqueue(&wm, args).await,
         Command::Verify {
             ids_file,
@@ -398,7 +342,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             yes,
             json,
         } => admin::purge(&wm, &queue, &state, yes, json).await,
-        Command::NewId | Command::Functions => Ok(ExitCode::SUCCESS),
+        Command::NewId | Command::Functions | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -10,8 +10,7 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use workq_producer::{
-    AdminStatus, CancelStatus, Data, Error, JobFilter, JobListing, Schedule, WorkId, WorkInfo,
-    WorkState,
+    AdminStatus, CancelStatus, Error, JobFilter, JobListing, WorkId, WorkInfo, WorkState,
 };
 
 use super::history::MAX_QUEUES;
@@ -79,48 +78,9 @@ pub(super) async fn dispatch(app: &App, r: &Route, q: &[(String, String)], body:
     res.unwrap_or_else(|e| *e)
 }
 
-/// Decoded MessagePack as JSON (null when empty; a note when it is not JSON-shaped).
-fn data_json(d: &Data) -> Value {
-    if d.is_empty() {
-        return Value::Null;
-    }
-    d.decode::<Value>()
-        .unwrap_or_else(|e| json!({ "undecodable": format!("{} bytes: {e}", d.len()) }))
-}
-
-/// A job as the dashboard serves it: `info_json` (the one shape, shared with the CLI),
-/// with what the job page needs that it does not (yet) give added under its own names.
+/// A job as the dashboard serves it: the one JSON shape of a job, shared with the CLI.
 pub(crate) fn job_json(i: &WorkInfo) -> Value {
-    let mut v = crate::json::info_json(i);
-    if let Value::Object(m) = &mut v {
-        let ids = |ids: &[WorkId]| ids.iter().map(WorkId::to_string).collect::<Vec<_>>();
-        let schedule = i.schedule.as_ref().map(|s| match s {
-            Schedule::Interval { interval, flex } => json!({
-                "interval_ms": interval.as_millis() as u64,
-                "flex_ms": flex.as_millis() as u64,
-            }),
-            Schedule::Cron(c) => json!({ "cron": c }),
-            _ => json!({}),
-        });
-        let extra = [
-            ("input", data_json(&i.input)),
-            ("output", i.output.as_ref().map_or(Value::Null, data_json)),
-            (
-                "progress",
-                i.progress.as_ref().map_or(Value::Null, data_json),
-            ),
-            ("parents", json!(ids(&i.parents))),
-            ("children", json!(ids(&i.children))),
-            ("schedule", schedule.unwrap_or(Value::Null)),
-            ("unique_name", json!(i.unique_name)),
-            ("required_labels", json!(i.required_labels)),
-            ("cancel_requested", json!(i.cancel_requested)),
-        ];
-        for (k, val) in extra {
-            m.entry(k).or_insert(val);
-        }
-    }
-    v
+    crate::json::info_json(i)
 }
 
 async fn queues(app: &App) -> ApiResult {
@@ -180,6 +140,9 @@ async fn jobs(app: &App, r: &Route, q: &[(String, String)]) -> ApiResult {
     if let Some(t) = query_get(q, "tag") {
         l = l.tag(t);
     }
+    if let Some(n) = query_get(q, "unique_name") {
+        l = l.unique_name(n);
+    }
     if let Some(c) = query_get(q, "after") {
         l = l.after(c);
     }
@@ -202,42 +165,27 @@ async fn job(app: &App, r: &Route) -> ApiResult {
     }
 }
 
-/// Workers per queue: those seen looking for work in the last minute.
+/// Workers per queue: those seen in the last hour (`live`: within the last minute).
 async fn workers(app: &App) -> ApiResult {
     let mut out = Vec::new();
     for q in app.wm.queues().await.map_err(lib_err)? {
-        let s = app.wm.queue_stats(&q).await.map_err(lib_err)?;
-        for (id, labels) in s.workers {
-            out.push(json!({
-                "queue": q,
-                "id": id,
-                "host": null,
-                "labels": labels,
-                "kinds": [],
-                "busy": null,
-                "slots": null,
-                "last_seen_ms": null,
-            }));
-        }
+        let ws = app.wm.list_workers(&q).await.map_err(lib_err)?;
+        out.extend(ws.iter().map(crate::json::worker_json));
     }
     Ok(json_resp(StatusCode::OK, &json!({ "workers": out })))
 }
 
-/// Periodic work per queue: the scheduled jobs that have a schedule (a periodic job
-/// waits for its next run as a scheduled job), the first page of each queue.
+/// Pages of periodic work looked at per queue (each up to `MAX_PAGE` jobs).
+const PERIODIC_PAGES: usize = 16;
+
+/// Periodic work of every queue, with its schedule, next run and last run.
 async fn periodic(app: &App) -> ApiResult {
     let mut out = Vec::new();
     for q in app.wm.queues().await.map_err(lib_err)? {
-        let mut listing = JobListing::new(&q, JobFilter::Scheduled).limit(workq_producer::MAX_PAGE);
-        // Every lane's page, up to a bounded number of pages.
-        for _ in 0..16 {
-            let page = app.wm.list_jobs(&listing).await.map_err(lib_err)?;
-            out.extend(
-                page.jobs
-                    .iter()
-                    .filter(|i| i.schedule.is_some())
-                    .map(job_json),
-            );
+        let mut listing = JobListing::new(&q, JobFilter::Periodic).limit(workq_producer::MAX_PAGE);
+        for _ in 0..PERIODIC_PAGES {
+            let page = app.wm.list_periodic(&listing).await.map_err(lib_err)?;
+            out.extend(page.jobs.iter().map(job_json));
             match page.next {
                 Some(c) => listing = listing.after(c),
                 None => break,

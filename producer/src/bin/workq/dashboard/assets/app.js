@@ -585,6 +585,18 @@
     }
   }
 
+  /** How a periodic job's latest period ended. */
+  function lastRun(j) {
+    const r = j.last_run;
+    if (r === undefined || r === null) return "— (not run yet)";
+    if (typeof r === "string") return r;
+    const parts = [];
+    if (r.outcome || r.state) parts.push(String(r.outcome || r.state));
+    const at = r.at_ms ?? r.finished_at_ms;
+    if (at !== undefined) parts.push(`${fmtTime(at)} (${fmtAgo(at)})`);
+    return parts.length ? parts.join(" · ") : JSON.stringify(r);
+  }
+
   function field(label, ...value) {
     return [el("dt", {}, label), el("dd", {}, value)];
   }
@@ -647,7 +659,7 @@
         (j.required_labels || []).length ? field("Needs labels", j.required_labels.join(", ")) : null,
         field("Schedule", el("span", { testid: "job-schedule" }, fmtSchedule(j.schedule))),
         field("Next run", el("span", { testid: "job-next-run" }, j.due_at_ms ? `${fmtTime(j.due_at_ms)} (${fmtAgo(j.due_at_ms)})` : "—")),
-        j.last_run !== undefined ? field("Last run", el("pre", { testid: "job-last-run" }, pretty(j.last_run))) : null
+        j.schedule ? field("Last run", el("span", { testid: "job-last-run" }, lastRun(j))) : null
       ),
       el("h2", {}, "Timeline"),
       el(
@@ -683,7 +695,7 @@
         el("thead", {}, el("tr", {}, ["Queue", "Worker", "Host", "Labels", "Kinds", "Busy / slots", "Last seen"].map((h) => el("th", { scope: "col" }, h)))),
         tbody
       ),
-      el("p", { class: "muted" }, "Workers seen looking for work in the last minute.")
+      el("p", { class: "muted" }, "Workers seen in the last hour; those not seen in the last minute are marked gone.")
     );
     const load = async () => {
       let data;
@@ -696,7 +708,7 @@
       }
       clear(tbody);
       const ws = data.workers || [];
-      if (!ws.length) tbody.appendChild(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No workers seen in the last minute.")));
+      if (!ws.length) tbody.appendChild(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No workers seen in the last hour.")));
       for (const w of ws) {
         const slots = w.slots === null || w.slots === undefined ? "?" : String(w.slots);
         const busy = w.busy === null || w.busy === undefined ? "?" : String(w.busy);
@@ -711,7 +723,7 @@
             el("td", {}, (w.labels || []).join(", ") || "—"),
             el("td", {}, (w.kinds || []).join(", ") || "any"),
             el("td", { class: "num" }, `${busy} / ${slots}`),
-            el("td", {}, seen ? `${fmtTime(seen)} (${fmtAgo(seen)})` : "—")
+            el("td", { class: w.live === false ? "muted" : "" }, seen ? `${fmtTime(seen)} (${fmtAgo(seen)})` : "—", w.live === false ? " — gone" : "")
           )
         );
       }
@@ -733,15 +745,8 @@
       )
     );
     const outcome = (j) => {
-      const r = j.last_run;
-      if (r === undefined || r === null) return j.last_error ? `last error: ${j.last_error}` : "—";
-      if (typeof r === "string") return r;
-      const parts = [];
-      if (r.state || r.outcome) parts.push(String(r.state || r.outcome));
-      const at = r.finished_at_ms ?? r.at_ms;
-      if (at !== undefined) parts.push(fmtTime(at));
-      if (r.error) parts.push(String(r.error));
-      return parts.length ? parts.join(" · ") : JSON.stringify(r);
+      const r = lastRun(j);
+      return j.last_error && !j.last_run ? `${r}; last error: ${j.last_error}` : r;
     };
     const load = async () => {
       let data;
