@@ -1,16 +1,19 @@
 // The dashboard's scenarios in one real Chromium, run by tests/tests/integration/browser.rs
 // (which starts Redis, a worker and `workq serve --token`, and passes everything through
 // the environment). Prints one JSON line per scenario, {"scenario", "ok", "error"?}, and
-// asks the Rust side for what only it can do with a JSON line {"ask": ...}, whose answer
-// is the next line on stdin. Exits 1 if a scenario failed.
+// asks the Rust side for what only it can see with a JSON line {"ask": ...} (the queue's
+// stats as Redis has them; a claim by the worker), whose answer is the next line on stdin. Exits 1 if a scenario failed.
 //
 // Environment: WORKQ_URL (http://ADDR of workq serve), WORKQ_TOKEN, WORKQ_QUEUE,
 // WORKQ_FAILED_ID (a FAILED job that succeeds when retried), WORKQ_HTML_ID and WORKQ_HTML
 // (a job whose input is {"html": WORKQ_HTML}), WORKQ_SHOTS (the screenshots' folder),
-// WORKQ_CHROMIUM (the browser), WORKQ_BIN (the workq binary), WORKQ_REDIS_URL.
+// WORKQ_CHROMIUM (the browser), WORKQ_BIN (the workq binary, which enqueues jobs while the
+// page is open) and WORKQ_REDIS_URL (its --redis).
 
+import { execFile } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const env = (name) => {
@@ -26,6 +29,8 @@ const HTML_ID = env('WORKQ_HTML_ID');
 const HTML = env('WORKQ_HTML');
 const SHOTS = env('WORKQ_SHOTS');
 const CHROMIUM = process.env.WORKQ_CHROMIUM || '/usr/bin/chromium';
+const WORKQ = env('WORKQ_BIN');
+const REDIS_URL = env('WORKQ_REDIS_URL');
 // Every wait is for an event; this only turns a hang into a failure.
 const WAIT = 30_000;
 
@@ -36,6 +41,20 @@ async function ask(question) {
   const { value, done } = await answers.next();
   if (done) throw new Error(`no answer to ${JSON.stringify(question)}`);
   return JSON.parse(value);
+}
+
+/** Enqueues `n` jobs of the test worker's `sleep` kind (`ms` long) with the workq
+ * binary (`workq enqueue KIND --input JSON --queue Q`, which prints the id); their ids. */
+async function enqueueSleeps(n, ms) {
+  const ids = [];
+  for (let i = 0; i < n; i += 1) {
+    const args = ['--redis', REDIS_URL, 'enqueue', 'sleep', '--input', JSON.stringify({ ms }), '--queue', QUEUE];
+    const { stdout } = await promisify(execFile)(WORKQ, args, { timeout: WAIT });
+    const id = stdout.trim();
+    check(/^[0-9A-Z]{26}$/.test(id), `workq enqueue printed ${JSON.stringify(stdout)}`);
+    ids.push(id);
+  }
+  return ids;
 }
 
 function check(cond, what) {
@@ -176,7 +195,7 @@ async function overviewCountsLive({ page }) {
   const seenTexts = await recordTexts(page, cell(QUEUE, 'count-succeeded'));
   // Slow jobs (the worker runs two at once), enqueued while the page is open.
   const n = 6;
-  const { ids } = await ask({ ask: 'enqueue', count: n, ms: 200 });
+  const ids = await enqueueSleeps(n, 200);
   check(ids.length === n, `enqueued ${ids.length}`);
   await waitText(page, cell(QUEUE, 'count-succeeded'), String(before + n));
   await same();
@@ -207,7 +226,7 @@ async function pauseStopsClaims({ page, context }) {
   check(before.paused, `the API says not paused: ${JSON.stringify(before.raw)}`);
 
   const n = 3;
-  const enq = await ask({ ask: 'enqueue', count: n, ms: 50 });
+  const enq = { ids: await enqueueSleeps(n, 50), ...(await ask({ ask: 'stats' })) };
   check(enq.stats.paused, 'Redis says the queue is not paused');
   // The worker has looked for work since the jobs were enqueued, and found none.
   const { stats } = await ask({ ask: 'claim-cycle' });

@@ -3,9 +3,9 @@
 //! installs both) runs every scenario of `tests/browser/dashboard.mjs` in sequence against
 //! one Redis, one `test-worker` process and one `workq serve`. The script prints one JSON
 //! line per scenario (`{"scenario":…,"ok":…}`), and asks this test, also by a JSON line
-//! (`{"ask":…}`, answered on its stdin), for what only the Redis side can do or see:
-//! enqueueing jobs while the page is open, and waiting until the worker has run a claim
-//! on the paused queue. Screenshots of each page go to `<target>/dashboard-screenshots/`.
+//! (`{"ask":…}`, answered on its stdin), for what only the Redis side can see: the
+//! queue's stats, and when the worker has run a claim on the paused queue. The script
+//! enqueues jobs while the page is open with the `workq` binary (`workq enqueue`). Screenshots of each page go to `<target>/dashboard-screenshots/`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use workq_producer::{OneTimeWorkRequest, PeriodicWorkRequest, QueueStats, WorkManager, WorkState};
-use workq_tests::jobs::{Echo, FailOnce, Nop, Sleep};
+use workq_tests::jobs::{Echo, FailOnce, Nop};
 use workq_tests::{RedisServer, WorkerProcess, HANG};
 
 use crate::support::{self, spawn_worker, workspace_bin};
@@ -105,23 +105,6 @@ async fn last_seen(wm: &WorkManager, worker: &str) -> Option<u64> {
 /// Answers one `{"ask":…}` line of the script.
 async fn answer(wm: &WorkManager, worker: &str, ask: &Value) -> Value {
     match ask["ask"].as_str().unwrap_or_default() {
-        // `{"ask":"enqueue","count":N,"ms":M}`: N sleep jobs of M ms on the queue.
-        "enqueue" => {
-            let count = ask["count"].as_u64().unwrap_or(1);
-            let ms = ask["ms"].as_u64().unwrap_or(0);
-            let reqs: Vec<OneTimeWorkRequest> = (0..count)
-                .map(|_| OneTimeWorkRequest::builder(Sleep::ms(ms)).build().unwrap())
-                .collect();
-            let ids: Vec<String> = wm
-                .enqueue_many(reqs)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|e| e.id.to_string())
-                .collect();
-            let stats = wm.queue_stats(QUEUE).await.unwrap();
-            json!({ "ids": ids, "stats": stats_json(&stats) })
-        }
         // `{"ask":"claim-cycle"}`: returns once the worker has run a claim that began after
         // this ask (its presence, written by the claim script itself on Redis' clock, is
         // later than now), with the queue's stats then.
