@@ -207,6 +207,8 @@ async fn the_dashboard_in_a_real_browser() {
         .parent()
         .expect("target dir")
         .join("dashboard-screenshots");
+    // Only this run's pictures (a failed scenario leaves failed-<name>.png).
+    let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let mut node = Command::new("node")
         .arg(browser_dir().join("dashboard.mjs"))
