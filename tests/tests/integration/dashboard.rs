@@ -476,6 +476,38 @@ async fn a_non_loopback_address_without_a_token_or_credentials_exits_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_dashboard_any_address_serves_only_metrics_and_healthz() {
+    let ctx = TestContext::new().await;
+    let args = [
+        "--redis".to_owned(),
+        ctx.url(),
+        "serve".to_owned(),
+        "--http".to_owned(),
+        "0.0.0.0:0".to_owned(),
+        "--no-dashboard".to_owned(),
+    ];
+    let mut proc =
+        WorkerProcess::spawn_capturing(&workspace_bin("workq-producer", "workq"), &args, &[]);
+    let line = proc.wait_stderr(&["workq serve: listening on http://"]);
+    let port: u16 = line
+        .split("http://0.0.0.0:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(http(addr, "GET", "/metrics", &[], "")
+        .body
+        .contains("workq_redis_up 1"));
+    assert_eq!(http(addr, "GET", "/healthz", &[], "").status, 200);
+    for path in ["/", "/api/queues", "/login?token=x"] {
+        assert_eq!(http(addr, "GET", path, &[], "").status, 404, "{path}");
+    }
+    proc.signal("TERM");
+    assert_eq!(proc.exit_within(HANG), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_data_comes_back_as_json_text_and_the_shell_carries_none() {
     let ctx = TestContext::new().await;
     let evil = "<script>alert('x')</script><img src=x onerror=alert(1)>";

@@ -39,6 +39,10 @@ pub(crate) struct ServeArgs {
         value_name = "USER:PASSWORD"
     )]
     basic_auth: Option<String>,
+    /// Serve only /metrics and /healthz (the exporter as before the dashboard): no
+    /// pages, no API, so no authentication is needed on any address.
+    #[arg(long, conflicts_with_all = ["token", "basic_auth"])]
+    no_dashboard: bool,
 }
 
 /// Serves until SIGTERM or SIGINT. Each scrape of `/metrics` reads Redis then (a bounded
@@ -57,24 +61,42 @@ pub(crate) async fn run(wm: WorkManager, args: ServeArgs) -> Result<ExitCode, Bo
         .await
         .map_err(|e| format!("cannot serve HTTP on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    if !local.ip().is_loopback() && auth.token.is_none() && auth.basic.is_none() {
+    if !args.no_dashboard
+        && !local.ip().is_loopback()
+        && auth.token.is_none()
+        && auth.basic.is_none()
+    {
         eprintln!(
             "workq serve: refusing to serve the dashboard on {local}, which is not a loopback \
              address, without authentication: give --token TOKEN (or WORKQ_DASHBOARD_TOKEN) or \
-             --basic-auth USER:PASSWORD (or WORKQ_DASHBOARD_BASIC_AUTH), or listen on 127.0.0.1"
+             --basic-auth USER:PASSWORD (or WORKQ_DASHBOARD_BASIC_AUTH), listen on 127.0.0.1, or \
+             give --no-dashboard to serve only /metrics and /healthz"
         );
         return Ok(ExitCode::from(2));
     }
     // Tests (and operators who asked for port 0) read the address from this line.
-    eprintln!("workq serve: listening on http://{local} (/metrics, /healthz, dashboard at /)");
+    if args.no_dashboard {
+        eprintln!("workq serve: listening on http://{local} (/metrics, /healthz)");
+    } else {
+        eprintln!("workq serve: listening on http://{local} (/metrics, /healthz, dashboard at /)");
+    }
     let stop = CancellationToken::new();
-    let app = Arc::new(dashboard::App::new(wm, auth, stop.clone())?);
-    let sampler = tokio::spawn(dashboard::history::sample(Arc::clone(&app)));
+    let app = Arc::new(dashboard::App::new(
+        wm,
+        auth,
+        !args.no_dashboard,
+        stop.clone(),
+    )?);
+    // The charts' history is sampled only when there are charts.
+    let sampler =
+        (!args.no_dashboard).then(|| tokio::spawn(dashboard::history::sample(Arc::clone(&app))));
     let server = tokio::spawn(dashboard::serve(listener, app));
     wait_for_a_signal().await?;
     stop.cancel();
     server.await?;
-    sampler.await?;
+    if let Some(sampler) = sampler {
+        sampler.await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

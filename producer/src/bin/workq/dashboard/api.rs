@@ -229,12 +229,18 @@ async fn events(app: &App, q: &[(String, String)]) -> ApiResult {
             format!("events needs ?queue=NAME (1 to {MAX_STREAM_QUEUES} of them)"),
         ));
     }
-    let permit = Arc::clone(&app.streams).try_acquire_owned().map_err(|_| {
-        err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{} event streams are open already", super::MAX_STREAMS),
-        )
-    })?;
+    let n = u32::try_from(queues.len()).unwrap_or(u32::MAX);
+    let permit = Arc::clone(&app.streams)
+        .try_acquire_many_owned(n)
+        .map_err(|_| {
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the open event streams follow {} queues already, the most at once",
+                    super::MAX_WATCHES
+                ),
+            )
+        })?;
     let mut watches = Vec::with_capacity(queues.len());
     for queue in queues {
         watches.push(app.wm.watch_queue(queue).await.map_err(lib_err)?);

@@ -40,8 +40,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const MAX_BODY: usize = 16 * 1024;
 /// Sessions kept (one per `/login`); past this the oldest is forgotten.
 const MAX_SESSIONS: usize = 1000;
-/// Event streams open at once (each holds a Redis connection per queue it follows).
-pub(crate) const MAX_STREAMS: usize = 32;
+/// Queue watches the open event streams may hold at once, over all of them (each holds
+/// a Redis connection of its own).
+pub(crate) const MAX_WATCHES: usize = 64;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -67,6 +68,8 @@ impl Auth {
 pub(crate) struct App {
     pub(crate) wm: WorkManager,
     auth: Auth,
+    /// False with `--no-dashboard`: only /metrics and /healthz are served.
+    dashboard: bool,
     csrf: String,
     sessions: Mutex<VecDeque<String>>,
     pub(crate) history: Mutex<history::History>,
@@ -85,17 +88,19 @@ impl App {
     pub(crate) fn new(
         wm: WorkManager,
         auth: Auth,
+        dashboard: bool,
         stop: CancellationToken,
     ) -> std::io::Result<Self> {
         Ok(App {
             wm,
             auth,
+            dashboard,
             csrf: util::random_hex(32)?,
             sessions: Mutex::new(VecDeque::new()),
             history: Mutex::new(history::History::default()),
             rates: Mutex::new(history::Rates::default()),
             stop,
-            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            streams: Arc::new(Semaphore::new(MAX_WATCHES)),
         })
     }
 }
@@ -304,6 +309,12 @@ async fn respond(app: &App, req: Request<Incoming>) -> Resp {
             }
         }
         "/healthz" => return full(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        _ if !app.dashboard => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no such route: {path} (the dashboard is off: --no-dashboard)"),
+            )
+        }
         "/login" => return login(app, req.headers(), &query),
         _ => {}
     }

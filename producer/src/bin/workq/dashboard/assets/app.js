@@ -11,7 +11,9 @@
   const STATES = ["ready", "scheduled", "running", "blocked", "succeeded", "failed", "cancelled", "finished"];
   const POLL_MS = 5000;
   const DEBOUNCE_MS = 400;
-  const MAX_STREAM_QUEUES = 32;
+  // Queues one page follows live (the server holds a Redis connection for each); the
+  // others are refreshed by polling.
+  const MAX_STREAM_QUEUES = 16;
 
   // ---- DOM helpers -------------------------------------------------------------
 
