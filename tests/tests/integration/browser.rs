@@ -5,7 +5,8 @@
 //! line per scenario (`{"scenario":…,"ok":…}`), and asks this test, also by a JSON line
 //! (`{"ask":…}`, answered on its stdin), for what only the Redis side can see: the
 //! queue's stats, and when the worker has run a claim on the paused queue. The script
-//! enqueues jobs while the page is open with the `workq` binary (`workq enqueue`). Screenshots of each page go to `<target>/dashboard-screenshots/`.
+//! enqueues jobs while the page is open with the `workq` binary (`workq enqueue`).
+//! Screenshots of each page go to `<target>/dashboard-screenshots/`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
