@@ -37,7 +37,7 @@ const WAIT = 30_000;
 // --- The Rust side: one question, one answer line.
 const answers = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 async function ask(question) {
-  process.stdout.write(JSON.stringify({ ask: question.ask, ...question }) + '\n');
+  process.stdout.write(JSON.stringify(question) + '\n');
   const { value, done } = await answers.next();
   if (done) throw new Error(`no answer to ${JSON.stringify(question)}`);
   return JSON.parse(value);
@@ -274,7 +274,6 @@ async function inputShownAsText({ page }) {
   check((await page.locator('img[src="x"]').count()) === 0, 'an <img src=x> is on the page');
   const xss = await page.evaluate(() => window.__xss);
   check(xss === undefined, `window.__xss is ${xss}`);
-  check(HTML.startsWith('<img src=x'), 'the input under test');
   return { input: text.trim().slice(0, 120) };
 }
 
