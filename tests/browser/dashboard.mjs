@@ -5,8 +5,8 @@
 // stats as Redis has them; a claim by the worker), whose answer is the next line on stdin. Exits 1 if a scenario failed.
 //
 // Environment: WORKQ_URL (http://ADDR of workq serve), WORKQ_TOKEN, WORKQ_QUEUE,
-// WORKQ_FAILED_ID (a FAILED job that succeeds when retried), WORKQ_HTML_ID and WORKQ_HTML
-// (a job whose input is {"html": WORKQ_HTML}), WORKQ_SHOTS (the screenshots' folder),
+// WORKQ_FAILED_ID (a FAILED job that succeeds when retried), WORKQ_HTML_ID (a job whose
+// input is {"html": "<img src=x onerror=...><b>bold</b>"}), WORKQ_SHOTS (the screenshots' folder),
 // WORKQ_CHROMIUM (the browser), WORKQ_BIN (the workq binary, which enqueues jobs while the
 // page is open) and WORKQ_REDIS_URL (its --redis).
 
@@ -26,7 +26,6 @@ const TOKEN = env('WORKQ_TOKEN');
 const QUEUE = env('WORKQ_QUEUE');
 const FAILED_ID = env('WORKQ_FAILED_ID');
 const HTML_ID = env('WORKQ_HTML_ID');
-const HTML = env('WORKQ_HTML');
 const SHOTS = env('WORKQ_SHOTS');
 const CHROMIUM = process.env.WORKQ_CHROMIUM || '/usr/bin/chromium';
 const WORKQ = env('WORKQ_BIN');

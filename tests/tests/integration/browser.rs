@@ -218,7 +218,6 @@ async fn the_dashboard_in_a_real_browser() {
         .env("WORKQ_QUEUE", QUEUE)
         .env("WORKQ_FAILED_ID", failed_id.to_string())
         .env("WORKQ_HTML_ID", html_id.to_string())
-        .env("WORKQ_HTML", HTML)
         .env("WORKQ_BIN", &workq)
         .env("WORKQ_REDIS_URL", &url)
         .env("WORKQ_SHOTS", &shots)
