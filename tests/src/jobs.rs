@@ -1,7 +1,7 @@
 //! Job types and workers used by the tests, shared by the in-process tests and the
 //! `test-worker` binary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -93,6 +93,40 @@ impl Worker for FailWorker {
             ))),
             _ => Ok(WorkResult::retry()),
         }
+    }
+}
+
+/// Fails for good (a terminal failure) the first time this process runs the job, and
+/// succeeds with its note on every later run: a FAILED job that is retried succeeds (a
+/// retry counts attempts afresh, so the attempt number cannot tell the runs apart).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FailOnce {
+    /// What a later run outputs.
+    #[serde(default)]
+    pub note: String,
+}
+impl Job for FailOnce {
+    const KIND: &'static str = "fail-once";
+}
+
+/// Runs [`FailOnce`].
+#[derive(Debug)]
+pub struct FailOnceWorker;
+impl Worker for FailOnceWorker {
+    type Job = FailOnce;
+    async fn do_work(&self, ctx: &WorkContext, job: FailOnce) -> Result<WorkResult, WorkError> {
+        static RAN: OnceLock<Mutex<HashSet<WorkId>>> = OnceLock::new();
+        let first = RAN
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap()
+            .insert(ctx.id());
+        if first {
+            return Ok(WorkResult::failure(
+                "the first run of a fail-once job fails",
+            ));
+        }
+        Ok(WorkResult::success_with(&job.note)?)
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use workq_common::logs::{init_from_env, Output};
 use workq_producer::{OneTimeWorkRequest, WorkManager};
 use workq_tests::jobs::{
-    EchoWorker, EmitWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker, Sleep, SleepWorker,
+    EchoWorker, EmitWorker, FailOnceWorker, FailWorker, NopWorker, ProbeWorker, ProgressWorker,
+    Sleep, SleepWorker,
 };
 use workq_worker::WorkerRuntime;
 
@@ -70,6 +71,7 @@ async fn main() {
         .cancel_grace(Duration::from_secs(5))
         .register(SleepWorker)
         .register(FailWorker)
+        .register(FailOnceWorker)
         .register(NopWorker)
         .register(EmitWorker)
         .register(EchoWorker)

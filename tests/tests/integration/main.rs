@@ -6,6 +6,7 @@
 mod admin;
 mod backoff;
 mod bad_input;
+mod browser;
 mod burst;
 mod cancel;
 mod chains;
