@@ -13,7 +13,8 @@
 //! workq delete ID.. [--force] [--yes] [--json]
 //! workq purge QUEUE [--state succeeded|failed|cancelled|finished] [--yes] [--json]
 //! workq prune [--queue Q] [--json]            workq pause QUEUE | resume QUEUE
-//! workq metrics                               workq serve [--http ADDR] ...
+//! workq metrics
+//! workq serve [--http ADDR] [--token T | --basic-auth USER:PASSWORD | --no-dashboard]
 //! workq functions                             workq new-id
 //! workq completions bash|zsh|fish|elvish|powershell
 //! workq demo-enqueue ... | verify ...         (the demo's scenario)
@@ -175,8 +176,8 @@ enum Command {
     /// Print the queues' metrics once, in the Prometheus text format (what an exporter
     /// serves: sizes by state, the oldest ready job's age, workers, event counters).
     Metrics,
-    /// Serve the queues' metrics over HTTP (`/metrics`, `/healthz`) until SIGTERM: one
-    /// exporter per deployment.
+    /// Serve the queues' metrics (`/metrics`, `/healthz`) and the web dashboard (`/`, its
+    /// JSON API under `/api`) over HTTP until SIGTERM: one exporter per deployment.
     Serve(serve::ServeArgs),
     /// List a queue's jobs by state, a page at a time.
     Jobs(admin::JobsArgs),
