@@ -83,16 +83,6 @@ pub(crate) async fn jobs(wm: &WorkManager, a: JobsArgs) -> Result<ExitCode, BoxE
     Ok(ExitCode::SUCCESS)
 }
 
-fn status_name(s: AdminStatus) -> &'static str {
-    match s {
-        AdminStatus::Done => "done",
-        AdminStatus::NotFound => "not_found",
-        AdminStatus::WrongState => "wrong_state",
-        AdminStatus::AlreadyDue => "already_due",
-        _ => "unknown",
-    }
-}
-
 /// Prints each id's status; exit 1 when one was not found or not in a state the
 /// operation applies to.
 fn report(ids: &[WorkId], st: &[AdminStatus], json: bool, what: &str) -> ExitCode {
@@ -101,7 +91,7 @@ fn report(ids: &[WorkId], st: &[AdminStatus], json: bool, what: &str) -> ExitCod
     for (id, s) in ids.iter().zip(st) {
         all &= matches!(s, AdminStatus::Done | AdminStatus::AlreadyDue);
         if json {
-            doc.insert(id.to_string(), json!(status_name(*s)));
+            doc.insert(id.to_string(), json!(crate::json::admin_status(*s)));
         } else {
             let text = match s {
                 AdminStatus::Done => what.to_owned(),

@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use workq_common::time::{epoch_ms, now_ms};
 use workq_producer::{
-    CancelStatus, JobFilter, JobListing, QueueStats, Schedule, WorkId, WorkInfo, WorkManager,
-    WorkState,
+    CancelStatus, JobFilter, JobListing, Schedule, WorkId, WorkInfo, WorkManager, WorkState,
 };
 
-use crate::json::{data_json, info_json, worker_json};
+use crate::json::{data_json, info_json, queue_json, worker_json};
 use crate::table::{opt, render};
 use crate::BoxError;
 
@@ -124,24 +123,6 @@ fn schedule(s: &Schedule) -> String {
     }
 }
 
-fn stats_json(q: &str, s: &QueueStats) -> serde_json::Value {
-    json!({
-        "queue": q,
-        "paused": s.paused,
-        "ready": s.ready,
-        "scheduled": s.scheduled,
-        "running": s.running,
-        "blocked": s.blocked,
-        "succeeded": s.retained_succeeded,
-        "failed": s.retained_failed,
-        "cancelled": s.retained_cancelled,
-        "oldest_ready_age_ms": s.oldest_ready_age_ms,
-        "unsatisfiable": s.unsatisfiable,
-        "workers": s.workers.len(),
-        "counters": s.counters,
-    })
-}
-
 async fn queue_list(wm: &WorkManager, queue: Option<String>) -> Result<Vec<String>, BoxError> {
     Ok(match queue {
         Some(q) => vec![q],
@@ -159,7 +140,7 @@ pub(crate) async fn stats(
     for q in queue_list(wm, queue).await? {
         let s = wm.queue_stats(&q).await?;
         if json {
-            docs.push(stats_json(&q, &s));
+            docs.push(queue_json(&q, &s));
             continue;
         }
         let mut counters: Vec<_> = s.counters.iter().collect();
@@ -194,7 +175,7 @@ pub(crate) async fn queues(wm: &WorkManager, json: bool) -> Result<ExitCode, Box
     for q in wm.queues().await? {
         let s = wm.queue_stats(&q).await?;
         if json {
-            docs.push(stats_json(&q, &s));
+            docs.push(queue_json(&q, &s));
             continue;
         }
         rows.push(vec![

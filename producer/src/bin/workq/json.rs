@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use workq_common::time::epoch_ms;
-use workq_producer::{Data, Schedule, WorkInfo, WorkerInfo};
+use workq_producer::{AdminStatus, Data, QueueStats, Schedule, WorkInfo, WorkerInfo};
 
 /// A job's input, output or progress (MessagePack) as JSON. MessagePack that has no JSON
 /// form (binary strings, maps with non-string keys) comes out as
@@ -86,4 +86,35 @@ pub(crate) fn worker_json(w: &WorkerInfo) -> Value {
         "last_seen_ms": epoch_ms(w.last_seen),
         "live": w.live,
     })
+}
+
+/// A queue's sizes and counters as JSON (`workq stats --json`, `workq queues --json`, and
+/// the dashboard's `/api/queues`, which adds its rates).
+pub(crate) fn queue_json(name: &str, s: &QueueStats) -> Value {
+    json!({
+        "name": name,
+        "ready": s.ready,
+        "scheduled": s.scheduled,
+        "running": s.running,
+        "blocked": s.blocked,
+        "succeeded": s.retained_succeeded,
+        "failed": s.retained_failed,
+        "cancelled": s.retained_cancelled,
+        "paused": s.paused,
+        "workers": s.workers.len(),
+        "unsatisfiable": s.unsatisfiable,
+        "oldest_ready_age_ms": s.oldest_ready_age_ms,
+        "counters": s.counters,
+    })
+}
+
+/// An admin operation's status for one job, as the CLI's and the API's JSON name it.
+pub(crate) fn admin_status(s: AdminStatus) -> &'static str {
+    match s {
+        AdminStatus::Done => "done",
+        AdminStatus::NotFound => "not_found",
+        AdminStatus::WrongState => "wrong_state",
+        AdminStatus::AlreadyDue => "already_due",
+        _ => "unknown",
+    }
 }

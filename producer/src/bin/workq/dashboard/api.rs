@@ -97,21 +97,9 @@ async fn queues(app: &App) -> ApiResult {
         } else {
             (0.0, 0.0)
         };
-        out.push(json!({
-            "name": q,
-            "ready": s.ready,
-            "scheduled": s.scheduled,
-            "running": s.running,
-            "blocked": s.blocked,
-            "succeeded": s.retained_succeeded,
-            "failed": s.retained_failed,
-            "cancelled": s.retained_cancelled,
-            "paused": s.paused,
-            "workers": s.workers.len(),
-            "oldest_ready_age_ms": s.oldest_ready_age_ms,
-            "counters": s.counters,
-            "rates": { "succeeded_per_s": ok, "failed_per_s": failed },
-        }));
+        let mut doc = crate::json::queue_json(q, &s);
+        doc["rates"] = json!({ "succeeded_per_s": ok, "failed_per_s": failed });
+        out.push(doc);
     }
     Ok(json_resp(StatusCode::OK, &json!({ "queues": out })))
 }
@@ -310,16 +298,6 @@ async fn events(app: &App, q: &[(String, String)]) -> ApiResult {
     Ok(res)
 }
 
-fn admin_status(s: AdminStatus) -> &'static str {
-    match s {
-        AdminStatus::Done => "done",
-        AdminStatus::NotFound => "not_found",
-        AdminStatus::WrongState => "wrong_state",
-        AdminStatus::AlreadyDue => "already_due",
-        _ => "unknown",
-    }
-}
-
 fn cancel_status(s: CancelStatus) -> &'static str {
     match s {
         CancelStatus::NotFound => "not_found",
@@ -337,12 +315,14 @@ async fn job_action(app: &App, r: &Route, what: &str, q: &[(String, String)]) ->
     let wm = &app.wm;
     let first = |v: Vec<AdminStatus>| v.first().copied().unwrap_or(AdminStatus::NotFound);
     let status = match what {
-        "retry" => admin_status(first(wm.retry_work(&[id]).await.map_err(lib_err)?)),
-        "run-now" => admin_status(first(wm.run_work_now(&[id]).await.map_err(lib_err)?)),
+        "retry" => crate::json::admin_status(first(wm.retry_work(&[id]).await.map_err(lib_err)?)),
+        "run-now" => {
+            crate::json::admin_status(first(wm.run_work_now(&[id]).await.map_err(lib_err)?))
+        }
         "cancel" => cancel_status(wm.cancel_work_by_id(id).await.map_err(lib_err)?),
         _ => {
             let force = matches!(super::util::query_get(q, "force"), Some("1" | "true"));
-            admin_status(first(wm.delete_work(&[id], force).await.map_err(lib_err)?))
+            crate::json::admin_status(first(wm.delete_work(&[id], force).await.map_err(lib_err)?))
         }
     };
     let body = json!({ "id": id.to_string(), "action": what, "status": status });
