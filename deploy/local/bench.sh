@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, beside BullMQ, on one private Redis, in one run: the command behind
-# BENCHMARKS.md. Needs node and npm for the BullMQ side (set BULLMQ=0 to skip it).
+# BENCHMARKS.md. Needs node and npm for the BullMQ side (set BULLMQ=0 to skip it), and
+# builds the bullmq-rs peer on first use (BULLMQ_RS=0 skips it).
 #
 #   deploy/local/bench.sh                 # all scenarios, workq then BullMQ, plus ratios
 #   deploy/local/bench.sh --only latency  # extra arguments go to workq-bench
@@ -35,6 +36,18 @@ if [ "${BULLMQ:-1}" != 0 ]; then
     (cd "$peer" && npm install --no-audit --no-fund --silent)
   fi
   args+=(--bullmq "$peer")
+fi
+
+# The official Rust port of BullMQ, built on first use in target/peers/bullmq-rs (its own
+# Cargo.lock and target dir; the workspace excludes target/peers). BULLMQ_RS=0 skips it.
+if [ "${BULLMQ_RS:-1}" != 0 ]; then
+  rpeer=target/peers/bullmq-rs
+  if [ ! -x "$rpeer/target/release/bench" ] || [ ! -x "$rpeer/target/release/latency" ]; then
+    [ -d ../shared/peers/bullmq-rs ] || { echo "bench.sh: ../shared/peers/bullmq-rs not found (BULLMQ_RS=0 skips it)"; exit 1; }
+    mkdir -p target/peers && rm -rf "$rpeer" && cp -r ../shared/peers/bullmq-rs "$rpeer"
+    (cd "$rpeer" && cargo build --release --quiet)
+  fi
+  args+=(--bullmq-rs "$rpeer")
 fi
 
 cargo build --release --quiet -p workq-tests --bin workq-bench

@@ -81,6 +81,23 @@ pub(crate) async fn drop_queue(url: &str, queue: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Redis' CPU so far (`INFO cpu`: used_cpu_user + used_cpu_sys), in microseconds: the
+/// same figure the peers' benches take around each phase.
+pub(crate) async fn redis_cpu_us(url: &str) -> Result<f64, BoxError> {
+    let client = redis::Client::open(url)?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut con).await?;
+    let mut total = 0.0;
+    for line in info.lines() {
+        if let Some((k, v)) = line.trim().split_once(':') {
+            if k == "used_cpu_user" || k == "used_cpu_sys" {
+                total += v.parse::<f64>().map_err(|e| format!("INFO cpu {k}: {e}"))?;
+            }
+        }
+    }
+    Ok(total * 1e6)
+}
+
 pub(crate) async fn info_field(url: &str, section: &str, field: &str) -> Result<u64, BoxError> {
     let client = redis::Client::open(url)?;
     let mut con = client.get_multiplexed_async_connection().await?;

@@ -29,7 +29,7 @@ use cluster_scale::cluster_scale;
 use idle::idle;
 use latency::latency;
 use memory::memory;
-use peer::{median, ratio, redis_port, run_peer};
+use peer::{median, ratio, redis_port, run_peer, run_rust_peer};
 use progress::progress;
 use retention::retention;
 use throughput::throughput;
@@ -47,6 +47,9 @@ struct Args {
     retention_jobs: usize,
     only: Option<String>,
     bullmq: Option<String>,
+    /// The bullmq-rs peer (`../shared/peers/bullmq-rs`, built with `cargo build --release`
+    /// in this directory): run beside workq in each throughput round, and its latency.
+    bullmq_rs: Option<String>,
     /// Throughput rounds: with `--bullmq`, each workq run is followed at once by BullMQ's,
     /// and the ratios are the medians of the rounds' ratios.
     rounds: usize,
@@ -70,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         retention_jobs: 1_000_000,
         only: None,
         bullmq: None,
+        bullmq_rs: None,
         rounds: 1,
         http: false,
         queues: 12,
@@ -91,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             "--retention-jobs" => a.retention_jobs = num(val()?)?,
             "--only" => a.only = Some(val()?),
             "--bullmq" => a.bullmq = Some(val()?),
+            "--bullmq-rs" => a.bullmq_rs = Some(val()?),
             "--rounds" => a.rounds = num(val()?)?.max(1),
             "--http" => a.http = true,
             "--queues" => a.queues = num(val()?)?.max(1),
@@ -100,7 +105,7 @@ fn parse_args() -> Result<Args, String> {
                     [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
                     [--progress-updates N] [--retention-jobs N] \
                     [--only throughput,latency,memory,idle,chain,progress,retention] \
-                    [--bullmq DIR] [--rounds N] [--http] [--queues N]\n\
+                    [--bullmq DIR] [--bullmq-rs DIR] [--rounds N] [--http] [--queues N]\n\
                     (--only cluster-scale, with a redis+cluster:// URL naming every primary, \
                     runs only when asked for)"
                         .into(),
@@ -129,6 +134,7 @@ async fn run(a: &Args) -> Result<(), BoxError> {
     let port = a
         .bullmq
         .as_ref()
+        .or(a.bullmq_rs.as_ref())
         .map(|_| redis_port(&a.redis))
         .transpose()?;
     // Cluster scaling runs only when asked for by name.
@@ -144,6 +150,7 @@ async fn run(a: &Args) -> Result<(), BoxError> {
     }
     // Throughput rounds, each workq run next to BullMQ's (when it runs).
     let mut pairs: Vec<(Value, Value)> = Vec::new();
+    let mut rust_pairs: Vec<(Value, Value)> = Vec::new();
     for name in [
         "throughput",
         "latency",
@@ -175,6 +182,18 @@ async fn run(a: &Args) -> Result<(), BoxError> {
                     emit(&p);
                     pairs.push((v.clone(), p));
                 }
+                if let (Some(dir), Some(port)) = (&a.bullmq_rs, &port) {
+                    let mut p = run_rust_peer(
+                        dir,
+                        "bench",
+                        &[a.jobs.to_string(), a.concurrency.to_string(), port.clone()],
+                    )?;
+                    if a.rounds > 1 {
+                        p["round"] = json!(round);
+                    }
+                    emit(&p);
+                    rust_pairs.push((v.clone(), p));
+                }
                 results.push(v);
             }
             continue;
@@ -190,6 +209,29 @@ async fn run(a: &Args) -> Result<(), BoxError> {
         emit(&v);
         results.push(v);
     }
+    if let (Some(dir), Some(port)) = (&a.bullmq_rs, &port) {
+        let lat = if want("latency") || want("memory") {
+            let lat = run_rust_peer(
+                dir,
+                "latency",
+                &[
+                    a.delayed.to_string(),
+                    a.memory_jobs.to_string(),
+                    port.clone(),
+                ],
+            )?;
+            emit(&lat);
+            Some(lat)
+        } else {
+            None
+        };
+        emit(&compare(
+            "vs_bullmq_rs",
+            &rust_pairs,
+            &results,
+            lat.as_ref(),
+        ));
+    }
     if let (Some(dir), Some(port)) = (&a.bullmq, port) {
         let lat = if want("latency") || want("memory") {
             let lat = run_peer(
@@ -202,44 +244,78 @@ async fn run(a: &Args) -> Result<(), BoxError> {
         } else {
             None
         };
-        let find = |s: &str| results.iter().find(|r| r["scenario"] == s);
-        let mut cmp = serde_json::Map::new();
-        cmp.insert("scenario".into(), json!("vs_bullmq"));
-        if !pairs.is_empty() {
-            let each = |k: &str| -> Vec<f64> {
-                pairs
-                    .iter()
-                    .filter_map(|(w, b)| ratio(w, k, b, k))
-                    .collect()
-            };
-            let (drain, enqueue) = (each("drain_per_s"), each("enqueue_per_s"));
-            cmp.insert("drain_x".into(), json!(median(drain.clone())));
-            cmp.insert("enqueue_x".into(), json!(median(enqueue.clone())));
-            if pairs.len() > 1 {
-                cmp.insert("drain_x_rounds".into(), json!(drain));
-                cmp.insert("enqueue_x_rounds".into(), json!(enqueue));
-            }
-        }
-        if let (Some(l), Some(lat)) = (find("latency"), &lat) {
-            cmp.insert(
-                "p99_late_bullmq_over_workq".into(),
-                json!(ratio(lat, "late_ms_p99", l, "late_ms_p99")),
-            );
-        }
-        if let (Some(m), Some(lat)) = (find("memory"), &lat) {
-            cmp.insert(
-                "memory_bullmq_over_workq".into(),
-                json!(ratio(
-                    lat,
-                    "bytes_per_scheduled_job",
-                    m,
-                    "bytes_per_scheduled_job"
-                )),
-            );
-        }
-        emit(&Value::Object(cmp));
+        emit(&compare("vs_bullmq", &pairs, &results, lat.as_ref()));
     }
     Ok(())
+}
+
+/// The ratios of workq to a peer: per throughput round (medians, and each round's when
+/// there are several), the latency and the memory per scheduled job, and Redis CPU per
+/// job (the peer's over workq's: how many times less workq costs Redis).
+fn compare(name: &str, pairs: &[(Value, Value)], results: &[Value], lat: Option<&Value>) -> Value {
+    let find = |s: &str| results.iter().find(|r| r["scenario"] == s);
+    let mut cmp = serde_json::Map::new();
+    cmp.insert("scenario".into(), json!(name));
+    if !pairs.is_empty() {
+        let each = |k: &str, kp: &str| -> Vec<f64> {
+            pairs
+                .iter()
+                .filter_map(|(w, b)| ratio(w, k, b, kp))
+                .collect()
+        };
+        let (drain, enqueue) = (
+            each("drain_per_s", "drain_per_s"),
+            each("enqueue_per_s", "enqueue_per_s"),
+        );
+        let yielding = each("drain_yielding_per_s", "drain_per_s");
+        cmp.insert("drain_x".into(), json!(median(drain.clone())));
+        cmp.insert("drain_yielding_x".into(), json!(median(yielding.clone())));
+        cmp.insert("enqueue_x".into(), json!(median(enqueue.clone())));
+        let cpu: Vec<f64> = pairs
+            .iter()
+            .filter_map(|(w, b)| {
+                let ours = w.get("redis_cpu_us_per_job")?.as_f64()?;
+                let theirs = b.get("redis_cpu_us_per_job_enqueue")?.as_f64()?
+                    + b.get("redis_cpu_us_per_job_drain")?.as_f64()?;
+                (ours > 0.0).then(|| (theirs / ours * 100.0).round() / 100.0)
+            })
+            .collect();
+        if !cpu.is_empty() {
+            cmp.insert(
+                "redis_cpu_per_job_peer_over_workq".into(),
+                json!(median(cpu.clone())),
+            );
+        }
+        if pairs.len() > 1 {
+            cmp.insert("drain_x_rounds".into(), json!(drain));
+            cmp.insert("drain_yielding_x_rounds".into(), json!(yielding));
+            cmp.insert("enqueue_x_rounds".into(), json!(enqueue));
+            if !cpu.is_empty() {
+                cmp.insert(
+                    "redis_cpu_per_job_peer_over_workq_rounds".into(),
+                    json!(cpu),
+                );
+            }
+        }
+    }
+    if let (Some(l), Some(lat)) = (find("latency"), lat) {
+        cmp.insert(
+            "p99_late_peer_over_workq".into(),
+            json!(ratio(lat, "late_ms_p99", l, "late_ms_p99")),
+        );
+    }
+    if let (Some(m), Some(lat)) = (find("memory"), lat) {
+        cmp.insert(
+            "memory_peer_over_workq".into(),
+            json!(ratio(
+                lat,
+                "bytes_per_scheduled_job",
+                m,
+                "bytes_per_scheduled_job"
+            )),
+        );
+    }
+    Value::Object(cmp)
 }
 
 #[tokio::main]

@@ -12,18 +12,26 @@ pub(crate) fn redis_port(url: &str) -> Result<String, BoxError> {
     }
 }
 
+/// Runs a Node peer script in `dir`; its last line of output, as JSON.
 pub(crate) fn run_peer(dir: &str, script: &str, args: &[String]) -> Result<Value, BoxError> {
-    let out = std::process::Command::new("node")
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .output()?;
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(script).args(args).current_dir(dir);
+    last_json(cmd, &format!("node {script}"))
+}
+
+/// Runs one of the bullmq-rs peer's binaries (`bench`, `latency`), built in `dir` by
+/// `cargo build --release`; its last line of output, as JSON.
+pub(crate) fn run_rust_peer(dir: &str, bin: &str, args: &[String]) -> Result<Value, BoxError> {
+    let path = std::path::Path::new(dir).join("target/release").join(bin);
+    let mut cmd = std::process::Command::new(&path);
+    cmd.args(args).current_dir(dir);
+    last_json(cmd, &path.display().to_string())
+}
+
+fn last_json(mut cmd: std::process::Command, what: &str) -> Result<Value, BoxError> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "node {script} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     let line = String::from_utf8_lossy(&out.stdout);
     let last = line.lines().last().ok_or("the peer printed nothing")?;

@@ -13,8 +13,10 @@ use crate::common::*;
 use crate::{Args, BoxError};
 
 pub(crate) async fn throughput(a: &Args) -> Result<Value, BoxError> {
-    let (enq, drain) = enqueue_and_drain(a, false).await?;
-    let (_, drain_yielding) = enqueue_and_drain(a, true).await?;
+    let plain = enqueue_and_drain(a, false).await?;
+    let yielding = enqueue_and_drain(a, true).await?;
+    let (enq, drain, drain_yielding) = (plain.enqueue, plain.drain, yielding.drain);
+    let per_job = |us: f64| (us / a.jobs as f64 * 10.0).round() / 10.0;
     Ok(json!({
         "scenario": "throughput",
         "http": a.http,
@@ -23,15 +25,25 @@ pub(crate) async fn throughput(a: &Args) -> Result<Value, BoxError> {
         "enqueue_per_s": (a.jobs as f64 / enq.as_secs_f64()).round(),
         "drain_per_s": (a.jobs as f64 / drain.as_secs_f64()).round(),
         "drain_yielding_per_s": (a.jobs as f64 / drain_yielding.as_secs_f64()).round(),
+        // Redis CPU (INFO cpu) over each phase of the plain pass, per job: the peers'
+        // benches report the same two figures.
+        "redis_cpu_us_per_job_enqueue": per_job(plain.cpu_enqueue_us),
+        "redis_cpu_us_per_job_drain": per_job(plain.cpu_drain_us),
+        "redis_cpu_us_per_job": per_job(plain.cpu_enqueue_us + plain.cpu_drain_us),
     }))
 }
 
+/// One pass: how long the enqueue and the drain took, and Redis' CPU over each.
+pub(crate) struct Pass {
+    pub(crate) enqueue: Duration,
+    pub(crate) drain: Duration,
+    pub(crate) cpu_enqueue_us: f64,
+    pub(crate) cpu_drain_us: f64,
+}
+
 /// Enqueues `a.jobs` no-op jobs in batches of 1,000, then drains them with one runtime;
-/// returns both durations.
-pub(crate) async fn enqueue_and_drain(
-    a: &Args,
-    yields: bool,
-) -> Result<(Duration, Duration), BoxError> {
+/// returns both durations and Redis' CPU over each.
+pub(crate) async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<Pass, BoxError> {
     let queue = queue_name(if yields { "tpy" } else { "tp" });
     let wm = WorkManager::connect(&a.redis).await?;
     let reqs = (0..a.jobs as u64)
@@ -45,11 +57,13 @@ pub(crate) async fn enqueue_and_drain(
     let enqueue_usec_before = info_field(&a.redis, "commandstats", "cmdstat_fcall")
         .await
         .unwrap_or(0);
+    let cpu0 = redis_cpu_us(&a.redis).await?;
     let t0 = Instant::now();
     for chunk in reqs.chunks(1000) {
         wm.enqueue_many(chunk.to_vec()).await?;
     }
     let enq = t0.elapsed();
+    let cpu1 = redis_cpu_us(&a.redis).await?;
     if std::env::var_os("WORKQ_BENCH_METRICS").is_some() {
         let after = info_field(&a.redis, "commandstats", "cmdstat_fcall")
             .await
@@ -93,6 +107,7 @@ pub(crate) async fn enqueue_and_drain(
     rt.run_until(async move { notified.notified().await })
         .await?;
     let drain = t0.elapsed();
+    let cpu2 = redis_cpu_us(&a.redis).await?;
     if let Some(s) = scraper {
         s.abort();
     }
@@ -132,7 +147,12 @@ pub(crate) async fn enqueue_and_drain(
         return Err(format!("only {succeeded} of {} jobs succeeded", a.jobs).into());
     }
     drop_queue(&a.redis, &queue).await?;
-    Ok((enq, drain))
+    Ok(Pass {
+        enqueue: enq,
+        drain,
+        cpu_enqueue_us: cpu1 - cpu0,
+        cpu_drain_us: cpu2 - cpu1,
+    })
 }
 
 /// GETs `/metrics` from `addr` once a second (as Prometheus would) until aborted; a
