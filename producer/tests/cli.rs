@@ -368,6 +368,11 @@ async fn enqueue_info_queues_workers_periodic_and_prune_print_tables_json_and_ex
     ]));
     assert_eq!(again["status"], "kept");
     assert_eq!(again["ids"], first["ids"]);
+    let doc = json_of(&workq(&[
+        "--redis", &url, "jobs", "--unique", "nightly", "--json",
+    ]));
+    assert_eq!(doc["jobs"][0]["id"], first["ids"][0], "{doc}");
+    assert_eq!(doc["jobs"].as_array().unwrap().len(), 1, "{doc}");
     assert_eq!(
         wm.queue_stats("default").await.unwrap().enqueued,
         2,

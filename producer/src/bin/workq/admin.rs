@@ -29,6 +29,9 @@ pub(crate) struct JobsArgs {
     /// Only jobs with this tag.
     #[arg(long)]
     tag: Option<String>,
+    /// Only the work of this unique name.
+    #[arg(long, value_name = "NAME")]
+    unique: Option<String>,
     /// Newest first.
     #[arg(long)]
     newest: bool,
@@ -64,6 +67,9 @@ pub(crate) async fn jobs(wm: &WorkManager, a: JobsArgs) -> Result<ExitCode, BoxE
     }
     if let Some(t) = a.tag {
         l = l.tag(t);
+    }
+    if let Some(n) = a.unique {
+        l = l.unique_name(n);
     }
     if let Some(c) = a.after {
         l = l.after(c);

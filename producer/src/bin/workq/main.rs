@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! workq queues [--json]                       workq stats [QUEUE] [--json]
-//! workq jobs [--queue Q] [--state S] [--kind K] [--tag T] [--newest] [--limit N]
-//!            [--after CURSOR] [--json]
+//! workq jobs [--queue Q] [--state S] [--kind K] [--tag T] [--unique NAME] [--newest]
+//!            [--limit N] [--after CURSOR] [--json]
 //! workq info ID [--json]                      workq workers [QUEUE] [--json]
 //! workq periodic [QUEUE] [--json]             workq watch [--queue Q] [--follow ID] [--json]
 //! workq enqueue KIND [--input JSON] [--queue Q] [--delay D | --at T] [--tag T].. [--max-attempts N]
@@ -15,7 +15,7 @@
 //! workq prune [--queue Q] [--json]            workq pause QUEUE | resume QUEUE
 //! workq metrics
 //! workq serve [--http ADDR] [--token T | --basic-auth USER:PASSWORD | --no-dashboard]
-//! workq functions                             workq new-id
+//! workq functions                             workq new-id [--json]
 //! workq completions bash|zsh|fish|elvish|powershell
 //! workq demo-enqueue ... | verify ...         (the demo's scenario)
 //! ```
@@ -236,7 +236,11 @@ enum Command {
         json: bool,
     },
     /// Print a new job id.
-    NewId,
+    NewId {
+        /// One JSON document: {"id"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script: `workq completions bash > /etc/bash_completion.d/workq`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -280,8 +284,12 @@ use demo::DemoArgs;
 
 async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     let wm = match cli.command {
-        Command::NewId => {
-            println!("{}", WorkId::new());
+        Command::NewId { json } => {
+            if json {
+                println!("{}", serde_json::json!({ "id": WorkId::new().to_string() }));
+            } else {
+                println!("{}", WorkId::new());
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Command::Functions => return Ok(functions()),
@@ -343,7 +351,9 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             yes,
             json,
         } => admin::purge(&wm, &queue, &state, yes, json).await,
-        Command::NewId | Command::Functions | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Command::NewId { .. } | Command::Functions | Command::Completions { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

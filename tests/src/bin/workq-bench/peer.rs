@@ -22,7 +22,11 @@ pub(crate) fn run_peer(dir: &str, script: &str, args: &[String]) -> Result<Value
 /// Runs one of the bullmq-rs peer's binaries (`bench`, `latency`), built in `dir` by
 /// `cargo build --release`; its last line of output, as JSON.
 pub(crate) fn run_rust_peer(dir: &str, bin: &str, args: &[String]) -> Result<Value, BoxError> {
-    let path = std::path::Path::new(dir).join("target/release").join(bin);
+    // Absolute: the command runs in `dir`, where a relative path would not resolve.
+    let path = std::fs::canonicalize(dir)
+        .map_err(|e| format!("--bullmq-rs {dir}: {e}"))?
+        .join("target/release")
+        .join(bin);
     let mut cmd = std::process::Command::new(&path);
     cmd.args(args).current_dir(dir);
     last_json(cmd, &path.display().to_string())
