@@ -99,11 +99,19 @@ impl Reply {
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(HANG)).unwrap();
+    // The Host is the address, unless the caller gives one.
+    let host = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map_or(addr.to_string(), |(_, v)| (*v).to_owned());
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    for (k, v) in headers {
+    for (k, v) in headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+    {
         req += &format!("{k}: {v}\r\n");
     }
     req += "\r\n";
@@ -201,7 +209,7 @@ async fn every_route_answers_and_a_get_of_an_action_is_405() {
         if *pattern == "/api/events" {
             let mut s = TcpStream::connect(serve.addr).unwrap();
             s.set_read_timeout(Some(HANG)).unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
             let head = read_until(&mut s, "\r\n\r\n");
             assert!(head.starts_with("HTTP/1.1 200"), "{head}");
             assert!(
@@ -639,9 +647,12 @@ async fn the_event_stream_delivers_a_job_enqueued_after_it_opened_and_ends_with_
     let mut serve = Serve::start(&ctx.url(), &[]);
     let mut s = TcpStream::connect(serve.addr).unwrap();
     s.set_read_timeout(Some(HANG)).unwrap();
+    // Twelve queues: more watches (each a Redis connection) than a manager's default
+    // pool of 8, which `serve` enlarges for its streams.
+    let queues: String = (1..12).map(|i| format!("&queue=q{i}")).collect();
     write!(
         s,
-        "GET /api/events?queue=default HTTP/1.1\r\nHost: {}\r\n\r\n",
+        "GET /api/events?queue=default{queues} HTTP/1.1\r\nHost: {}\r\n\r\n",
         serve.addr
     )
     .unwrap();
@@ -670,4 +681,97 @@ async fn the_event_stream_delivers_a_job_enqueued_after_it_opened_and_ends_with_
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).expect("the stream ends");
     assert_eq!(serve.proc.exit_within(HANG), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_authentication_only_loopback_hosts_are_answered_against_dns_rebinding() {
+    let ctx = TestContext::new().await;
+    let serve = Serve::start(&ctx.url(), &[]);
+    let port = serve.addr.port();
+    // A page of another site whose name now resolves to 127.0.0.1: its requests carry
+    // its own name as the Host (and the Origin), which must not be answered.
+    let evil = format!("evil.example:{port}");
+    let page = http(serve.addr, "GET", "/", &[("Host", &evil)], "");
+    assert_eq!(page.status, 421, "{page:?}");
+    assert!(
+        !page.body.contains("workq-csrf"),
+        "no CSRF value handed out"
+    );
+    let api = http(serve.addr, "GET", "/api/queues", &[("Host", &evil)], "");
+    assert_eq!(api.status, 421);
+    let csrf = serve.csrf(&[]);
+    let origin = format!("http://{evil}");
+    let pause = http(
+        serve.addr,
+        "POST",
+        "/api/queues/default/pause",
+        &[
+            ("Host", &evil),
+            ("Origin", &origin),
+            ("X-Workq-Csrf", &csrf),
+        ],
+        "",
+    );
+    assert_eq!(pause.status, 421, "{pause:?}");
+    assert!(!ctx.wm.queue_stats("default").await.unwrap().paused);
+    // Loopback names are answered, and /metrics whatever the Host (Prometheus).
+    for host in [
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "127.0.0.1".to_owned(),
+    ] {
+        let ok = http(serve.addr, "GET", "/api/queues", &[("Host", &host)], "");
+        assert_eq!(ok.status, 200, "{host}: {ok:?}");
+    }
+    let metrics = http(serve.addr, "GET", "/metrics", &[("Host", &evil)], "");
+    assert_eq!(metrics.status, 200);
+    drop(serve);
+    // A name given with --allowed-host is answered too.
+    let serve = Serve::start(&ctx.url(), &["--allowed-host", "dash.example"]);
+    let host = format!("dash.example:{}", serve.addr.port());
+    let ok = http(serve.addr, "GET", "/", &[("Host", &host)], "");
+    assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_plus_logs_in_any_bearer_case_works_and_basic_credentials_make_no_session() {
+    let ctx = TestContext::new().await;
+    let token = "ab+cd/ef==";
+    let serve = Serve::start(&ctx.url(), &["--token", token]);
+    // Pasted into the address bar as it is: `+` is not a space here.
+    let login = serve.get("/login?token=ab+cd/ef==");
+    assert_eq!(login.status, 303, "{login:?}");
+    let encoded = serve.get("/login?token=ab%2Bcd%2Fef%3D%3D");
+    assert_eq!(encoded.status, 303, "{encoded:?}");
+    assert_eq!(
+        serve.get("/login?token=ab%2").status,
+        401,
+        "a malformed escape"
+    );
+    let lower = format!("bearer {token}");
+    let ok = http(
+        serve.addr,
+        "GET",
+        "/api/queues",
+        &[("Authorization", &lower)],
+        "",
+    );
+    assert_eq!(ok.status, 200, "{ok:?}");
+    drop(serve);
+    let serve = Serve::start(&ctx.url(), &["--basic-auth", "ops:pa55"]);
+    let basic = "Basic b3BzOnBhNTU="; // ops:pa55
+    let ok = http(
+        serve.addr,
+        "GET",
+        "/api/queues",
+        &[("Authorization", basic)],
+        "",
+    );
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let login = http(serve.addr, "GET", "/login", &[("Authorization", basic)], "");
+    assert_eq!(
+        login.status, 401,
+        "only the token makes a session: {login:?}"
+    );
+    assert!(login.header("set-cookie").is_none());
 }

@@ -300,6 +300,11 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         }
         _ => {
             let mut b = WorkManager::builder(&cli.redis);
+            if matches!(cli.command, Command::Serve(_)) {
+                // Each of the dashboard's live queue watches holds a connection of its
+                // own; the rest serve the pages, the API and /metrics.
+                b = b.pool_size(dashboard::MAX_WATCHES + 8);
+            }
             if cli.tls_ca.is_some() || cli.tls_cert.is_some() {
                 let mut tls = TlsConfig::new();
                 if let Some(ca) = &cli.tls_ca {

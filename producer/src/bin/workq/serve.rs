@@ -43,6 +43,12 @@ pub(crate) struct ServeArgs {
     /// pages, no API, so no authentication is needed on any address.
     #[arg(long, conflicts_with_all = ["token", "basic_auth"])]
     no_dashboard: bool,
+    /// A host name the dashboard answers to besides loopback ones (repeat for more: a
+    /// reverse proxy's public name, or this machine's). Requests whose `Host` names
+    /// another are refused (421), against DNS rebinding. Without it, and with a token or
+    /// credentials, any host is answered.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
 }
 
 /// Serves until SIGTERM or SIGINT. Each scrape of `/metrics` reads Redis then (a bounded
@@ -51,6 +57,7 @@ pub(crate) async fn run(wm: WorkManager, args: ServeArgs) -> Result<ExitCode, Bo
     let auth = Auth {
         token: args.token.filter(|t| !t.is_empty()),
         basic: args.basic_auth.filter(|b| !b.is_empty()),
+        allowed_hosts: args.allowed_hosts,
     };
     if auth.basic.as_ref().is_some_and(|b| !b.contains(':')) {
         eprintln!("workq serve: --basic-auth (WORKQ_DASHBOARD_BASIC_AUTH) must be USER:PASSWORD");

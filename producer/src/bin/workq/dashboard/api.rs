@@ -34,6 +34,8 @@ fn err(status: StatusCode, msg: impl std::fmt::Display) -> Fail {
 fn lib_err(e: Error) -> Fail {
     match e {
         Error::InvalidRequest(_) => err(StatusCode::BAD_REQUEST, e),
+        // Redis away, busy or out of connections: worth asking again.
+        e if e.is_transient() => err(StatusCode::SERVICE_UNAVAILABLE, e),
         e => err(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

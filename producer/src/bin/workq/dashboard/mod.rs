@@ -56,6 +56,8 @@ pub(crate) struct Auth {
     pub(crate) token: Option<String>,
     /// `Authorization: Basic` with `USER:PASSWORD`.
     pub(crate) basic: Option<String>,
+    /// Host names the dashboard answers to (`--allowed-host`), besides loopback ones.
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 impl Auth {
@@ -315,7 +317,14 @@ async fn respond(app: &App, req: Request<Incoming>) -> Resp {
                 format!("no such route: {path} (the dashboard is off: --no-dashboard)"),
             )
         }
-        "/login" => return login(app, req.headers(), &query),
+        _ if !host_allowed(app, req.headers()) => {
+            return error(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the Host header names no host this dashboard serves: open it by a loopback \
+                 address, or give the name with --allowed-host (DNS rebinding guard)",
+            )
+        }
+        "/login" => return login(app, req.headers(), req.uri().query()),
         _ => {}
     }
     if !authorized(app, req.headers()) {
@@ -378,6 +387,50 @@ fn unauthorized(app: &App) -> Resp {
     res
 }
 
+/// The host name of a `Host` header (`name`, `name:port`, `[v6]:port`), lower-cased.
+fn host_name(host: &str) -> String {
+    let h = host.trim();
+    let name = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        h.rsplit_once(':').map_or(h, |(n, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                n
+            } else {
+                h
+            }
+        })
+    };
+    name.to_ascii_lowercase()
+}
+
+/// Whether the request's `Host` is one the dashboard answers to: a loopback name or
+/// address, or one given with `--allowed-host`; any host when authentication is on and
+/// no list was given (the credentials guard it then). Without it, a page of another site
+/// whose name was rebound to 127.0.0.1 could read the pages (and their CSRF value) of a
+/// dashboard that needs no authentication.
+fn host_allowed(app: &App, h: &HeaderMap) -> bool {
+    let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = host_name(host);
+    let loopback = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback
+        || app
+            .auth
+            .allowed_hosts
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&name))
+    {
+        return true;
+    }
+    app.auth.required() && app.auth.allowed_hosts.is_empty()
+}
+
 /// Whether the request carries the configured token, credentials or a session cookie
 /// (always, when none is configured).
 fn authorized(app: &App, h: &HeaderMap) -> bool {
@@ -386,12 +439,15 @@ fn authorized(app: &App, h: &HeaderMap) -> bool {
         return true;
     }
     if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let (Some(t), Some(given)) = (&auth.token, v.strip_prefix("Bearer ")) {
+        let (scheme, given) = v.split_once(' ').unwrap_or((v, ""));
+        let bearer = scheme.eq_ignore_ascii_case("bearer").then_some(given);
+        let basic = scheme.eq_ignore_ascii_case("basic").then_some(given);
+        if let (Some(t), Some(given)) = (&auth.token, bearer) {
             if util::ct_eq(t.as_bytes(), given.trim().as_bytes()) {
                 return true;
             }
         }
-        if let (Some(b), Some(given)) = (&auth.basic, v.strip_prefix("Basic ")) {
+        if let (Some(b), Some(given)) = (&auth.basic, basic) {
             if let Some(given) = util::base64_decode(given.trim()) {
                 if util::ct_eq(b.as_bytes(), &given) {
                     return true;
@@ -421,9 +477,11 @@ fn authorized(app: &App, h: &HeaderMap) -> bool {
     false
 }
 
-/// `/login?token=TOKEN` (or a request already authenticated): a new session, its cookie,
-/// and a redirect to the overview.
-fn login(app: &App, h: &HeaderMap, query: &[(String, String)]) -> Resp {
+/// `/login?token=TOKEN`: a new session, its cookie, and a redirect to the overview. The
+/// token is percent-decoded without reading `+` as a space (base64 tokens have `+`);
+/// only the token makes a session (Basic credentials are sent by the browser each time,
+/// and a cross-site `<img src=/login>` must not churn the sessions).
+fn login(app: &App, _h: &HeaderMap, query: Option<&str>) -> Resp {
     let redirect = || {
         let mut res = full(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
         res.headers_mut()
@@ -433,11 +491,15 @@ fn login(app: &App, h: &HeaderMap, query: &[(String, String)]) -> Resp {
     if !app.auth.required() {
         return redirect();
     }
-    let by_token = match (&app.auth.token, util::query_get(query, "token")) {
+    let given = query.unwrap_or("").split('&').find_map(|p| {
+        p.strip_prefix("token=")
+            .and_then(|v| util::percent_decode(v, false))
+    });
+    let by_token = match (&app.auth.token, given) {
         (Some(t), Some(given)) => util::ct_eq(t.as_bytes(), given.as_bytes()),
         _ => false,
     };
-    if !by_token && !authorized(app, h) {
+    if !by_token {
         return unauthorized(app);
     }
     let session = match util::random_hex(32) {

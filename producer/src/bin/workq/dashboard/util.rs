@@ -14,6 +14,9 @@ pub(crate) fn percent_decode(s: &str, plus: bool) -> Option<String> {
         match b[i] {
             b'%' => {
                 let hex = b.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 let hex = std::str::from_utf8(hex).ok()?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
