@@ -592,3 +592,64 @@ async fn the_reaper_leaves_alone_a_finished_job_a_lost_worker_still_lists() {
     let held: u64 = con.scard(keys.held("gone")).await.unwrap();
     assert_eq!(held, 0, "the lost worker's list is cleared");
 }
+
+/// A kept success of a job without options takes the ack's spliced path (its record is
+/// rewritten from its bytes, not decoded); a job with a tag takes the decoding path. Both
+/// must read back the same: state, attempts, started, finished, worker, no error, and the
+/// retained count, for a kind short enough for a one-byte string header and one that
+/// needs two.
+#[tokio::test]
+async fn a_kept_success_reads_back_the_same_whether_its_record_is_spliced_or_decoded() {
+    let ctx = TestContext::new().await;
+    let long_kind = "k".repeat(40);
+    let reqs = [
+        OneTimeWorkRequest::builder(Nop { i: 1 }).build().unwrap(),
+        OneTimeWorkRequest::builder_raw(&long_kind, workq_producer::Data::encode(&1).unwrap())
+            .build()
+            .unwrap(),
+        OneTimeWorkRequest::builder(Nop { i: 2 })
+            .tag("decoded")
+            .build()
+            .unwrap(),
+    ];
+    for r in &reqs {
+        ctx.wm.enqueue(r.clone()).await.unwrap();
+    }
+    let mut infos = Vec::new();
+    for _ in &reqs {
+        let (job, claimed_at) = claim_one(&ctx.wm, "w-splice", Duration::from_secs(30)).await;
+        let job = job.expect("a due job");
+        let token = peek_attempts(&job.record).expect("the attempt");
+        assert!(
+            ack_one(
+                &ctx.wm,
+                "w-splice",
+                &job.id,
+                token,
+                AckOutcome::Succeeded,
+                ""
+            )
+            .await,
+            "the ack applies"
+        );
+        let info = ctx.info(job.id.parse().unwrap()).await;
+        infos.push((info, claimed_at));
+    }
+    for (i, claimed_at) in &infos {
+        assert_eq!(i.state, WorkState::Succeeded, "{i:?}");
+        assert_eq!(i.run_attempt_count, 1, "{i:?}");
+        assert_eq!(i.worker.as_deref(), Some("w-splice"), "{i:?}");
+        let started = ms(i.started_at.expect("started_at"));
+        let finished = ms(i.finished_at.expect("finished_at"));
+        assert_eq!(started, *claimed_at, "started when claimed: {i:?}");
+        assert!(finished >= started, "{i:?}");
+        assert_eq!(i.last_error, None);
+        assert!(i.errors.is_empty());
+    }
+    let kinds: Vec<&str> = infos.iter().map(|(i, _)| i.kind.as_str()).collect();
+    assert!(kinds.contains(&long_kind.as_str()) && kinds.contains(&"nop"));
+    let stats = ctx.wm.queue_stats("default").await.unwrap();
+    assert_eq!(stats.retained_succeeded, 3);
+    assert_eq!(stats.counters.get("succeeded"), Some(&3));
+    assert_eq!(stats.finished, 3);
+}
