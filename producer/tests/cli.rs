@@ -98,7 +98,7 @@ async fn cancel_and_info_of_an_unknown_id_exit_1_and_of_a_known_one_0() {
 }
 
 #[tokio::test]
-async fn the_readmes_operator_user_runs_stats_and_info() {
+async fn the_readmes_operator_user_runs_the_reading_commands_and_may_not_cancel() {
     let redis = RedisServer::start();
     let url = redis.url();
     let mut con = redis
@@ -137,6 +137,29 @@ async fn the_readmes_operator_user_runs_stats_and_info() {
         "{}",
         text(&out.stdout)
     );
+    // The other reading commands, as the README lists them for this user.
+    wm.enqueue_periodic(
+        workq_producer::PeriodicWorkRequest::builder(
+            Nop { i: 2 },
+            std::time::Duration::from_secs(3600),
+        )
+        .build()
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    for cmd in [
+        &["queues"][..],
+        &["workers"],
+        &["periodic"],
+        &["jobs", "--state", "ready"],
+        &["jobs", "--state", "periodic"],
+    ] {
+        let mut args = vec!["--redis", operator.as_str()];
+        args.extend(cmd);
+        let out = workq(&args);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}: {}", text(&out.stderr));
+    }
     // Read-only: it may not cancel.
     let out = workq(&["--redis", &operator, "cancel", &id.to_string()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
