@@ -64,15 +64,27 @@ async fn jobs_that_fail_for_good_are_logged_as_warnings() {
     for req in [&failure, &undecodable, &exhausted] {
         wm.enqueue(req.clone()).await.unwrap();
     }
+    // Each job's reason, to be found in its warning; the three may finish (and be
+    // logged) in any order.
+    let mut pending: Vec<(String, String)> = Vec::new();
     for req in [&failure, &undecodable, &exhausted] {
         let info = finished(&wm, &mut watch, req.id()).await;
         assert_eq!(info.state, WorkState::Failed, "{info:?}");
-        let id = req.id().to_string();
-        let line = worker.wait_stderr(&["WARN", "job failed for good", id.as_str()]);
-        assert!(
-            line.contains(info.last_error.as_deref().unwrap_or("?")),
-            "the warning gives the reason: {line}"
-        );
+        let reason = info.last_error.clone().unwrap_or_else(|| "?".to_owned());
+        pending.push((req.id().to_string(), reason));
+    }
+    while !pending.is_empty() {
+        let line = worker.wait_stderr(&["WARN", "job failed for good"]);
+        if let Some(at) = pending
+            .iter()
+            .position(|(id, _)| line.contains(id.as_str()))
+        {
+            let (_, reason) = pending.remove(at);
+            assert!(
+                line.contains(&reason),
+                "the warning gives the reason: {line}"
+            );
+        }
     }
 }
 
