@@ -212,17 +212,21 @@ impl SentinelSetup {
         })
     }
 
+    /// The ports of the running servers other than `primary` (its replicas, once settled).
+    fn running_others(&mut self, primary: u16) -> Vec<u16> {
+        self.servers
+            .iter_mut()
+            .filter(|s| s.port != primary)
+            .filter_map(|s| s.running().then_some(s.port))
+            .collect()
+    }
+
     /// Waits until: every sentinel reports `primary`, which says role:master; every sentinel
     /// holds it as plain "master" (no failover in progress) and knows 2 other sentinels;
     /// every other running server is its replica with the link up, and every sentinel lists
     /// it as a replica (flags just "slave": not down, not disconnected).
     fn wait_stable(&mut self, primary: u16) {
-        let replicas: Vec<u16> = self
-            .servers
-            .iter_mut()
-            .filter(|s| s.port != primary)
-            .filter_map(|s| s.running().then_some(s.port))
-            .collect();
+        let replicas = self.running_others(primary);
         node::wait_until("the sentinel setup to settle", || {
             let p = self.agreed_primary()?;
             if p != primary {
@@ -309,12 +313,7 @@ impl SentinelSetup {
         let target = node::wait_until("the primary's replication offset", || {
             offset(&node::info(primary, "replication")?, "master_repl_offset")
         });
-        let replicas: Vec<u16> = self
-            .servers
-            .iter_mut()
-            .filter(|s| s.port != primary)
-            .filter_map(|s| s.running().then_some(s.port))
-            .collect();
+        let replicas = self.running_others(primary);
         for r in replicas {
             node::wait_until("a replica to catch up before the failover", || {
                 let info = node::info(r, "replication")?;

@@ -169,15 +169,14 @@ pub(crate) async fn stats(
 }
 
 /// `workq queues`: a table of every queue's sizes by state and whether it is paused.
+/// `--json` gives the same document as `workq stats --json`.
 pub(crate) async fn queues(wm: &WorkManager, json: bool) -> Result<ExitCode, BoxError> {
+    if json {
+        return stats(wm, None, true).await;
+    }
     let mut rows = Vec::new();
-    let mut docs = Vec::new();
     for q in wm.queues().await? {
         let s = wm.queue_stats(&q).await?;
-        if json {
-            docs.push(queue_json(&q, &s));
-            continue;
-        }
         rows.push(vec![
             q,
             if s.paused { "paused" } else { "active" }.to_owned(),
@@ -190,22 +189,18 @@ pub(crate) async fn queues(wm: &WorkManager, json: bool) -> Result<ExitCode, Box
             s.workers.len().to_string(),
         ]);
     }
-    if json {
-        println!("{}", json!({ "queues": docs }));
-    } else {
-        let headers = [
-            "QUEUE",
-            "STATE",
-            "READY",
-            "SCHEDULED",
-            "RUNNING",
-            "BLOCKED",
-            "FAILED",
-            "SUCCEEDED",
-            "WORKERS",
-        ];
-        println!("{}", render(&headers, &rows));
-    }
+    let headers = [
+        "QUEUE",
+        "STATE",
+        "READY",
+        "SCHEDULED",
+        "RUNNING",
+        "BLOCKED",
+        "FAILED",
+        "SUCCEEDED",
+        "WORKERS",
+    ];
+    println!("{}", render(&headers, &rows));
     Ok(ExitCode::SUCCESS)
 }
 

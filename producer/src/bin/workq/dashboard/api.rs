@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::json::info_json;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use workq_producer::{
-    AdminStatus, CancelStatus, Error, JobFilter, JobListing, WorkId, WorkInfo, WorkState,
-};
+use workq_producer::{AdminStatus, CancelStatus, Error, JobFilter, JobListing, WorkId, WorkState};
 
 use super::history::MAX_QUEUES;
 use super::{error, json_resp, App, Body, Resp, Route};
@@ -80,11 +79,6 @@ pub(super) async fn dispatch(app: &App, r: &Route, q: &[(String, String)], body:
     res.unwrap_or_else(|e| *e)
 }
 
-/// A job as the dashboard serves it: the one JSON shape of a job, shared with the CLI.
-pub(crate) fn job_json(i: &WorkInfo) -> Value {
-    crate::json::info_json(i)
-}
-
 async fn queues(app: &App) -> ApiResult {
     let names = app.wm.queues().await.map_err(lib_err)?;
     let mut out = Vec::with_capacity(names.len());
@@ -137,7 +131,7 @@ async fn jobs(app: &App, r: &Route, q: &[(String, String)]) -> ApiResult {
         l = l.after(c);
     }
     let page = app.wm.list_jobs(&l).await.map_err(lib_err)?;
-    let jobs: Vec<Value> = page.jobs.iter().map(job_json).collect();
+    let jobs: Vec<Value> = page.jobs.iter().map(info_json).collect();
     Ok(json_resp(
         StatusCode::OK,
         &json!({ "jobs": jobs, "next": page.next }),
@@ -147,7 +141,7 @@ async fn jobs(app: &App, r: &Route, q: &[(String, String)]) -> ApiResult {
 async fn job(app: &App, r: &Route) -> ApiResult {
     let id = job_id(r)?;
     match app.wm.get_work_info(id).await.map_err(lib_err)? {
-        Some(i) => Ok(json_resp(StatusCode::OK, &job_json(&i))),
+        Some(i) => Ok(json_resp(StatusCode::OK, &info_json(&i))),
         None => Err(err(
             StatusCode::NOT_FOUND,
             format!("job {id} not found (never enqueued, or pruned after retention)"),
@@ -175,7 +169,7 @@ async fn periodic(app: &App) -> ApiResult {
         let mut listing = JobListing::new(&q, JobFilter::Periodic).limit(workq_producer::MAX_PAGE);
         for _ in 0..PERIODIC_PAGES {
             let page = app.wm.list_periodic(&listing).await.map_err(lib_err)?;
-            out.extend(page.jobs.iter().map(job_json));
+            out.extend(page.jobs.iter().map(info_json));
             match page.next {
                 Some(c) => listing = listing.after(c),
                 None => break,
