@@ -75,7 +75,7 @@ impl WorkerRuntimeBuilder {
                 retention: Retention::default(),
                 max_output: 512 * 1024,
                 max_progress: 64 * 1024,
-                idle_poll: Duration::from_secs(5),
+                idle_poll: Duration::from_secs(10),
                 worker_id: default_worker_id(),
                 labels: String::new(),
                 kinds: String::new(),
@@ -147,7 +147,8 @@ impl WorkerRuntimeBuilder {
         self
     }
 
-    /// Longest an idle worker waits between checks when no wake-up arrives (default 5 s).
+    /// Longest an idle worker waits between checks when no wake-up arrives (default 10 s,
+    /// at most a third of the lease).
     /// Producers wake workers directly, so this only bounds pruning and recovery from a
     /// lost wake-up.
     pub fn idle_poll(mut self, every: Duration) -> Self {

@@ -1,6 +1,7 @@
 //! Memory pressure: a Redis at its `maxmemory` refuses new work (enqueue gets OOM), and
 //! with successes retained for an hour, draining the queue alone would not make room. This
-//! loop reads `INFO memory` every few seconds; from 90% of `maxmemory` until usage is back
+//! loop reads `INFO memory` every few seconds (every half minute while Redis has no
+//! `maxmemory`, in case one is set later); from 90% of `maxmemory` until usage is back
 //! under 80%, every claim prunes the oldest finished jobs ahead of their retention (at most
 //! a claim's pruning budget each), and idle claim loops are woken once a second to do it,
 //! so a full Redis gets out of it without an operator. Finished jobs pruned early are
@@ -21,6 +22,9 @@ const LOW: f64 = 0.80;
 /// How often memory is read while there is room, and while there is pressure.
 const EVERY: Duration = Duration::from_secs(5);
 const EVERY_UNDER_PRESSURE: Duration = Duration::from_secs(1);
+/// How often while Redis has no `maxmemory` (nothing to watch for until one is set): an
+/// idle worker's commands are mostly these reads otherwise.
+const EVERY_WITHOUT_LIMIT: Duration = Duration::from_secs(30);
 
 /// `used_memory` and `maxmemory` from `INFO memory`; None when there is no limit.
 pub(super) fn usage(info: &str) -> Option<f64> {
@@ -45,13 +49,19 @@ pub(super) fn under_pressure(was: bool, usage: Option<f64>) -> bool {
 
 pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let mut refused_logged = false;
+    // Kept between reads: taking a connection from the pool costs a PING.
+    let mut con: Option<workq_common::internal::Pooled> = None;
+    let mut limited = true;
     loop {
         let was = shared.memory_pressure.load(Ordering::Relaxed);
         let read = async {
-            let mut con = shared.pool.get().await?;
+            let c = match &mut con {
+                Some(c) => c,
+                None => con.insert(shared.pool.get().await?),
+            };
             let info: String = redis::cmd("INFO")
                 .arg("memory")
-                .query_async(&mut *con)
+                .query_async(&mut **c)
                 .await?;
             Ok::<_, workq_common::Error>(info)
         }
@@ -59,6 +69,7 @@ pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
         match read {
             Ok(info) => {
                 let u = usage(&info);
+                limited = u.is_some();
                 let now = under_pressure(was, u);
                 shared.memory_pressure.store(now, Ordering::Relaxed);
                 if now && !was {
@@ -78,6 +89,7 @@ pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
                 }
             }
             Err(e) => {
+                con = None;
                 shared
                     .metrics
                     .redis_errors
@@ -93,8 +105,10 @@ pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let wait = if shared.memory_pressure.load(Ordering::Relaxed) {
             EVERY_UNDER_PRESSURE
-        } else {
+        } else if limited {
             EVERY
+        } else {
+            EVERY_WITHOUT_LIMIT
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -67,7 +67,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 50,
         delayed: 2000,
         memory_jobs: 100_000,
-        idle_secs: 10,
+        idle_secs: 60,
         chains: 10_000,
         progress_updates: 500,
         retention_jobs: 1_000_000,
