@@ -291,7 +291,7 @@ impl WorkerRuntimeBuilder {
         if self.cfg.redis.pool_size == 0 {
             self.cfg.redis.pool_size = queues.len() + 4;
         }
-        self.cfg.claim_batch = self.cfg.concurrency.min(MAX_CLAIM);
+        self.cfg.claim_batch = claim_batch(self.cfg.concurrency);
         self.cfg.kinds = self.registry.kinds().join(",");
         self.cfg.presence_tail = format!("{}|{}", hostname(), self.cfg.concurrency);
         self.cfg.presence = format!(
@@ -333,9 +333,25 @@ fn default_worker_id() -> String {
     )
 }
 
+/// The most jobs one claim asks for: two claims are in flight at once, each for at most
+/// half the slots, so that while Redis runs one, the jobs of the other start and finish
+/// here and neither side waits for the other (a claim for every slot at once made a busy
+/// drain a ping-pong: BENCHMARKS.md).
+fn claim_batch(concurrency: usize) -> usize {
+    concurrency.div_ceil(super::claim::IN_FLIGHT).min(MAX_CLAIM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_asks_for_half_the_slots_so_two_are_in_flight() {
+        assert_eq!(claim_batch(50), 25);
+        assert_eq!(claim_batch(51), 26);
+        assert_eq!(claim_batch(1), 1, "one slot: one job a claim");
+        assert_eq!(claim_batch(10_000), MAX_CLAIM);
+    }
 
     #[test]
     fn a_runtime_without_workers_is_a_config_error_naming_the_setting() {

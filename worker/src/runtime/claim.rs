@@ -27,8 +27,8 @@ use crate::outage::Outage;
 /// Jobs of lost workers taken over per claim call (and ten times as many finished jobs
 /// pruned).
 const MAINTENANCE_LIMIT: usize = 100;
-/// Claims in flight at once.
-const IN_FLIGHT: usize = 2;
+/// Claims in flight at once (each for at most concurrency / IN_FLIGHT slots, builder.rs).
+pub(super) const IN_FLIGHT: usize = 2;
 /// Never sleep less than this, so a clock edge cannot spin the loop.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
 /// How often a claim also records this worker's presence (for stats, which count workers
