@@ -106,6 +106,19 @@ impl Shared {
             q.slot_freed.notify_one();
         }
     }
+
+    /// A loop's connection, kept checked out between calls (a checkout PINGs it) and
+    /// taken from the pool when there is none (at first, and after the loop dropped it on
+    /// an error).
+    pub(crate) async fn kept<'a>(
+        &self,
+        slot: &'a mut Option<workq_common::internal::Pooled>,
+    ) -> Result<&'a mut workq_common::internal::Pooled> {
+        Ok(match slot {
+            Some(c) => c,
+            None => slot.insert(self.pool.get().await?),
+        })
+    }
 }
 
 impl WorkerRuntime {

@@ -68,10 +68,7 @@ pub(super) async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
 
 /// Sends the acks queue by queue, removing each batch from `pending` once Redis took it.
 async fn send(shared: &Shared, con: &mut Option<Connection>, pending: &mut Pending) -> Result<()> {
-    let con = match con {
-        Some(c) => c,
-        None => con.insert(shared.pool.get().await?),
-    };
+    let con = shared.kept(con).await?;
     for (q, batch) in pending.iter_mut().enumerate() {
         if batch.is_empty() {
             continue;

@@ -176,11 +176,7 @@ async fn connection(
     shared: &Shared,
     conn: &mut Option<workq_common::internal::Pooled>,
 ) -> Result<Conn> {
-    let c = match conn {
-        Some(c) => c,
-        None => conn.insert(shared.pool.get().await?),
-    };
-    Ok((**c).clone())
+    Ok((**shared.kept(conn).await?).clone())
 }
 
 fn claim(

@@ -61,10 +61,7 @@ async fn beat(shared: &Shared, con: &mut Option<Connection>, idle_too: bool) -> 
     if by_queue.is_empty() {
         return Ok(false);
     }
-    let con = match con {
-        Some(c) => c,
-        None => con.insert(shared.pool.get().await?),
-    };
+    let con = shared.kept(con).await?;
     for (q, jobs) in by_queue {
         // One call with every job held in the queue, however many: the script takes a
         // held job left off the list for one whose claim reply was lost.

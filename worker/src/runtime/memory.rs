@@ -49,16 +49,13 @@ pub(super) fn under_pressure(was: bool, usage: Option<f64>) -> bool {
 
 pub(super) async fn memory_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let mut refused_logged = false;
-    // Kept between reads: taking a connection from the pool costs a PING.
+    // Kept between reads (Shared::kept).
     let mut con: Option<workq_common::internal::Pooled> = None;
     let mut limited = true;
     loop {
         let was = shared.memory_pressure.load(Ordering::Relaxed);
         let read = async {
-            let c = match &mut con {
-                Some(c) => c,
-                None => con.insert(shared.pool.get().await?),
-            };
+            let c = shared.kept(&mut con).await?;
             let info: String = redis::cmd("INFO")
                 .arg("memory")
                 .query_async(&mut **c)
