@@ -70,28 +70,29 @@ pub(crate) async fn manager(url: &str) -> WorkManager {
     WorkManager::connect(url).await.expect("connect")
 }
 
-/// Waits (on the queue's event stream) until `id` reaches a finished state, then returns
-/// its info. `watch` must have been started before the work could finish.
+/// Waits (on the queue's event stream) until `id` is in a finished state, then returns
+/// its info. `watch` must have been started before the work could finish. An event may be
+/// stale (an earlier run's, left unread when that run was found finished by its info, as
+/// a job retried or run again is): the job is finished when its info says so.
 pub(crate) async fn finished(
     wm: &WorkManager,
     watch: &mut workq_producer::QueueWatch,
     id: WorkId,
 ) -> WorkInfo {
-    let info = wm.get_work_info(id).await.expect("info");
-    if let Some(i) = info.filter(|i| i.state.is_finished()) {
-        return i;
-    }
-    tokio::time::timeout(
-        HANG,
-        watch.wait_for(|e| e.id == id && e.state.is_finished()),
-    )
+    tokio::time::timeout(HANG, async {
+        loop {
+            let info = wm.get_work_info(id).await.expect("info");
+            if let Some(i) = info.filter(|i| i.state.is_finished()) {
+                return i;
+            }
+            watch
+                .wait_for(|e| e.id == id && e.state.is_finished())
+                .await
+                .expect("watch");
+        }
+    })
     .await
     .expect("job did not finish")
-    .expect("watch");
-    wm.get_work_info(id)
-        .await
-        .expect("info")
-        .expect("job exists")
 }
 
 /// Waits for `id` to enter `state`.
