@@ -9,12 +9,18 @@ change to the Lua can be compared with the code before it without client noise.
     python3 -m venv /tmp/v && /tmp/v/bin/pip install -q redis
     redis-server --port 7393 --save '' --daemonize yes
     /tmp/v/bin/python deploy/local/script-cost.py 7393 20 base,new [claim size]
+    /tmp/v/bin/python deploy/local/script-cost.py 7393 5 base,new fixed
 
 Each round flushes the Redis, enqueues 40 calls of 250 no-op jobs (ids from a monotonic
 ULID generator, as the Rust producer makes them), claims them 250 at a time (or the
 claim size given: fewer at a time), then acks them as successes with an hour's
 retention, 250 at a time, for each library in turn. It prints the medians and the ratios
 to the first library.
+
+With `fixed` instead of a claim size it measures a call's fixed part instead: FCALL usec
+per call (INFO commandstats, 20,000 calls each, pipelined) of a function that only
+returns, in a Redis with no other library and then beside each workq library, and of
+each library's ack of nothing and claim that finds nothing due.
 """
 import random
 import statistics as st
@@ -24,9 +30,13 @@ import time
 import redis
 
 PORT, ROUNDS, TAGS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
-CLAIM = int(sys.argv[4]) if len(sys.argv) > 4 else 250
+FIXED = len(sys.argv) > 4 and sys.argv[4] == "fixed"
+CLAIM = int(sys.argv[4]) if len(sys.argv) > 4 and not FIXED else 250
 r = redis.Redis(port=PORT)
 libs = {}
+NOOP = "#!lua name=workq_probe_noop\nredis.register_function('workq_probe_noop', function() return 1 end)"
+if FIXED:
+    r.function_flush()
 for tag in TAGS:
     src = open(f"/tmp/lib_{tag.removesuffix('+jobs')}.lua").read()
     libs[tag] = src.split("\n", 1)[0].split("name=")[1]
@@ -83,6 +93,47 @@ def round_of(tag, calls=40, per=250):
         r.fcall(f"{libs[tag]}_ack", *keys_of(tag), *a)
     return enq, claim, usec_per_job(calls * per)
 
+
+def usec_per_call(fn, args, calls=20_000):
+    r.config_resetstat()
+    p = r.pipeline(transaction=False)
+    for i in range(calls):
+        p.fcall(fn, *args)
+        if i % 500 == 499:
+            p.execute()
+    p.execute()
+    s = r.info("commandstats")["cmdstat_fcall"]
+    return s["usec"] / s["calls"]
+
+
+def fixed_round():
+    """usec a call: the no-op alone, then per library the no-op, ack and claim."""
+    r.flushall()
+    r.function_flush()
+    r.function_load(NOOP)
+    out = {"empty": usec_per_call("workq_probe_noop", [0])}
+    for tag in TAGS:
+        r.function_flush()
+        r.function_load(open(f"/tmp/lib_{tag.removesuffix('+jobs')}.lua").read())
+        r.function_load(NOOP)
+        out[tag] = (
+            usec_per_call("workq_probe_noop", [0]),
+            usec_per_call(f"{libs[tag]}_ack", [*keys_of(tag), "w1", 3600000, 3600000, 0]),
+            usec_per_call(f"{libs[tag]}_claim", [*keys_of(tag), CLAIM, 30000, "w1", 60000,
+                                                 100, "", 1, "nop", 0]),
+            r.info("memory")["used_memory_vm_functions"],
+        )
+    return out
+
+
+if FIXED:
+    rounds = [fixed_round() for _ in range(ROUNDS)]
+    print(f"no-op function, no other library: {st.median(x['empty'] for x in rounds):.2f} us/call")
+    for t in TAGS:
+        m = [st.median(x[t][k] for x in rounds) for k in range(4)]
+        print(f"{t}: no-op beside it {m[0]:.2f} us/call, ack of nothing {m[1]:.2f}, "
+              f"claim of nothing {m[2]:.2f}; functions' Lua heap {m[3] / 1024:.0f} KB")
+    sys.exit(0)
 
 res = {t: ([], [], []) for t in TAGS}
 for _ in range(ROUNDS):

@@ -55,6 +55,7 @@ pub(crate) async fn chain(a: &Args) -> Result<Value, BoxError> {
                 .then([step(true)?]),
         );
     }
+    let cpu0 = redis_cpu_us(&a.redis).await?;
     let t0 = Instant::now();
     futures_util::stream::iter(chains)
         .map(|c| c.enqueue())
@@ -62,6 +63,7 @@ pub(crate) async fn chain(a: &Args) -> Result<Value, BoxError> {
         .try_collect::<Vec<_>>()
         .await?;
     let enq = t0.elapsed();
+    let cpu1 = redis_cpu_us(&a.redis).await?;
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());
     let rt = WorkerRuntime::builder(&a.redis)
@@ -79,6 +81,7 @@ pub(crate) async fn chain(a: &Args) -> Result<Value, BoxError> {
     rt.run_until(async move { notified.notified().await })
         .await?;
     let drain = t0.elapsed();
+    let cpu2 = redis_cpu_us(&a.redis).await?;
     drop_queue(&a.redis, &queue).await?;
     let jobs = 3 * a.chains;
     Ok(json!({
@@ -88,5 +91,8 @@ pub(crate) async fn chain(a: &Args) -> Result<Value, BoxError> {
         "concurrency": a.concurrency,
         "chains_enqueued_per_s": (a.chains as f64 / enq.as_secs_f64()).round(),
         "chain_jobs_per_s": (jobs as f64 / drain.as_secs_f64()).round(),
+        // Redis CPU (INFO cpu) per job over the enqueue and over the drain.
+        "redis_cpu_us_per_job_enqueue": ((cpu1 - cpu0) / jobs as f64 * 10.0).round() / 10.0,
+        "redis_cpu_us_per_job_drain": ((cpu2 - cpu1) / jobs as f64 * 10.0).round() / 10.0,
     }))
 }

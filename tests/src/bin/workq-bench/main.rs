@@ -20,6 +20,7 @@ mod idle;
 mod latency;
 mod memory;
 mod peer;
+mod periodic;
 mod progress;
 mod retention;
 mod throughput;
@@ -30,6 +31,7 @@ use idle::idle;
 use latency::latency;
 use memory::memory;
 use peer::{median, ratio, redis_port, run_peer, run_rust_peer};
+use periodic::periodic;
 use progress::progress;
 use retention::retention;
 use throughput::throughput;
@@ -43,6 +45,12 @@ struct Args {
     memory_jobs: usize,
     idle_secs: u64,
     chains: usize,
+    /// Periodic works of the periodic scenario, and how long it runs them.
+    periodic: usize,
+    periodic_secs: u64,
+    /// Throughput's worker keeps successes an hour (the default retention) instead of
+    /// deleting them at once (the peers' removeOnComplete).
+    retain: bool,
     progress_updates: usize,
     retention_jobs: usize,
     only: Option<String>,
@@ -69,6 +77,9 @@ fn parse_args() -> Result<Args, String> {
         memory_jobs: 100_000,
         idle_secs: 60,
         chains: 10_000,
+        periodic: 10_000,
+        periodic_secs: 10,
+        retain: false,
         progress_updates: 500,
         retention_jobs: 1_000_000,
         only: None,
@@ -91,6 +102,9 @@ fn parse_args() -> Result<Args, String> {
             "--memory-jobs" => a.memory_jobs = num(val()?)?,
             "--idle-secs" => a.idle_secs = num(val()?)? as u64,
             "--chains" => a.chains = num(val()?)?,
+            "--periodic" => a.periodic = num(val()?)?,
+            "--periodic-secs" => a.periodic_secs = num(val()?)? as u64,
+            "--retain" => a.retain = true,
             "--progress-updates" => a.progress_updates = num(val()?)?,
             "--retention-jobs" => a.retention_jobs = num(val()?)?,
             "--only" => a.only = Some(val()?),
@@ -103,8 +117,9 @@ fn parse_args() -> Result<Args, String> {
                 return Err(
                     "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
                     [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
+                    [--periodic N] [--periodic-secs N] [--retain] \
                     [--progress-updates N] [--retention-jobs N] \
-                    [--only throughput,latency,memory,idle,chain,progress,retention] \
+                    [--only throughput,latency,memory,idle,chain,periodic,progress,retention] \
                     [--bullmq DIR] [--bullmq-rs DIR] [--rounds N] [--http] [--queues N]\n\
                     (--only cluster-scale, with a redis+cluster:// URL naming every primary, \
                     runs only when asked for)"
@@ -157,6 +172,7 @@ async fn run(a: &Args) -> Result<(), BoxError> {
         "memory",
         "idle",
         "chain",
+        "periodic",
         "progress",
         "retention",
     ] {
@@ -203,6 +219,7 @@ async fn run(a: &Args) -> Result<(), BoxError> {
             "memory" => memory(a).await?,
             "idle" => idle(a).await?,
             "chain" => chain(a).await?,
+            "periodic" => periodic(a).await?,
             "progress" => progress(a).await?,
             _ => retention(a).await?,
         };

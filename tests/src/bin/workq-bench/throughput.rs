@@ -20,6 +20,7 @@ pub(crate) async fn throughput(a: &Args) -> Result<Value, BoxError> {
     Ok(json!({
         "scenario": "throughput",
         "http": a.http,
+        "retain": a.retain,
         "jobs": a.jobs,
         "concurrency": a.concurrency,
         "enqueue_per_s": (a.jobs as f64 / enq.as_secs_f64()).round(),
@@ -88,8 +89,12 @@ pub(crate) async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<Pass, Bo
     let rt = builder
         .queue(&queue)
         .concurrency(a.concurrency)
-        // removeOnComplete, as in the peer
-        .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)))
+        // removeOnComplete, as in the peer; with --retain, the default retention
+        .retention(if a.retain {
+            Retention::default()
+        } else {
+            Retention::new(Duration::ZERO, Duration::from_secs(3600))
+        })
         .register(NoopWorker {
             done: Arc::clone(&done),
             target: a.jobs as u64,
