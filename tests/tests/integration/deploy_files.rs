@@ -33,6 +33,7 @@ const WORKER_SINGLE_FLAGS: &[&str] = &[
     "--concurrency",
     "--lease-ms",
     "--grace-ms",
+    "--claim-batch",
     "--id",
     "--http",
 ];

@@ -47,6 +47,8 @@ pub struct WorkerRuntimeBuilder {
     queues: Vec<String>,
     registry: Registry,
     duplicates: Vec<String>,
+    /// `claim_batch(n)`, when set; otherwise half the concurrency (build()).
+    claim_batch: Option<usize>,
 }
 
 impl std::fmt::Debug for WorkerRuntimeBuilder {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for WorkerRuntimeBuilder {
         f.debug_struct("WorkerRuntimeBuilder")
             .field("cfg", &self.cfg)
             .field("queues", &self.queues)
+            .field("claim_batch", &self.claim_batch)
             .field("kinds", &self.registry.kinds())
             .finish()
     }
@@ -88,6 +91,7 @@ impl WorkerRuntimeBuilder {
             queues: Vec::new(),
             registry: Registry::default(),
             duplicates: Vec::new(),
+            claim_batch: None,
         }
     }
 
@@ -153,6 +157,16 @@ impl WorkerRuntimeBuilder {
     /// lost wake-up.
     pub fn idle_poll(mut self, every: Duration) -> Self {
         self.cfg.idle_poll = every;
+        self
+    }
+
+    /// Most jobs one claim asks for (default: half the concurrency, so two claims are in
+    /// flight at once and neither Redis nor this process waits for the other; at most
+    /// the concurrency and 1,000). A larger batch costs Redis less per job (fewer calls,
+    /// each with a fixed part): where Redis is the fleet's bottleneck rather than the
+    /// workers, the full concurrency takes less of its CPU (BENCHMARKS.md, issue 12).
+    pub fn claim_batch(mut self, jobs: usize) -> Self {
+        self.claim_batch = Some(jobs);
         self
     }
 
@@ -291,7 +305,11 @@ impl WorkerRuntimeBuilder {
         if self.cfg.redis.pool_size == 0 {
             self.cfg.redis.pool_size = queues.len() + 4;
         }
-        self.cfg.claim_batch = claim_batch(self.cfg.concurrency);
+        self.cfg.claim_batch = match self.claim_batch {
+            None => claim_batch(self.cfg.concurrency),
+            Some(0) => return invalid("claim_batch", "claim_batch must be at least 1".into()),
+            Some(n) => n.min(self.cfg.concurrency).min(MAX_CLAIM),
+        };
         self.cfg.kinds = self.registry.kinds().join(",");
         self.cfg.presence_tail = format!("{}|{}", hostname(), self.cfg.concurrency);
         self.cfg.presence = format!(
@@ -351,6 +369,48 @@ mod tests {
         assert_eq!(claim_batch(51), 26);
         assert_eq!(claim_batch(1), 1, "one slot: one job a claim");
         assert_eq!(claim_batch(10_000), MAX_CLAIM);
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Nop;
+    impl crate::Job for Nop {
+        const KIND: &'static str = "nop";
+    }
+    struct NopWorker;
+    impl Worker for NopWorker {
+        type Job = Nop;
+        async fn do_work(
+            &self,
+            _: &crate::WorkContext,
+            _: Nop,
+        ) -> std::result::Result<crate::WorkResult, crate::WorkError> {
+            Ok(crate::WorkResult::success())
+        }
+    }
+
+    fn built(b: WorkerRuntimeBuilder) -> Result<WorkerRuntime> {
+        b.concurrency(50).register(NopWorker).build()
+    }
+
+    #[test]
+    fn claim_batch_sets_the_claim_size_within_the_concurrency() -> Result<()> {
+        let b = || WorkerRuntime::builder("redis://127.0.0.1:1");
+        assert_eq!(built(b())?.cfg.claim_batch, 25, "default: half the slots");
+        assert_eq!(built(b().claim_batch(50))?.cfg.claim_batch, 50);
+        assert_eq!(built(b().claim_batch(7))?.cfg.claim_batch, 7);
+        assert_eq!(
+            built(b().claim_batch(500))?.cfg.claim_batch,
+            50,
+            "never more than the slots"
+        );
+        match built(b().claim_batch(0)) {
+            Err(Error::Config(e)) => {
+                assert_eq!(e.setting(), "claim_batch");
+                assert_eq!(e.message(), "claim_batch must be at least 1");
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        Ok(())
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub(crate) async fn chain(a: &Args) -> Result<Value, BoxError> {
     let cpu1 = redis_cpu_us(&a.redis).await?;
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());
-    let rt = WorkerRuntime::builder(&a.redis)
+    let rt = with_claims(WorkerRuntime::builder(&a.redis), a)
         .queue(&queue)
         .concurrency(a.concurrency)
         .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)))

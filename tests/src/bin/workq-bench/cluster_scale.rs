@@ -74,7 +74,7 @@ pub(crate) async fn cluster_scale(a: &Args) -> Result<Value, BoxError> {
     }
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());
-    let mut builder = WorkerRuntime::builder(&a.redis)
+    let mut builder = with_claims(WorkerRuntime::builder(&a.redis), a)
         .concurrency(a.concurrency)
         .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)));
     for q in &queues {

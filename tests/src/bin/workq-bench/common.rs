@@ -123,3 +123,14 @@ pub(crate) async fn info_field(url: &str, section: &str, field: &str) -> Result<
 pub(crate) fn pct(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
+
+/// The builder with `--claim-batch`, when given (otherwise the runtime's default).
+pub(crate) fn with_claims(
+    b: workq_worker::WorkerRuntimeBuilder,
+    a: &crate::Args,
+) -> workq_worker::WorkerRuntimeBuilder {
+    match a.claim_batch {
+        Some(n) => b.claim_batch(n),
+        None => b,
+    }
+}

@@ -51,6 +51,8 @@ struct Args {
     /// Throughput's worker keeps successes an hour (the default retention) instead of
     /// deleting them at once (the peers' removeOnComplete).
     retain: bool,
+    /// The worker runtimes' claim size (`claim_batch`); None: the default.
+    claim_batch: Option<usize>,
     progress_updates: usize,
     retention_jobs: usize,
     only: Option<String>,
@@ -80,6 +82,7 @@ fn parse_args() -> Result<Args, String> {
         periodic: 10_000,
         periodic_secs: 10,
         retain: false,
+        claim_batch: None,
         progress_updates: 500,
         retention_jobs: 1_000_000,
         only: None,
@@ -105,6 +108,7 @@ fn parse_args() -> Result<Args, String> {
             "--periodic" => a.periodic = num(val()?)?,
             "--periodic-secs" => a.periodic_secs = num(val()?)? as u64,
             "--retain" => a.retain = true,
+            "--claim-batch" => a.claim_batch = Some(num(val()?)?),
             "--progress-updates" => a.progress_updates = num(val()?)?,
             "--retention-jobs" => a.retention_jobs = num(val()?)?,
             "--only" => a.only = Some(val()?),
@@ -117,7 +121,7 @@ fn parse_args() -> Result<Args, String> {
                 return Err(
                     "usage: workq-bench [--redis URL] [--json] [--jobs N] [--concurrency N] \
                     [--delayed N] [--memory-jobs N] [--idle-secs N] [--chains N] \
-                    [--periodic N] [--periodic-secs N] [--retain] \
+                    [--periodic N] [--periodic-secs N] [--retain] [--claim-batch N] \
                     [--progress-updates N] [--retention-jobs N] \
                     [--only throughput,latency,memory,idle,chain,periodic,progress,retention] \
                     [--bullmq DIR] [--bullmq-rs DIR] [--rounds N] [--http] [--queues N]\n\

@@ -52,7 +52,7 @@ pub(crate) async fn periodic(a: &Args) -> Result<Value, BoxError> {
         .try_collect::<Vec<_>>()
         .await?;
     let runs = Arc::new(AtomicU64::new(0));
-    let rt = WorkerRuntime::builder(&a.redis)
+    let rt = with_claims(WorkerRuntime::builder(&a.redis), a)
         .queue(&queue)
         .concurrency(a.concurrency)
         .retention(Retention::new(Duration::ZERO, Duration::from_secs(3600)))

@@ -19,7 +19,7 @@ pub(crate) async fn retention(a: &Args) -> Result<Value, BoxError> {
     let wm = WorkManager::connect(&a.redis).await?;
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());
-    let rt = WorkerRuntime::builder(&a.redis)
+    let rt = with_claims(WorkerRuntime::builder(&a.redis), a)
         .queue(&queue)
         .concurrency(a.concurrency)
         .retention(Retention::new(

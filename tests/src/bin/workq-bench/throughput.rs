@@ -78,7 +78,7 @@ pub(crate) async fn enqueue_and_drain(a: &Args, yields: bool) -> Result<Pass, Bo
 
     let done = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(Notify::new());
-    let mut builder = WorkerRuntime::builder(&a.redis);
+    let mut builder = with_claims(WorkerRuntime::builder(&a.redis), a);
     let mut scraper = None;
     if a.http {
         // A port free now, for the endpoint; scraped once a second during the drain.
