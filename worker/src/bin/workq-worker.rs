@@ -75,7 +75,7 @@ struct Args {
     #[arg(long, default_value_t = 64, value_name = "N")]
     concurrency: usize,
     /// Most jobs one claim asks for (default: half the concurrency, two claims in flight;
-    /// the full concurrency costs Redis less per job where Redis is the bottleneck).
+    /// the full concurrency takes less Redis CPU per chain or periodic job).
     #[arg(long, value_name = "N")]
     claim_batch: Option<usize>,
     /// How long a claimed job stays this worker's without a heartbeat.

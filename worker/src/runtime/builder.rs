@@ -162,9 +162,10 @@ impl WorkerRuntimeBuilder {
 
     /// Most jobs one claim asks for (default: half the concurrency, so two claims are in
     /// flight at once and neither Redis nor this process waits for the other; at most
-    /// the concurrency and 1,000). A larger batch costs Redis less per job (fewer calls,
-    /// each with a fixed part): where Redis is the fleet's bottleneck rather than the
-    /// workers, the full concurrency takes less of its CPU (BENCHMARKS.md, issue 12).
+    /// the concurrency and 1,000). The full concurrency makes fewer, larger calls: less
+    /// Redis CPU per chain or periodic job, and faster runs of them where this process
+    /// shares cores with a busy Redis, at the cost of the plain drain's overlap
+    /// (BENCHMARKS.md, issue 12).
     pub fn claim_batch(mut self, jobs: usize) -> Self {
         self.claim_batch = Some(jobs);
         self
