@@ -35,8 +35,6 @@ CLAIM = int(sys.argv[4]) if len(sys.argv) > 4 and not FIXED else 250
 r = redis.Redis(port=PORT)
 libs = {}
 NOOP = "#!lua name=workq_probe_noop\nredis.register_function('workq_probe_noop', function() return 1 end)"
-if FIXED:
-    r.function_flush()
 for tag in TAGS:
     src = open(f"/tmp/lib_{tag.removesuffix('+jobs')}.lua").read()
     libs[tag] = src.split("\n", 1)[0].split("name=")[1]

@@ -71,7 +71,7 @@ impl WorkerRuntimeBuilder {
             cfg: Config {
                 redis,
                 concurrency: 64,
-                claim_batch: 64,
+                claim_batch: 0, // chosen in build(): claim_batch(n) or half the slots
                 lease: Duration::from_secs(30),
                 grace: Duration::from_secs(25),
                 cancel_grace: Duration::from_secs(5),
